@@ -1,0 +1,51 @@
+"""Class Activation Maps, each computed from tensors the forward pass already has (no gradients).
+
+- classic CAM (the blog code): map_s = w_task . f_s, min-max normalised per slice.
+- exact slice attribution: each channel's max over slices is reached at one slice; that slice
+  gets the channel's whole share w_c * f[s, c]. The slice contributions then add up, with the
+  bias, to the logit exactly - so they say which slices decide the prediction.
+- overlays: JET colormap blended over the grey slice.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+
+
+def classic_cam(features: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """features (S, C, h, w), weight (C,) -> (S, h, w) in [0, 1], min-max per slice (a flat map gives 0)."""
+    cam = torch.einsum("c,schw->shw", weight, features)
+    lo = cam.amin(dim=(1, 2), keepdim=True)
+    span = cam.amax(dim=(1, 2), keepdim=True) - lo
+    return torch.where(span > 0, (cam - lo) / span.clamp_min(1e-12), torch.zeros_like(cam))
+
+
+def exact_attribution(features: torch.Tensor, pooled: torch.Tensor, weight: torch.Tensor):
+    """-> (maps (S, h, w), contributions (S,)) with contributions.sum() + bias == logit.
+
+    pooled[s, c] = mean of features[s, c]; c*(s) = channels whose max over slices is at slice s;
+    M_s = sum over c in c*(s) of w_c f[s, c]; m_s = mean(M_s)."""
+    winners = pooled.argmax(dim=0)                                   # (C,) slice that wins each channel
+    owns = torch.nn.functional.one_hot(winners, pooled.shape[0]).T.to(features.dtype)  # (S, C)
+    maps = torch.einsum("sc,c,schw->shw", owns, weight, features)
+    return maps, maps.mean(dim=(1, 2))
+
+
+def upsample(maps: np.ndarray, size: int = 256) -> np.ndarray:
+    """(S, h, w) float in [0, 1] -> uint8 (S, size, size), bilinear (cv2.resize, as the blog code)."""
+    stacked = np.ascontiguousarray(np.clip(maps, 0, 1).transpose(1, 2, 0) * 255, dtype=np.float32)
+    chunks = [cv2.resize(stacked[:, :, i:i + 256], (size, size), interpolation=cv2.INTER_LINEAR)
+              for i in range(0, stacked.shape[2], 256)]  # cv2 takes at most 512 channels per image
+    out = np.concatenate([c.reshape(size, size, -1) for c in chunks], axis=2)
+    return np.round(out).astype(np.uint8).transpose(2, 0, 1)
+
+
+def overlay(gray: np.ndarray, cam: np.ndarray, opacity: float = 0.4) -> np.ndarray:
+    """gray and cam uint8 (..., H, W) -> RGB uint8 (..., H, W, 3): (1 - opacity) * slice + opacity * JET(cam)."""
+    shape = gray.shape
+    heat = cv2.applyColorMap(cam.reshape(-1, shape[-1]), cv2.COLORMAP_JET)[:, :, ::-1]
+    grey3 = np.repeat(gray.reshape(-1, shape[-1])[:, :, None], 3, axis=2)
+    a = float(np.clip(opacity, 0.0, 1.0))
+    blended = cv2.addWeighted(np.ascontiguousarray(heat), a, grey3, 1.0 - a, 0.0)
+    return blended.reshape(*shape, 3)

@@ -1,0 +1,41 @@
+"""Write every overlay as PNG (DIR/TASK/PLANE/NNN.png) and the JSON report - the blog's
+"CAMs of every slice saved to disk", batched per volume and written by a small thread pool
+(cv2 releases the GIL while it compresses)."""
+from __future__ import annotations
+
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import cv2
+from tqdm import tqdm
+
+from .analysis import Analysis
+
+PNG_FAST = [cv2.IMWRITE_PNG_COMPRESSION, 1]  # lossless; level 1 is ~3x faster than the default, files ~15% larger
+
+
+def export(analysis: Analysis, out: Path, method: str = "exact", opacity: float = 0.4, progress: bool = True) -> int:
+    """Returns the number of PNG files written."""
+    out = Path(out)
+    jobs = []
+    for task, result in analysis.tasks.items():
+        for plane in result.planes:
+            folder = out / task / plane
+            folder.mkdir(parents=True, exist_ok=True)
+            rgb = analysis.overlay_volume(task, plane, method, opacity)
+            jobs += [(folder / f"{i:03d}.png", rgb[i]) for i in range(len(rgb))]
+    bar = tqdm(total=len(jobs), desc="overlays", unit="png", disable=not progress, leave=False)
+
+    def write(job):
+        path, image = job
+        if not cv2.imwrite(str(path), image[:, :, ::-1], PNG_FAST):
+            raise OSError(f"could not write {path}")
+        bar.update()
+
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        list(pool.map(write, jobs))
+    bar.close()
+    (out / "report.json").write_text(json.dumps(analysis.report(), indent=2) + "\n")
+    return len(jobs)

@@ -1,0 +1,91 @@
+"""Where the weights come from - the one place that talks to the Hugging Face Hub.
+
+A source is a local folder, or a Hub repo id with an optional revision: `owner/name`,
+`owner/name@main`, `owner/name@v1.0`, `owner/name@<40-hex commit>`. Empty means the bundled
+`weights/`. Hub snapshots land in the normal HF cache and are verified against the sha256 in
+config.json when loaded. When the Hub cannot be reached, a cached snapshot of that revision is
+used, else the bundled weights; the notice says which and why.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import MRNetError
+from .weights import Weights, load_weights
+
+BUNDLED = Path(__file__).resolve().parent.parent / "weights"
+WEIGHT_FILES = ["config.json", "*.safetensors", "README.md"]
+REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+COMMIT = re.compile(r"^[0-9a-f]{40}$")
+
+
+@dataclass
+class Resolved:
+    weights: Weights
+    notice: str = ""   # non-empty when something other than what was asked for is used
+
+
+def parse_source(source: str) -> tuple[str, str | None]:
+    """'owner/name@rev' -> ('owner/name', 'rev'); 'owner/name' -> ('owner/name', None)."""
+    repo, _, revision = source.partition("@")
+    if not REPO_ID.match(repo) or (_ and not revision):
+        raise MRNetError(f"{source!r} is neither a weights folder nor a Hub repo id like owner/name or owner/name@revision.")
+    return repo, revision or None
+
+
+def bundled(notice: str = "") -> Resolved:
+    return Resolved(load_weights(BUNDLED, source={"kind": "bundled", "path": "weights/"}), notice)
+
+
+def resolve(source: str | None) -> Resolved:
+    """Local folder, Hub repo (with fallback) or the bundled weights."""
+    if not source:
+        return bundled()
+    if Path(source).expanduser().is_dir():
+        path = Path(source).expanduser()
+        return Resolved(load_weights(path, source={"kind": "local", "path": str(path)}))
+    repo, revision = parse_source(source)
+    return from_hub(repo, revision)
+
+
+def from_hub(repo: str, revision: str | None) -> Resolved:
+    # Imported here: HF_ENDPOINT / HF_HUB_OFFLINE are read at import time, and callers may set them first.
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import (HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled,
+                                        RepositoryNotFoundError, RevisionNotFoundError)
+    asked = f"{repo}@{revision}" if revision else repo
+
+    def download(local_only: bool) -> Path:
+        return Path(snapshot_download(repo_id=repo, revision=revision, allow_patterns=WEIGHT_FILES,
+                                      local_files_only=local_only))
+
+    folder, notice = None, ""
+    if revision and COMMIT.match(revision):
+        try:  # a pinned commit never changes: a cached snapshot needs no network round-trip
+            folder = download(local_only=True)
+        except (LocalEntryNotFoundError, FileNotFoundError, ValueError):
+            folder = None
+    if folder is None:
+        try:
+            folder = download(local_only=False)
+        except RevisionNotFoundError:
+            raise MRNetError(f"The Hub repo {repo} has no revision {revision!r} (branch, tag or commit).") from None
+        except RepositoryNotFoundError:
+            raise MRNetError(f"The Hub repo {repo} does not exist or is private (check the name and HF_TOKEN).") from None
+        except (LocalEntryNotFoundError, OfflineModeIsEnabled, HfHubHTTPError, OSError) as exc:
+            why = "offline mode is on (HF_HUB_OFFLINE=1)" if is_offline(exc) else "the Hub could not be reached"
+            try:
+                folder = download(local_only=True)
+                notice = f"Using the cached copy of {asked}: {why}."
+            except (LocalEntryNotFoundError, FileNotFoundError, ValueError, OfflineModeIsEnabled):
+                return bundled(f"Using the bundled weights instead of {asked}: {why} and no cached copy exists.")
+    commit = folder.name  # snapshots/<commit>
+    weights = load_weights(folder, source={"kind": "hub", "repo": repo, "revision": revision or "main", "commit": commit})
+    return Resolved(weights, notice)
+
+
+def is_offline(exc: Exception) -> bool:
+    from huggingface_hub import constants
+    return bool(constants.HF_HUB_OFFLINE) or "offline" in type(exc).__name__.lower()
