@@ -29,6 +29,17 @@ class MRNet(nn.Module):
         self.features = alexnet(weights=None).features  # never downloads ImageNet weights
         self.classifier = nn.Linear(FEATURE_CHANNELS, n_tasks)
 
+    def init_from_scratch(self) -> "MRNet":
+        """He initialisation for training without ImageNet weights: torchvision's default init shrinks
+        the activations ~50x through the five convs, and the head then learns only its bias."""
+        for module in self.features:
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+                nn.init.zeros_(module.bias)
+        nn.init.normal_(self.classifier.weight, std=0.01)
+        nn.init.zeros_(self.classifier.bias)
+        return self
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (S, 3, H, W) normalised slices of one exam and plane -> (n_tasks,) logits."""
         pooled = self.features(x).mean(dim=(2, 3))

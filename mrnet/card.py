@@ -1,0 +1,77 @@
+"""The model card (README.md of a weights folder) with Hugging Face Hub YAML front matter, written
+from config.json so that the card and the config never disagree."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .config import WeightsConfig
+
+REQUIRED_YAML = ("license", "library_name", "tags", "pipeline_tag")
+
+
+def front_matter(config: WeightsConfig) -> str:
+    prov = config.provenance
+    lines = ["---", f"license: {prov.get('license', 'mit').lower()}", "library_name: pytorch",
+             "pipeline_tag: image-classification", "tags:", "  - medical-imaging", "  - knee-mri", "  - mrnet",
+             "  - class-activation-maps", "  - research-only"]
+    if "synthetic" in str(prov.get("trained_on", "")).lower():
+        lines.append("  - synthetic-data")
+    metrics = prov.get("metrics", {})
+    if metrics:
+        lines += ["metrics:", "  - roc_auc"]
+    lines.append("---")
+    return "\n".join(lines) + "\n"
+
+
+def metric_table(metrics: dict) -> str:
+    out = []
+    for split, per_task in metrics.items():
+        if not isinstance(per_task, dict) or not per_task or not all(isinstance(v, dict) for v in per_task.values()):
+            continue
+        columns = list(next(iter(per_task.values())))
+        out += [f"**{split}** (ROC AUC)", "", "| task | " + " | ".join(columns) + " |",
+                "|---" * (len(columns) + 1) + "|"]
+        out += [f"| {task} | " + " | ".join(f"{v[c]:.3f}" if isinstance(v.get(c), float) else str(v.get(c, ""))
+                                          for c in columns) + " |" for task, v in per_task.items()]
+        out.append("")
+    return "\n".join(out)
+
+
+def card_text(config: WeightsConfig) -> str:
+    prov = config.provenance
+    body = [
+        "# MRNet (AlexNet per slice, max over slices) for knee MRI, with CAM explanations", "",
+        "> **Research demo. Not for diagnosis.** " + prov.get("intended_use", ""), "",
+        "## Training data", "", str(prov.get("trained_on", "unknown")), "",
+        "## How it was trained", "", f"```\n{prov.get('training_command', 'unknown')}\n```", "",
+        f"Training time: {prov.get('training_minutes', '?')} minutes.", "",
+        "## Metrics", "", metric_table(prov.get("metrics", {})) or "none recorded", "",
+        "## Format", "",
+        f"Tasks: {', '.join(config.tasks)}. Planes: {', '.join(config.planes)}. One safetensors file per "
+        "plane with one logit per task; input slices are uint8 256x256, normalised as "
+        f"(x - {config.normalization.mean}) / {config.normalization.std}. Fusion over planes: logistic "
+        "regression with the coefficients in config.json. Load with the `mrnet` library of "
+        "this repository (`mrnet.hub.resolve`).", "",
+        "## Limits", "",
+        "Trained and evaluated only on what is named above. Synthetic phantoms are simple shapes: the "
+        "metrics say nothing about real patients. Do not use for clinical decisions.", "",
+    ]
+    return front_matter(config) + "\n" + "\n".join(body)
+
+
+def write_card(folder: Path, config: WeightsConfig) -> None:
+    (Path(folder) / "README.md").write_text(card_text(config))
+
+
+def check_card(text: str) -> list[str]:
+    """Problems with a card's YAML front matter (empty list: valid)."""
+    if not text.startswith("---\n") or "\n---\n" not in text[4:]:
+        return ["the card has no YAML front matter between --- lines"]
+    import yaml  # gradio and huggingface_hub both depend on PyYAML
+    try:
+        meta = yaml.safe_load(text[4:text.index("\n---\n", 4)])
+    except yaml.YAMLError as exc:
+        return [f"the front matter is not valid YAML ({exc})"]
+    if not isinstance(meta, dict):
+        return ["the front matter is not a mapping"]
+    return [f"the front matter lacks {key}" for key in REQUIRED_YAML if key not in meta]

@@ -1,0 +1,158 @@
+"""`python -m mrnet train --data DIR --out DIR`: one multi-task MRNet per plane, trained on MRNet's
+folder layout (real MRNet data or our phantoms), class-balanced BCE, torchvision v2 augmentation,
+early stopping on validation AUC, logistic-regression fusion fitted on validation logits, and a
+complete weights folder at the end. Restartable: a checkpoint per plane is kept in OUT/checkpoints
+(our own files, loaded with weights_only=True)."""
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torchvision.transforms import v2
+from tqdm import tqdm
+
+from .config import ModelEntry, Normalization, WeightsConfig
+from .dataset import Split, auc, fit_logistic, read_split
+from .model import MRNet, bf16_supported, to_input
+from .weights import save_weights
+from .card import write_card
+
+
+def augmenter() -> v2.Compose:
+    # The same random transform for every slice of an exam (the slices are the channels).
+    return v2.Compose([v2.RandomAffine(degrees=10, translate=(0.08, 0.08), scale=(0.92, 1.08)),
+                       v2.RandomHorizontalFlip()])
+
+
+def predict_split(model: MRNet, split: Split, plane: str, norm: Normalization, device: str, bf16: bool) -> np.ndarray:
+    model.eval()
+    out = []
+    with torch.inference_mode():
+        for i in range(len(split.ids)):
+            x = to_input(split.volume(plane, i), norm.mean, norm.std).to(device)
+            with torch.autocast(device.split(":")[0], dtype=torch.bfloat16, enabled=bf16):
+                out.append(model(x.contiguous(memory_format=torch.channels_last)).float().cpu().numpy())
+    return np.stack(out)  # (n, tasks)
+
+
+def train_plane(plane, train: Split, valid: Split, tasks, args, norm, ckpt_dir: Path, log) -> tuple[MRNet, dict]:
+    device, bf16 = args.device, args.device != "cpu" or bf16_supported()
+    torch.manual_seed(args.seed + ["axial", "coronal", "sagittal"].index(plane))
+    rng = np.random.default_rng(args.seed)
+    model = MRNet(len(tasks)).init_from_scratch().to(device).to(memory_format=torch.channels_last)
+    if args.optimizer == "sgd":
+        opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, weight_decay=args.weight_decay)
+    else:
+        opt = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    y_train = np.stack([train.labels[t] for t in tasks], axis=1).astype(np.float32)
+    pos = y_train.sum(0).clip(1)
+    pos_weight = torch.tensor((len(y_train) - pos) / pos, dtype=torch.float32, device=device)  # class-balanced BCE
+    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+    ckpt = ckpt_dir / f"{plane}.pt"
+    state = {"epoch": 0, "best_auc": -1.0, "best_epoch": 0, "history": []}
+    best = None
+    if ckpt.is_file():  # restart where we stopped
+        saved = torch.load(ckpt, weights_only=True)
+        model.load_state_dict(saved["model"]); opt.load_state_dict(saved["opt"])
+        best = saved["best"]; state = json.loads(saved["state"])
+        log(f"{plane}: resuming after epoch {state['epoch']}")
+    aug = augmenter()
+    while state["epoch"] < args.epochs and state["epoch"] - state["best_epoch"] < args.patience:
+        model.train()
+        order = rng.permutation(len(train.ids))
+        losses = []
+        for i in tqdm(order, desc=f"{plane} epoch {state['epoch'] + 1}", leave=False, disable=not args.progress):
+            vol = aug(torch.from_numpy(train.volume(plane, i)))
+            x = to_input(vol.numpy(), norm.mean, norm.std).to(device).contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.split(":")[0], dtype=torch.bfloat16, enabled=bf16):
+                logits = model(x)
+            loss = loss_fn(logits.float(), torch.from_numpy(y_train[i]).to(device))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            losses.append(loss.item())
+        scores = predict_split(model, valid, plane, norm, device, bf16)
+        aucs = {t: auc(valid.labels[t], scores[:, k]) for k, t in enumerate(tasks)}
+        mean_auc = float(np.mean([a for a in aucs.values() if a is not None] or [0.0]))
+        state["epoch"] += 1
+        state["history"].append({"epoch": state["epoch"], "loss": float(np.mean(losses)), "valid_auc": aucs})
+        if mean_auc > state["best_auc"]:
+            state["best_auc"], state["best_epoch"] = mean_auc, state["epoch"]
+            best = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        log(f"{plane} epoch {state['epoch']}: loss {np.mean(losses):.4f} valid AUC "
+            + " ".join(f"{t} {a if a is None else round(a, 3)}" for t, a in aucs.items()))
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "best": best, "state": json.dumps(state)}, ckpt)
+    model.load_state_dict(best)
+    return model.cpu().eval(), state
+
+
+def run_train(args) -> dict:
+    data, out = Path(args.data), Path(args.out)
+    tasks = args.tasks
+    train, valid = read_split(data, "train", tasks), read_split(data, "valid", tasks)
+    planes = [p for p in train.planes if p in args.planes]
+    norm = Normalization()
+    ckpt_dir = out / "checkpoints"
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+    torch.set_num_threads(args.threads or torch.get_num_threads())
+    start = time.time()
+    models, histories, valid_logits = [], {}, {}
+    for plane in planes:
+        model, state = train_plane(plane, train, valid, tasks, args, norm, ckpt_dir, log)
+        models.append((ModelEntry(file=f"{plane}.safetensors", plane=plane, tasks=list(tasks)), model))
+        histories[plane] = state
+        valid_logits[plane] = predict_split(model, valid, plane, norm, "cpu", bf16=False)
+    fusion, metrics = {}, {"valid": {}}
+    for k, task in enumerate(tasks):
+        x = np.stack([valid_logits[p][:, k] for p in planes], axis=1)
+        intercept, coef = fit_logistic(x, valid.labels[task])
+        fusion[task] = {"intercept": intercept, "coef": {p: float(c) for p, c in zip(planes, coef)}}
+        fused = intercept + x @ coef
+        metrics["valid"][task] = {"fused": auc(valid.labels[task], fused),
+                                  **{p: auc(valid.labels[task], x[:, j]) for j, p in enumerate(planes)}}
+    command = "python -m mrnet " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if args.record_command is None \
+        else args.record_command
+    config = WeightsConfig(tasks=list(tasks), planes=planes, models=[], normalization=norm, fusion=fusion, provenance={
+        "trained_on": args.trained_on or f"MRNet folder layout at {data.name}: {len(train.ids)} train, {len(valid.ids)} valid exams",
+        "training_command": command,
+        "training_minutes": round((time.time() - start) / 60, 1),
+        "metrics": metrics,
+        "intended_use": "Research and teaching demo of CAM explanations for MRNet. Not for diagnosis.",
+        "license": "MIT",
+    })
+    save_weights(out, config, models)
+    write_card(out, config)
+    (out / "training_history.json").write_text(json.dumps(histories, indent=2) + "\n")
+    return metrics
+
+
+def add_cli(sub) -> None:
+    p = sub.add_parser("train", help="train one multi-task MRNet per plane on MRNet's folder layout")
+    p.add_argument("--data", required=True, help="folder in MRNet's layout (train/, valid/, *-TASK.csv)")
+    p.add_argument("--out", required=True, help="weights folder to write")
+    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--patience", type=int, default=3, help="early stopping: epochs without a better validation AUC")
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--optimizer", choices=["adam", "sgd"], default="adam")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--tasks", nargs="+", default=["abnormal", "acl", "meniscus"])
+    p.add_argument("--planes", nargs="+", default=["axial", "coronal", "sagittal"])
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--trained-on", default="", help="provenance text for the model card")
+    p.add_argument("--record-command", default=None, help=argparse_hidden())
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.set_defaults(run=lambda a: print(json.dumps(run_train(a), indent=2)) or 0)
+
+
+def argparse_hidden():
+    import argparse
+    return argparse.SUPPRESS
