@@ -36,7 +36,7 @@ def parse_source(source: str) -> tuple[str, str | None]:
 
 
 def bundled(notice: str = "") -> Resolved:
-    return Resolved(load_weights(BUNDLED, source={"kind": "bundled", "path": "weights/"}), notice)
+    return Resolved(load_weights(BUNDLED, source={"kind": "bundled", "folder": "weights/"}), notice)
 
 
 def resolve(source: str | None) -> Resolved:
@@ -45,7 +45,7 @@ def resolve(source: str | None) -> Resolved:
         return bundled()
     if Path(source).expanduser().is_dir():
         path = Path(source).expanduser()
-        return Resolved(load_weights(path, source={"kind": "local", "path": str(path)}))
+        return Resolved(load_weights(path, source={"kind": "local", "folder": str(path)}))
     repo, revision = parse_source(source)
     return from_hub(repo, revision)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torchvision import tv_tensors
 from torchvision.transforms import v2
 from tqdm import tqdm
 
@@ -21,12 +22,64 @@ from .dataset import Split, auc, fit_logistic, read_split
 from .model import MRNet, bf16_supported, to_input
 from .weights import save_weights
 from .card import write_card
+from .phantom import TASK_BITS
 
 
 def augmenter() -> v2.Compose:
     # The same random transform for every slice of an exam (the slices are the channels).
     return v2.Compose([v2.RandomAffine(degrees=10, translate=(0.08, 0.08), scale=(0.92, 1.08)),
                        v2.RandomHorizontalFlip()])
+
+
+def cam_logits(model: MRNet, features: torch.Tensor) -> torch.Tensor:
+    """(S, C, h, w) -> (S, tasks, h, w): the head applied at every location, i.e. the CAM in logit units."""
+    return torch.einsum("tc,schw->sthw", model.classifier.weight, features) + model.classifier.bias[None, :, None, None]
+
+
+def mask_targets(mask: torch.Tensor, task_bits: torch.Tensor, size) -> torch.Tensor:
+    """uint8 bit-field masks (S, H, W) -> (S, tasks, h, w) float: 1 where any pixel of the cell is lesion."""
+    per_task = ((mask[:, None] & task_bits[None, :, None, None]) > 0).float()
+    return torch.nn.functional.adaptive_max_pool2d(per_task, size)
+
+
+def pretrain_slices(model, opt, train: Split, plane, tasks, args, norm, device, bf16, log) -> None:
+    """Stage 1 (phantoms only): slice-level training from the lesion masks. Batches mix slices that hold
+    a lesion with slices that do not; the head is trained both per slice (on the pooled features, the
+    path MRNet's max uses) and per location (the CAM). From scratch, exam-level labels alone (one max
+    over ~30 slices per label) leave AlexNet at chance within a CPU budget; this gives it the lesions."""
+    rng = np.random.default_rng(args.seed + 1)
+    vols = [train.volume(plane, i) for i in range(len(train.ids))]
+    masks = [train.mask(plane, i) for i in range(len(train.ids))]
+    task_bits = torch.tensor([TASK_BITS.get(t, 0) for t in tasks], dtype=torch.uint8)
+    pos = [(i, s) for i, m in enumerate(masks) for s in range(len(m)) if m[s].any()]
+    neg = [(i, s) for i, m in enumerate(masks) for s in range(len(m)) if not m[s].any()]
+    log(f"{plane}: stage 1, {args.slice_steps} steps of {args.slice_batch} slices ({len(pos)} lesion slices, {len(neg)} others)")
+    bce = torch.nn.BCEWithLogitsLoss()
+    dense_bce = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(args.mask_pos_weight, device=device))
+    aug = augmenter()
+    model.train()
+    for step in range(args.slice_steps):
+        half = args.slice_batch // 2
+        picks = [pos[j] for j in rng.integers(0, len(pos), half)] + [neg[j] for j in rng.integers(0, len(neg), half)]
+        xs, ms = [], []
+        for i, s in picks:
+            v, m = aug(torch.from_numpy(vols[i][s:s + 1]), tv_tensors.Mask(torch.from_numpy(masks[i][s:s + 1])))
+            xs.append(v[0]); ms.append(m.as_subclass(torch.Tensor)[0])
+        x = to_input(torch.stack(xs).numpy(), norm.mean, norm.std).to(device).contiguous(memory_format=torch.channels_last)
+        mask = torch.stack(ms)
+        with torch.autocast(device.split(":")[0], dtype=torch.bfloat16, enabled=bf16):
+            features = model.features(x)
+        features = features.float()
+        dense_target = mask_targets(mask, task_bits, features.shape[-2:]).to(device)
+        slice_target = dense_target.amax(dim=(2, 3))
+        loss = bce(model.classifier(features.mean(dim=(2, 3))), slice_target) + \
+            args.mask_weight * dense_bce(cam_logits(model, features), dense_target)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+        if (step + 1) % 100 == 0:
+            log(f"{plane}: stage 1 step {step + 1}: loss {loss.item():.4f}")
 
 
 def predict_split(model: MRNet, split: Split, plane: str, norm: Normalization, device: str, bf16: bool) -> np.ndarray:
@@ -62,16 +115,36 @@ def train_plane(plane, train: Split, valid: Split, tasks, args, norm, ckpt_dir: 
         best = saved["best"]; state = json.loads(saved["state"])
         log(f"{plane}: resuming after epoch {state['epoch']}")
     aug = augmenter()
+    use_masks = args.mask_weight > 0 and train.mask(plane, 0) is not None
+    if use_masks and state["epoch"] == 0 and args.slice_steps > 0:
+        pretrain_slices(model, opt, train, plane, tasks, args, norm, device, bf16, log)
+        scores = predict_split(model, valid, plane, norm, device, bf16)
+        log(f"{plane} after stage 1: valid AUC " + " ".join(
+            f"{t} {auc(valid.labels[t], scores[:, k])}" for k, t in enumerate(tasks)))
+        for group in opt.param_groups:
+            group["lr"] = args.lr * args.stage2_lr_factor
+    task_bits = torch.tensor([TASK_BITS.get(t, 0) for t in tasks], dtype=torch.uint8)
+    dense_loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(args.mask_pos_weight, device=device))
+    log(f"{plane}: {'with' if use_masks else 'without'} lesion-mask supervision of the CAM")
     while state["epoch"] < args.epochs and state["epoch"] - state["best_epoch"] < args.patience:
         model.train()
         order = rng.permutation(len(train.ids))
         losses = []
         for i in tqdm(order, desc=f"{plane} epoch {state['epoch'] + 1}", leave=False, disable=not args.progress):
-            vol = aug(torch.from_numpy(train.volume(plane, i)))
+            vol = torch.from_numpy(train.volume(plane, i))
+            if use_masks:  # the same random transform for slices and lesion masks
+                vol, mask = aug(vol, tv_tensors.Mask(torch.from_numpy(train.mask(plane, i))))
+            else:
+                vol = aug(vol)
             x = to_input(vol.numpy(), norm.mean, norm.std).to(device).contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.split(":")[0], dtype=torch.bfloat16, enabled=bf16):
-                logits = model(x)
-            loss = loss_fn(logits.float(), torch.from_numpy(y_train[i]).to(device))
+                features = model.features(x)
+            features = features.float()
+            logits = model.classifier(features.mean(dim=(2, 3)).max(dim=0).values)
+            loss = loss_fn(logits, torch.from_numpy(y_train[i]).to(device))
+            if use_masks:
+                loss = loss + args.mask_weight * dense_loss_fn(cam_logits(model, features), mask_targets(
+                    mask.as_subclass(torch.Tensor), task_bits, features.shape[-2:]).to(device))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -142,6 +215,12 @@ def add_cli(sub) -> None:
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--weight-decay", type=float, default=1e-4)
     p.add_argument("--optimizer", choices=["adam", "sgd"], default="adam")
+    p.add_argument("--mask-weight", type=float, default=1.0,
+                   help="weight of the lesion-mask loss on the CAM where DATA/masks exists (phantoms); 0: plain MRNet training")
+    p.add_argument("--mask-pos-weight", type=float, default=10.0)
+    p.add_argument("--slice-steps", type=int, default=600, help="stage 1 steps (phantoms with masks only)")
+    p.add_argument("--slice-batch", type=int, default=24)
+    p.add_argument("--stage2-lr-factor", type=float, default=0.3, help="exam-level stage: lr multiplied by this")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tasks", nargs="+", default=["abnormal", "acl", "meniscus"])
     p.add_argument("--planes", nargs="+", default=["axial", "coronal", "sagittal"])

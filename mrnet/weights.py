@@ -22,7 +22,7 @@ from .model import MRNet
 class Weights:
     config: WeightsConfig
     models: list[tuple[ModelEntry, MRNet]]  # each file's entry and its model, in eval mode
-    source: dict = field(default_factory=dict)  # where they came from: {"kind", "path", "repo", "revision", ...}
+    source: dict = field(default_factory=dict)  # where they came from: {"kind", "folder", "repo", "revision", ...}
 
     @property
     def planes(self) -> list[str]:
@@ -82,7 +82,7 @@ def load_weights(folder: Path, source: dict | None = None, verify: bool = True) 
     models = [(entry, load_model(folder, entry, verify=verify)) for entry in config.models]
     if not models:
         raise MRNetError(f"{folder}/config.json lists no model files.")
-    return Weights(config=config, models=models, source=source or {"kind": "local", "path": str(folder)})
+    return Weights(config=config, models=models, source=source or {"kind": "local", "folder": str(folder)})
 
 
 def save_weights(folder: Path, config: WeightsConfig, models: list[tuple[ModelEntry, MRNet]],

@@ -1,0 +1,78 @@
+"""What the app shows, computed from an Analysis: tables, plot data, gallery items, the zip.
+Kept out of app.py so that it is importable and testable without a browser."""
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from .analysis import DISCLAIMER, Analysis
+from .config import PLANES, TASK_TITLES
+from .export import PNG_FAST
+
+
+def percent(p: float) -> str:
+    return f"{100 * p:.1f} %"
+
+
+def predictions_markdown(analysis: Analysis, truth: dict | None = None) -> str:
+    """One row per task: fused probability, then each plane's. Independent probabilities, not a softmax."""
+    planes = [p for p in PLANES if any(p in t.planes for t in analysis.tasks.values())]
+    head = ["Task", "Probability (fused)"] + [p.capitalize() for p in planes] + (["Ground truth"] if truth else [])
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for task, result in analysis.tasks.items():
+        cells = [TASK_TITLES.get(task, task), f"**{percent(result.probability)}**"
+                 + (" ¹" if result.fusion == "mean-logit" else "")]
+        cells += [percent(result.planes[p].probability) if p in result.planes else "—" for p in planes]
+        if truth:
+            cells.append({1: "positive", 0: "negative"}.get(truth.get(task), "—"))
+        rows.append("| " + " | ".join(cells) + " |")
+    notes = ["Each task is an independent probability (they do not add up to 100 %)."]
+    if any(r.fusion == "mean-logit" for r in analysis.tasks.values()):
+        notes.append("¹ Planes are missing or the weights carry no fusion coefficients: fused as the mean of the "
+                     "plane logits.")
+    missing = analysis.exam.describe()["missing_planes"]
+    if missing:
+        notes.append(f"Missing plane(s): {', '.join(missing)} — predictions use the planes present.")
+    notes += [f"Input: {n}" for n in analysis.exam.notes]
+    return "\n".join(rows) + "\n\n" + "\n\n".join(notes) + f"\n\n*{DISCLAIMER}*"
+
+
+def contribution_frame(analysis: Analysis, task: str, plane: str) -> pd.DataFrame:
+    r = analysis.tasks[task].planes[plane]
+    return pd.DataFrame({"slice": np.arange(len(r.contributions)), "contribution": r.contributions.astype(float),
+                         "sign": np.where(r.contributions >= 0, "for", "against")})
+
+
+def slice_caption(analysis: Analysis, task: str, plane: str, index: int) -> str:
+    r = analysis.tasks[task].planes[plane]
+    return (f"{plane} slice {index} of {len(r.contributions) - 1} — contribution {r.contributions[index]:+.3f} "
+            f"(logit {r.logit:+.2f}, bias {r.bias:+.2f}); top slice: {r.top_slice}")
+
+
+def gallery_items(analysis: Analysis, task: str, method: str, opacity: float, k: int = 6):
+    """[(RGB image, caption)], and [(plane, slice)] in the same order for click-through."""
+    items, where = [], []
+    for plane, index, share in analysis.top_slices(task, k):
+        items.append((analysis.overlay(task, plane, index, method, opacity),
+                      f"{plane} · slice {index} · {100 * share:.0f} % of the logit"))
+        where.append((plane, index))
+    return items, where
+
+
+def report_zip(analysis: Analysis, method: str, opacity: float) -> bytes:
+    """Every overlay as TASK/PLANE/NNN.png plus report.json, as `mrnet predict --out` writes them."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:  # PNGs are compressed already
+        for task, result in analysis.tasks.items():
+            for plane in result.planes:
+                for i, rgb in enumerate(analysis.overlay_volume(task, plane, method, opacity)):
+                    ok, png = cv2.imencode(".png", rgb[:, :, ::-1], PNG_FAST)
+                    zf.writestr(f"{task}/{plane}/{i:03d}.png", png.tobytes())
+        report = analysis.report() | {"method": method}
+        zf.writestr("report.json", json.dumps(report, indent=2) + "\n")
+    return buf.getvalue()

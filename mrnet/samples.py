@@ -1,0 +1,71 @@
+"""Sample patients for the app: phantom exams (regenerated from their seed on first use: the generator
+is deterministic, so the repo ships a seed instead of megabytes) and one real sagittal knee MRI.
+
+The real knee: "Real knee MRI sample from the pyMSKT project (mskt on PyPI), MIT license."
+(see mrnet/samples/PROVENANCE.md). It is unlabelled: shown without ground truth.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent / "samples"
+REAL_KNEE_ATTRIBUTION = "Real knee MRI sample from the pyMSKT project (mskt on PyPI), MIT license."
+
+
+@dataclass(frozen=True)
+class Sample:
+    key: str
+    title: str
+    seed: int | None = None                      # phantom seed; None for a shipped file
+    shipped: str | None = None                   # file under mrnet/samples/
+    truth: dict = field(default_factory=dict)    # task -> 0/1; empty: unlabelled
+    lesions: tuple = ()
+    note: str = ""
+
+
+SAMPLES = [
+    Sample("phantom-normal", "Phantom — normal knee", seed=900004, truth={"abnormal": 0, "acl": 0, "meniscus": 0}),
+    Sample("phantom-acl", "Phantom — ACL tear", seed=900009, truth={"abnormal": 1, "acl": 1, "meniscus": 0},
+           lesions=("acl_tear",)),
+    Sample("phantom-meniscus", "Phantom — meniscal tear", seed=900001, truth={"abnormal": 1, "acl": 0, "meniscus": 1},
+           lesions=("meniscal_tear",)),
+    Sample("phantom-acl-meniscus", "Phantom — ACL and meniscal tears", seed=900000,
+           truth={"abnormal": 1, "acl": 1, "meniscus": 1}, lesions=("acl_tear", "meniscal_tear")),
+    Sample("phantom-oedema", "Phantom — bone-marrow oedema (other abnormality)", seed=900002,
+           truth={"abnormal": 1, "acl": 0, "meniscus": 0}, lesions=("bone_marrow_oedema",)),
+    Sample("real-knee", "Real knee, sagittal only, unlabelled", shipped="real_knee_sagittal.npz",
+           note=REAL_KNEE_ATTRIBUTION),
+]
+BY_KEY = {s.key: s for s in SAMPLES}
+BY_TITLE = {s.title: s for s in SAMPLES}
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("MRNET_SAMPLE_DIR", Path(tempfile.gettempdir()) / "mrnet-samples"))
+
+
+def sample_file(sample: Sample) -> Path:
+    """The sample as one .npz file with plane keys (made on first use for phantoms)."""
+    if sample.shipped:
+        return HERE / sample.shipped
+    path = cache_dir() / f"{sample.key}-{sample.seed}.npz"
+    if not path.is_file():
+        from .phantom import generate_exam
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ph = generate_exam(sample.seed)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez_compressed(tmp, **ph.volumes)
+        tmp.replace(path)  # atomic: concurrent sessions never read half a file
+    return path
+
+
+def phantom_masks(sample: Sample) -> dict[str, np.ndarray] | None:
+    if sample.seed is None:
+        return None
+    from .phantom import generate_exam
+    return generate_exam(sample.seed).masks

@@ -1,0 +1,43 @@
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+from mrnet.config import PLANES, TASKS, ModelEntry, WeightsConfig  # noqa: E402
+from mrnet.model import MRNet  # noqa: E402
+from mrnet.weights import save_weights  # noqa: E402
+
+
+def make_weights(folder: Path, seed: int = 0, fusion: dict | None = None, planes=PLANES) -> Path:
+    """Randomly initialised (He init, so CAMs are not flat) weights in our folder format."""
+    torch.manual_seed(seed)
+    config = WeightsConfig(tasks=list(TASKS), planes=list(planes), models=[], fusion=fusion or {},
+                           provenance={"trained_on": "nothing: random initialisation for tests"})
+    models = [(ModelEntry(f"{p}.safetensors", p, list(TASKS)), MRNet(len(TASKS)).init_from_scratch()) for p in planes]
+    save_weights(folder, config, models)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def random_weights(tmp_path_factory) -> Path:
+    return make_weights(tmp_path_factory.mktemp("weights"))
+
+
+@pytest.fixture(scope="session")
+def small_exam_files(tmp_path_factory) -> Path:
+    """A 3-plane phantom exam with 12 slices per plane, as per-plane .npy files."""
+    from mrnet.phantom import generate_exam
+    folder = tmp_path_factory.mktemp("exam")
+    ph = generate_exam(seed=424242, slices=12)
+    for plane, vol in ph.volumes.items():
+        np.save(folder / f"{plane}.npy", vol)
+    return folder

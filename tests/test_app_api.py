@@ -1,0 +1,46 @@
+"""The real app over HTTP with gradio_client: same JSON as the CLI; a bad file is an error and the next call works."""
+import json
+import subprocess
+import sys
+
+import pytest
+from gradio_client import Client, handle_file
+
+from mrnet.samples import BY_KEY, sample_file
+from server import ROOT, running_app
+
+
+@pytest.fixture(scope="module")
+def app_url():
+    with running_app() as (url, proc, log):
+        yield url
+
+
+def cli_report(*paths):
+    run = subprocess.run([sys.executable, "-m", "mrnet", "predict", *map(str, paths)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout)
+
+
+def test_sample_report_equals_cli(app_url):
+    client = Client(app_url, verbose=False)
+    path = sample_file(BY_KEY["phantom-acl"])
+    report = client.predict([handle_file(str(path))], api_name="/analyze")
+    expected = cli_report(path)
+    assert report["tasks"] == expected["tasks"]
+    assert report["weights"] == expected["weights"]
+    assert "not for diagnosis" in report["disclaimer"].lower()
+
+
+def test_bad_file_is_an_error_then_a_good_call_works(app_url, tmp_path):
+    client = Client(app_url, verbose=False)
+    bad = tmp_path / "axial.npy"
+    bad.write_bytes(b"\x93NUMPY\x01\x00garbage")
+    with pytest.raises(Exception) as err:
+        client.predict([handle_file(str(bad))], api_name="/analyze")
+    assert "not a valid .npy file" in str(err.value)
+    real = sample_file(BY_KEY["real-knee"])
+    report = client.predict([handle_file(str(real))], api_name="/analyze")
+    assert list(report["tasks"]["acl"]["planes"]) == ["sagittal"]
+    assert report["exam"]["missing_planes"] == ["axial", "coronal"]

@@ -1,0 +1,59 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def mrnet(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "mrnet", *map(str, args)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, env=env)
+
+
+def test_predict_prints_the_json_report(random_weights, small_exam_files, tmp_path):
+    out = tmp_path / "out"
+    files = sorted(small_exam_files.glob("*.npy"))
+    run = mrnet("predict", *files, "--weights", random_weights, "--out", out, "--method", "classic")
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert report["weights"]["source"] == {"kind": "local", "folder": str(random_weights)}
+    assert report["method"] == "classic"
+    for task in ("abnormal", "acl", "meniscus"):
+        t = report["tasks"][task]
+        assert 0 <= t["probability"] <= 1
+        for plane in ("axial", "coronal", "sagittal"):
+            p = t["planes"][plane]
+            assert set(p) >= {"probability", "logit", "bias", "slice_contributions", "top_slice"}
+            assert len(p["slice_contributions"]) == 12
+            pngs = sorted((out / task / plane).glob("*.png"))
+            assert [f.name for f in pngs] == [f"{i:03d}.png" for i in range(12)]
+    saved = json.loads((out / "report.json").read_text())
+    assert saved["tasks"] == report["tasks"]
+
+
+def test_predict_png_is_the_overlay(random_weights, small_exam_files, tmp_path):
+    import cv2
+
+    from mrnet import analyze, load_exam, load_weights
+    out = tmp_path / "out"
+    run = mrnet("predict", small_exam_files / "axial.npy", "--weights", random_weights, "--out", out,
+                "--precision", "fp32", "--opacity", "0.6")
+    assert run.returncode == 0, run.stderr
+    analysis = analyze(load_exam([small_exam_files / "axial.npy"]), load_weights(random_weights), precision="fp32")
+    png = cv2.imread(str(out / "acl" / "axial" / "005.png"))[:, :, ::-1]
+    np.testing.assert_array_equal(png, analysis.overlay("acl", "axial", 5, "exact", 0.6))
+
+
+def test_bad_input_exits_2_with_one_line(tmp_path, random_weights):
+    bad = tmp_path / "axial.npy"
+    bad.write_bytes(b"\x93NUMPY garbage")
+    for args in (["predict", bad, "--weights", random_weights], ["predict", tmp_path / "none.npy"],
+                 ["predict", bad, "--weights", tmp_path / "nowhere" / "x"]):
+        run = mrnet(*args)
+        assert run.returncode == 2, run.stderr
+        lines = run.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), run.stderr
+        assert "Traceback" not in run.stderr and run.stdout == ""

@@ -1,0 +1,116 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from mrnet import MRNetError, analyze, load_exam, load_weights
+from mrnet.analysis import fuse, sigmoid
+from mrnet.bench import blog_return_cam
+from mrnet.explain import classic_cam, exact_attribution, overlay
+from mrnet.model import to_input
+
+
+@pytest.fixture(scope="module")
+def fp32_analysis(random_weights, small_exam_files):
+    weights = load_weights(random_weights)
+    exam = load_exam(sorted(small_exam_files.glob("*.npy")))
+    return analyze(exam, weights, precision="fp32"), weights, exam
+
+
+def test_exact_attribution_sums_to_the_logit(fp32_analysis):
+    analysis, _, _ = fp32_analysis
+    for task, result in analysis.tasks.items():
+        for plane, r in result.planes.items():
+            total = float(np.sum(r.contributions, dtype=np.float64)) + r.bias
+            assert math.isclose(total, r.logit, rel_tol=1e-4, abs_tol=1e-6), (task, plane, total, r.logit)
+            # the maps themselves carry the contributions: m_s = mean(M_s)
+            np.testing.assert_allclose(r.exact_maps.mean(axis=(1, 2)), r.contributions, rtol=1e-5, atol=1e-6)
+
+
+def test_exact_attribution_direct_definition():
+    g = torch.Generator().manual_seed(0)
+    features = torch.rand(6, 256, 7, 7, generator=g)
+    weight = torch.randn(256, generator=g)
+    pooled = features.mean(dim=(2, 3))
+    maps, contributions = exact_attribution(features, pooled, weight)
+    winners = pooled.argmax(dim=0)
+    for s in range(6):
+        owned = (winners == s).nonzero().flatten()
+        expected = (weight[owned, None, None] * features[s, owned]).sum(0)
+        torch.testing.assert_close(maps[s], expected, rtol=1e-5, atol=1e-5)
+    head = float(weight @ pooled.max(dim=0).values)
+    assert math.isclose(float(contributions.sum()), head, rel_tol=1e-5)
+
+
+def test_classic_cam_equals_the_blog_formula(fp32_analysis):
+    analysis, weights, exam = fp32_analysis
+    entry, model = weights.for_plane("sagittal")[0]
+    task_index = entry.tasks.index("acl")
+    x = to_input(exam.volumes["sagittal"], weights.config.normalization.mean, weights.config.normalization.std)
+    with torch.no_grad():
+        f = model.forward_features(x).features.numpy()
+    w = model.classifier.weight.detach().numpy()
+    # the blog's formula, in numpy, on the 7x7 maps
+    for s in range(f.shape[0]):
+        cam = w[task_index].dot(f[s].reshape(256, 49)).reshape(7, 7)
+        cam = cam - cam.min()
+        cam = cam / cam.max()
+        np.testing.assert_allclose(analysis.tasks["acl"].planes["sagittal"].classic_maps[s], cam, rtol=1e-4, atol=1e-5)
+    # and the upsampled uint8 maps against the blog's own function (it truncates to uint8 before resizing)
+    blog = np.stack(blog_return_cam(f, w, [task_index]))
+    ours = analysis.cam_volume("acl", "sagittal", "classic")
+    assert ours.shape == blog.shape == (12, 256, 256)
+    assert np.abs(ours.astype(int) - blog.astype(int)).max() <= 2
+
+
+def test_classic_cam_flat_map_is_zero():
+    features = torch.ones(2, 4, 7, 7)
+    assert classic_cam(features, torch.ones(4)).abs().max() == 0
+
+
+def test_overlay_blend():
+    gray = np.full((2, 256, 256), 100, np.uint8)
+    cam = np.zeros((2, 256, 256), np.uint8)
+    assert overlay(gray, cam, 0.0).tolist() == np.repeat(gray[..., None], 3, axis=3).tolist()
+    full = overlay(gray, cam, 1.0)
+    assert full.shape == (2, 256, 256, 3) and full.dtype == np.uint8
+    assert tuple(full[0, 0, 0]) == (0, 0, 128)  # JET at 0 is dark blue, in RGB order
+    mid = overlay(gray, cam, 0.5)
+    assert tuple(mid[0, 0, 0]) == (50, 50, 114)
+
+
+def test_analysis_report_and_top_slice(fp32_analysis):
+    analysis, _, _ = fp32_analysis
+    report = analysis.report()
+    assert set(report["tasks"]) == {"abnormal", "acl", "meniscus"}
+    assert "not for diagnosis" in report["disclaimer"].lower()
+    for task in report["tasks"].values():
+        assert task["fusion"] == "mean-logit"  # the random weights carry no fusion coefficients
+        for plane in task["planes"].values():
+            assert plane["top_slice"] == int(np.argmax(plane["slice_contributions"]))
+            assert math.isclose(plane["probability"], sigmoid(plane["logit"]), rel_tol=1e-5)
+    top = analysis.top_slices("acl", k=4)
+    assert len(top) == 4 and top[0][2] >= top[-1][2]
+    cams = analysis.cam_volume("acl", "axial", "exact")
+    assert cams.dtype == np.uint8 and cams.shape == (12, 256, 256)
+    with pytest.raises(MRNetError, match="Unknown CAM method"):
+        analysis.cam_volume("acl", "axial", "gradcam")
+
+
+def test_fusion_logistic_and_fallback():
+    spec = {"acl": {"intercept": -1.0, "coef": {"axial": 0.5, "coronal": 1.0, "sagittal": 2.0}}}
+    logits = {"axial": 1.0, "coronal": -1.0, "sagittal": 0.5}
+    p, how = fuse("acl", logits, spec)
+    assert how == "logistic" and math.isclose(p, sigmoid(-1.0 + 0.5 - 1.0 + 1.0))
+    p, how = fuse("acl", {"sagittal": 0.5, "coronal": -1.5}, spec)  # a plane is missing
+    assert how == "mean-logit" and math.isclose(p, sigmoid(-0.5))
+    p, how = fuse("meniscus", logits, spec)  # no coefficients for this task
+    assert how == "mean-logit"
+
+
+def test_missing_planes_are_fine(random_weights, small_exam_files):
+    exam = load_exam([small_exam_files / "sagittal.npy"])
+    analysis = analyze(exam, load_weights(random_weights), precision="fp32")
+    assert list(analysis.tasks["acl"].planes) == ["sagittal"]
+    assert analysis.report()["exam"]["missing_planes"] == ["axial", "coronal"]

@@ -1,0 +1,89 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from mrnet import MRNetError, load_weights
+from mrnet.model import MRNet, to_input
+from mrnet.weights import sha256_of
+
+
+def test_model_shapes_and_keys():
+    model = MRNet(n_tasks=3).eval()
+    x = to_input(np.random.default_rng(0).integers(0, 256, (5, 256, 256), dtype=np.uint8), 58.09, 49.73)
+    assert x.shape == (5, 3, 256, 256)
+    out = model.forward_features(x)
+    assert out.features.shape == (5, 256, 7, 7)
+    assert out.pooled.shape == (5, 256)
+    assert out.logits.shape == (3,)
+    torch.testing.assert_close(out.logits, model(x), rtol=1e-5, atol=1e-5)
+    keys = set(model.state_dict())
+    assert keys == {f"features.{i}.{k}" for i in (0, 3, 6, 8, 10) for k in ("weight", "bias")} | {
+        "classifier.weight", "classifier.bias"}
+    assert MRNet(n_tasks=1).classifier.out_features == 1
+
+
+def test_roundtrip_and_sha256(random_weights):
+    weights = load_weights(random_weights)
+    assert weights.planes == ["axial", "coronal", "sagittal"]
+    config = json.loads((random_weights / "config.json").read_text())
+    for entry in config["models"]:
+        assert entry["sha256"] == sha256_of(random_weights / entry["file"])
+
+
+def copy_weights(src, dst):
+    dst.mkdir()
+    for f in src.iterdir():
+        (dst / f.name).write_bytes(f.read_bytes())
+    return dst
+
+
+def test_strict_loading_names_missing_and_unexpected_keys(random_weights, tmp_path):
+    folder = copy_weights(random_weights, tmp_path / "w")
+    state = load_file(str(folder / "axial.safetensors"))
+    state.pop("features.3.bias")
+    state["extra.weight"] = torch.zeros(1)
+    save_file(state, str(folder / "axial.safetensors"))
+    with pytest.raises(MRNetError) as err:
+        load_weights(folder, verify=False)
+    assert "features.3.bias" in str(err.value) and "extra.weight" in str(err.value)
+
+
+def test_shape_mismatch_is_named(random_weights, tmp_path):
+    folder = copy_weights(random_weights, tmp_path / "w")
+    state = load_file(str(folder / "coronal.safetensors"))
+    state["classifier.weight"] = torch.zeros(2, 256)
+    save_file(state, str(folder / "coronal.safetensors"))
+    with pytest.raises(MRNetError, match="classifier.weight has shape"):
+        load_weights(folder, verify=False)
+
+
+def test_tampered_file_is_refused(random_weights, tmp_path):
+    folder = copy_weights(random_weights, tmp_path / "w")
+    data = bytearray((folder / "sagittal.safetensors").read_bytes())
+    data[-10] ^= 0xFF
+    (folder / "sagittal.safetensors").write_bytes(bytes(data))
+    with pytest.raises(MRNetError, match="sha256"):
+        load_weights(folder)
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda c: c.update(format_version=99), "format_version"),
+    (lambda c: c.update(planes=["oblique"]), "unknown plane"),
+    (lambda c: c["models"][0].update(file="../evil.safetensors"), "plain file name"),
+    (lambda c: c.pop("tasks"), "not a valid"),
+])
+def test_bad_config_is_one_clear_error(random_weights, tmp_path, mutate, message):
+    folder = copy_weights(random_weights, tmp_path / "w")
+    config = json.loads((folder / "config.json").read_text())
+    mutate(config)
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(MRNetError, match=message):
+        load_weights(folder)
+
+
+def test_not_a_weights_folder(tmp_path):
+    with pytest.raises(MRNetError, match="no config.json"):
+        load_weights(tmp_path)
