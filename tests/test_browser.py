@@ -1,0 +1,96 @@
+"""A real browser (Debian chromium via Playwright) drives the real app: sample -> analyze -> probabilities,
+move a slider, change the task, click a gallery item, download the zip; a screenshot for the README."""
+import json
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from server import ROOT, running_app
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run", "--disable-sync"]
+SCREENSHOT = ROOT / "tests" / "figures" / "app.png"
+
+
+@pytest.fixture(scope="module")
+def page():
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian chromium is not installed (make test installs it)")
+    from playwright.sync_api import sync_playwright
+    with running_app() as (url, proc, log), sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        context = browser.new_context(viewport={"width": 1500, "height": 1500}, accept_downloads=True)
+        page = context.new_page()
+        page.errors = []
+        page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
+        page.on("pageerror", lambda e: page.errors.append(str(e)))
+        page.goto(url)
+        yield page
+        browser.close()
+
+
+def slider_value(page, plane):
+    return int(page.locator(f"#slider-{plane} input[type=number]").input_value())
+
+
+def move_slider(page, plane, value):
+    box = page.locator(f"#slider-{plane} input[type=number]")
+    box.fill(str(value))
+    box.press("Enter")
+    page.wait_for_function(f"document.querySelector('#caption-{plane}').innerText.startsWith('{plane} slice {value} of')")
+
+
+def test_full_flow(page, tmp_path):
+    page.get_by_text("research demo, not for diagnosis", exact=False).first.wait_for()
+    # choose a sample and run
+    page.locator("#sample input").click()
+    page.get_by_role("option", name="Phantom — ACL and meniscal tears").click()
+    page.locator("#analyze").click()
+    predictions = page.locator("#predictions")
+    predictions.get_by_text("Probability (fused)").wait_for(timeout=60_000)
+    text = predictions.inner_text()
+    for title in ("Abnormality", "ACL tear", "Meniscal tear", "Ground truth", "positive"):
+        assert title in text
+    # the sagittal slider starts at the decisive slice (shown in the caption)
+    caption = page.locator("#caption-sagittal")
+    caption.get_by_text("top slice").wait_for()
+    top = int(caption.inner_text().rsplit("top slice:", 1)[1].strip().rstrip("."))
+    assert slider_value(page, "sagittal") == top
+    # move the slider: the caption follows
+    target = 0 if top != 0 else 1
+    move_slider(page, "sagittal", target)
+    # change the task: the sliders jump to that task's decisive slice
+    page.locator("#task").get_by_text("ACL tear").click()
+    page.wait_for_function("!document.querySelector('#caption-sagittal').innerText.includes('slice %d of')" % target)
+    # click a gallery item: its plane's slider moves there
+    items = page.locator("#gallery button")
+    items.first.wait_for()
+    captions = page.locator("#gallery").inner_text()
+    item = items.nth(1)
+    plane, _, rest = item.inner_text().partition(" · slice ")
+    plane, index = plane.strip(), int(rest.split(" ")[0])
+    move_slider(page, plane, 0 if index != 0 else 1)   # away from the item's slice first
+    item.click()
+    page.wait_for_function(f"document.querySelector('#caption-{plane}').innerText.startsWith('{plane} slice {index} of')")
+    assert slider_value(page, plane) == index
+    # download the zip
+    page.locator("#zip").click()
+    link = page.locator("#zip-file a").first
+    link.wait_for(timeout=60_000)
+    with page.expect_download() as info:
+        link.click()
+    path = tmp_path / "overlays.zip"
+    info.value.save_as(path)
+    with zipfile.ZipFile(path) as zf:
+        names = zf.namelist()
+        report = json.loads(zf.read("report.json"))
+    assert "acl/sagittal/000.png" in names and len([n for n in names if n.endswith(".png")]) > 60
+    assert set(report["tasks"]) == {"abnormal", "acl", "meniscus"}
+    assert "slice" in captions
+    page.locator("#predictions").scroll_into_view_if_needed()
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    assert not page.errors, page.errors

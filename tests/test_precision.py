@@ -1,0 +1,29 @@
+"""bf16 is used only where the CPU has native bf16 and it agrees with fp32 on the bundled weights."""
+import pytest
+
+from mrnet import analyze, load_exam
+from mrnet.hub import BUNDLED, resolve
+from mrnet.model import bf16_supported
+from mrnet.samples import SAMPLES, sample_file
+
+
+@pytest.mark.skipif(not bf16_supported(), reason="this CPU has no native bf16: inference runs in fp32")
+@pytest.mark.parametrize("sample", SAMPLES, ids=[s.key for s in SAMPLES])
+def test_bf16_probabilities_within_0_005_of_fp32(sample):
+    weights = resolve("").weights
+    assert weights.source["kind"] == "bundled" and BUNDLED.is_dir()
+    exam = load_exam([sample_file(sample)])
+    fp32, bf16 = analyze(exam, weights, "fp32"), analyze(exam, weights, "bf16")
+    assert bf16.precision == "bf16"
+    for task in fp32.tasks:
+        assert abs(fp32.tasks[task].probability - bf16.tasks[task].probability) <= 0.005
+        for plane, r in fp32.tasks[task].planes.items():
+            assert abs(r.probability - bf16.tasks[task].planes[plane].probability) <= 0.005
+            assert r.top_slice == bf16.tasks[task].planes[plane].top_slice or \
+                abs(r.contributions[r.top_slice] - r.contributions[bf16.tasks[task].planes[plane].top_slice]) < 0.05
+
+
+def test_auto_precision_follows_the_cpu():
+    weights = resolve("").weights
+    exam = load_exam([sample_file(SAMPLES[-1])])
+    assert analyze(exam, weights).precision == ("bf16" if bf16_supported() else "fp32")
