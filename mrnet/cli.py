@@ -65,11 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.set_defaults(run=cmd_bench)
 
-    for name, module in [("phantom", "phantom"), ("train", "train"), ("evaluate", "evaluate"),
-                         ("convert", "convert"), ("publish", "publish")]:
-        add = getattr(__import__(f"mrnet.{module}", fromlist=["add_cli"]), "add_cli", None) if module_exists(module) else None
-        if add:
-            add(sub)
+    from . import convert, evaluate, phantom, publish, train  # each adds its own sub-command
+    for module in (phantom, train, evaluate, convert, publish):
+        module.add_cli(sub)
 
     args = parser.parse_args(argv)
     try:
@@ -80,7 +78,3 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted.", file=sys.stderr)
         return 130
-
-
-def module_exists(name: str) -> bool:
-    return (Path(__file__).parent / f"{name}.py").is_file()

@@ -50,40 +50,64 @@ def resolve(source: str | None) -> Resolved:
     return from_hub(repo, revision)
 
 
+def network_errors() -> tuple:
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
+    errors = [HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled, OSError, TimeoutError]
+    for client in ("httpx", "httpx2"):  # huggingface_hub 1.x uses httpx, 2.x its fork httpx2
+        try:
+            errors.append(__import__(client).HTTPError)
+        except (ImportError, AttributeError):
+            pass
+    return tuple(errors)
+
+
 def from_hub(repo: str, revision: str | None) -> Resolved:
     # Imported here: HF_ENDPOINT / HF_HUB_OFFLINE are read at import time, and callers may set them first.
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import (HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled,
-                                        RepositoryNotFoundError, RevisionNotFoundError)
+    from huggingface_hub import HfApi, snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
     asked = f"{repo}@{revision}" if revision else repo
+    wanted = revision or "main"
 
-    def download(local_only: bool) -> Path:
-        return Path(snapshot_download(repo_id=repo, revision=revision, allow_patterns=WEIGHT_FILES,
+    def snapshot(rev: str, local_only: bool) -> Path:
+        return Path(snapshot_download(repo_id=repo, revision=rev, allow_patterns=WEIGHT_FILES,
                                       local_files_only=local_only))
 
     folder, notice = None, ""
-    if revision and COMMIT.match(revision):
+    if COMMIT.match(wanted):
         try:  # a pinned commit never changes: a cached snapshot needs no network round-trip
-            folder = download(local_only=True)
+            folder = snapshot(wanted, local_only=True)
         except (LocalEntryNotFoundError, FileNotFoundError, ValueError):
             folder = None
     if folder is None:
         try:
-            folder = download(local_only=False)
+            # Ask the Hub first, so that an unreachable Hub is noticed (and said) instead of a cached
+            # snapshot being used silently; then download by the name asked for, so the cache records it.
+            HfApi().model_info(repo, revision=wanted)
+            folder = snapshot(wanted, local_only=False)
         except RevisionNotFoundError:
-            raise MRNetError(f"The Hub repo {repo} has no revision {revision!r} (branch, tag or commit).") from None
+            raise MRNetError(f"The Hub repo {repo} has no revision {wanted!r} (branch, tag or commit).") from None
         except RepositoryNotFoundError:
+            if wanted != "main" and repo_exists(repo):  # some hub servers answer "no repo" for a missing revision
+                raise MRNetError(f"The Hub repo {repo} has no revision {wanted!r} (branch, tag or commit).") from None
             raise MRNetError(f"The Hub repo {repo} does not exist or is private (check the name and HF_TOKEN).") from None
-        except (LocalEntryNotFoundError, OfflineModeIsEnabled, HfHubHTTPError, OSError) as exc:
+        except network_errors() as exc:
             why = "offline mode is on (HF_HUB_OFFLINE=1)" if is_offline(exc) else "the Hub could not be reached"
             try:
-                folder = download(local_only=True)
+                folder = snapshot(wanted, local_only=True)
                 notice = f"Using the cached copy of {asked}: {why}."
-            except (LocalEntryNotFoundError, FileNotFoundError, ValueError, OfflineModeIsEnabled):
+            except (LocalEntryNotFoundError, FileNotFoundError, ValueError):
                 return bundled(f"Using the bundled weights instead of {asked}: {why} and no cached copy exists.")
-    commit = folder.name  # snapshots/<commit>
-    weights = load_weights(folder, source={"kind": "hub", "repo": repo, "revision": revision or "main", "commit": commit})
+    weights = load_weights(folder, source={"kind": "hub", "repo": repo, "revision": wanted, "commit": folder.name})
     return Resolved(weights, notice)
+
+
+def repo_exists(repo: str) -> bool:
+    from huggingface_hub import HfApi
+    try:
+        HfApi().model_info(repo, revision="main")
+        return True
+    except Exception:
+        return False
 
 
 def is_offline(exc: Exception) -> bool:

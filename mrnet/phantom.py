@@ -179,9 +179,9 @@ def build_knee(rng: np.random.Generator, lesions: list[str]) -> Painter:
 
     # lesions
     if "acl_tear" in lesions:
-        t0 = u(0.3, 0.55)
-        gap = (t0, t0 + u(0.18, 0.28))
-        P.capsule(acl_a, acl_b, acl_r + 1.8, ACL_OEDEMA, where=[LIGAMENT, FAT, MUSCLE, FLUID],
+        t0 = u(0.25, 0.45)
+        gap = (t0, t0 + u(0.25, 0.4))
+        P.capsule(acl_a, acl_b, acl_r + u(3.0, 4.0), ACL_OEDEMA, where=[LIGAMENT, FAT, MUSCLE, FLUID],
                   lesion_bit=MASK_BITS["acl"], t_range=gap)
     if "meniscal_tear" in lesions:
         cx, r_in, r_out, jz = menisci[int(rng.integers(0, 2))]
@@ -191,11 +191,11 @@ def build_knee(rng: np.random.Generator, lesions: list[str]) -> Painter:
         r = np.sqrt((x - cx) ** 2 + (y - 0.5) ** 2)
         phi = np.arctan2(y - 0.5, x - cx)
         dphi = np.abs((phi - ang + np.pi) % (2 * np.pi) - np.pi)
-        arc = (dphi < u(0.6, 1.0)) & (r >= r_in - 1) & (r <= r_out - 1.5)
+        arc = (dphi < u(0.8, 1.3)) & (r >= r_in - 1) & (r <= r_out - 1.5)
         if horizontal:   # horizontal cleavage reaching the inner free edge
-            sheet = np.abs(z - (jz + 1.0 + 2.5 * np.clip((r - r_in) / (r_out - r_in), 0, 1))) < 1.1
+            sheet = np.abs(z - (jz + 1.0 + 2.5 * np.clip((r - r_in) / (r_out - r_in), 0, 1))) < 1.5
         else:            # vertical longitudinal tear reaching the tibial and femoral surfaces
-            sheet = np.abs(r - u(r_in + 2, r_out - 3)) < 1.1
+            sheet = np.abs(r - u(r_in + 2, r_out - 3)) < 1.5
         P.paint(region, arc & sheet, TEAR_SIGNAL, where=[MENISCUS], lesion_bit=MASK_BITS["meniscus"])
     if "bone_marrow_oedema" in lesions:
         c = med if rng.random() < 0.5 else lat
@@ -206,7 +206,7 @@ def build_knee(rng: np.random.Generator, lesions: list[str]) -> Painter:
         P.ellipsoid(*pouch_shape, FLUID, where=[FLUID], lesion_bit=MASK_BITS["other"])
     if "cartilage_defect" in lesions:
         c = med if rng.random() < 0.5 else lat
-        P.ellipsoid((c[0] + u(-3, 3), c[1] + u(-6, 6), c[2] - cond_r[2] - 1), (u(3, 5), u(4, 6), 3.5), FLUID,
+        P.ellipsoid((c[0] + u(-3, 3), c[1] + u(-6, 6), c[2] - cond_r[2] - 1), (u(5, 8), u(6, 9), 4.0), FLUID,
                     where=[CARTILAGE], lesion_bit=MASK_BITS["other"])
     return P
 

@@ -1,0 +1,123 @@
+"""Weights from a hub over HTTP: a real hub-compatible server (olah, offline mode) serving local git repos."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import make_weights
+from hubserver import HubServer, git_repo_with
+from mrnet.samples import BY_KEY, sample_file
+from server import ROOT
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory):
+    root = tmp_path_factory.mktemp("hub")
+    server = HubServer(root)
+    v1 = make_weights(root / "v1", seed=1)
+    v2 = make_weights(root / "v2", seed=2)
+    repo = server.repo("acme/knee-mrnet")
+    server.sha_v1 = git_repo_with(repo, v1, "v1")
+    subprocess.run(["git", "tag", "v1"], cwd=repo, check=True)
+    server.sha_v2 = git_repo_with(repo, v2, "v2")
+    # a repo whose safetensors file no longer matches the sha256 in its config.json
+    tampered = make_weights(root / "tampered", seed=3)
+    data = bytearray((tampered / "axial.safetensors").read_bytes())
+    data[-100] ^= 0x55
+    (tampered / "axial.safetensors").write_bytes(bytes(data))
+    git_repo_with(server.repo("acme/tampered"), tampered, "tampered")
+    server.config_sha = {v: json.loads((root / v / "config.json").read_text())["models"][0]["sha256"] for v in ("v1", "v2")}
+    server.start()
+    yield server
+    server.stop()
+
+
+def predict(source, hf_home, endpoint, offline=False):
+    """`python -m mrnet predict --weights SOURCE` in a fresh interpreter (HF_ENDPOINT is read at import)."""
+    env = dict(os.environ, HF_ENDPOINT=endpoint, HF_HOME=str(hf_home), HF_HUB_DISABLE_TELEMETRY="1")
+    env.pop("HF_HUB_OFFLINE", None)
+    if offline:
+        env["HF_HUB_OFFLINE"] = "1"
+    run = subprocess.run([sys.executable, "-m", "mrnet", "predict", str(sample_file(BY_KEY["real-knee"])),
+                          "--weights", source], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    report = json.loads(run.stdout) if run.returncode == 0 else None
+    return run, report
+
+
+def test_branch_tag_and_commit(hub, tmp_path):
+    home = tmp_path / "hf"
+    run, report = predict("acme/knee-mrnet", home, hub.url)
+    assert run.returncode == 0, run.stderr
+    assert report["weights"]["source"] == {"kind": "hub", "repo": "acme/knee-mrnet", "revision": "main",
+                                           "commit": hub.sha_v2}
+    run, by_tag = predict("acme/knee-mrnet@v1", home, hub.url)
+    assert run.returncode == 0, run.stderr
+    assert by_tag["weights"]["source"]["commit"] == hub.sha_v1
+    run, by_sha = predict(f"acme/knee-mrnet@{hub.sha_v1}", home, hub.url)
+    assert run.returncode == 0, run.stderr
+    assert by_sha["tasks"] == by_tag["tasks"] and by_sha["tasks"] != report["tasks"]
+    # the snapshot landed in the normal HF cache
+    assert list((home / "hub").glob("models--acme--knee-mrnet/snapshots/*/config.json"))
+
+
+def test_cache_serves_when_the_server_is_down(hub, tmp_path):
+    home = tmp_path / "hf"
+    run, online = predict(f"acme/knee-mrnet@{hub.sha_v1}", home, hub.url)
+    assert run.returncode == 0, run.stderr
+    run2, branch = predict("acme/knee-mrnet", home, hub.url)
+    assert run2.returncode == 0
+    hub.stop()
+    try:
+        run, cached = predict(f"acme/knee-mrnet@{hub.sha_v1}", home, hub.url)
+        assert run.returncode == 0, run.stderr
+        assert cached["tasks"] == online["tasks"]
+        assert "notice" not in run.stderr  # a pinned commit needs no round-trip
+        run, cached_branch = predict("acme/knee-mrnet", home, hub.url)
+        assert run.returncode == 0, run.stderr
+        assert "Using the cached copy of acme/knee-mrnet" in run.stderr
+        assert cached_branch["weights"]["source"]["commit"] == hub.sha_v2
+        run, fallback = predict("acme/never-downloaded", home, hub.url)
+        assert run.returncode == 0, run.stderr
+        assert "Using the bundled weights instead of acme/never-downloaded" in run.stderr
+        assert fallback["weights"]["source"]["kind"] == "bundled"
+        run, offline = predict("acme/knee-mrnet", home, hub.url, offline=True)
+        assert run.returncode == 0 and "offline mode is on" in run.stderr
+    finally:
+        hub.start()
+
+
+def test_missing_revision_is_a_clear_error(hub, tmp_path):
+    run, _ = predict("acme/knee-mrnet@no-such-branch", tmp_path / "hf", hub.url)
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines() == [
+        "error: The Hub repo acme/knee-mrnet has no revision 'no-such-branch' (branch, tag or commit)."]
+
+
+def test_tampered_file_is_refused(hub, tmp_path):
+    run, _ = predict("acme/tampered", tmp_path / "hf", hub.url)
+    assert run.returncode == 2
+    assert "sha256" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_app_with_hub_weights_pinned_to_a_commit(hub, tmp_path):
+    from gradio_client import Client, handle_file
+
+    from server import running_app
+    env = {"MRNET_WEIGHTS": f"acme/knee-mrnet@{hub.sha_v1}", "HF_ENDPOINT": hub.url, "HF_HOME": str(tmp_path / "hf")}
+    with running_app(env) as (url, proc, log):
+        report = Client(url, verbose=False).predict([handle_file(str(sample_file(BY_KEY["real-knee"])))],
+                                                    api_name="/analyze")
+    assert report["weights"]["source"] == {"kind": "hub", "repo": "acme/knee-mrnet", "revision": hub.sha_v1,
+                                           "commit": hub.sha_v1}
+
+
+def test_bad_source_syntax(tmp_path):
+    from mrnet import MRNetError
+    from mrnet.hub import parse_source
+    assert parse_source("acme/knee@v1") == ("acme/knee", "v1")
+    assert parse_source("acme/knee") == ("acme/knee", None)
+    for bad in ("acme", "acme/knee@", "a/b/c", "../x"):
+        with pytest.raises(MRNetError):
+            parse_source(bad)
