@@ -26,7 +26,8 @@ def run_publish(folder: Path, repo: str, revision: str | None = None, private: b
         raise MRNetError("The model card is not valid: " + "; ".join(problems) + ".")
     if not dry_run:
         (folder / "README.md").write_text(card)
-    files = [{"file": f.name, "bytes": f.stat().st_size} for f in files_to_upload(folder)]
+    files = [{"file": f.name, "bytes": f.stat().st_size} for f in files_to_upload(folder) if f.name != "README.md"]
+    files.append({"file": "README.md", "bytes": len(card.encode()), "note": "model card regenerated from config.json"})
     result = {"repo": repo, "revision": revision or "main", "private": private, "dry_run": dry_run, "files": files}
     if dry_run:
         return result

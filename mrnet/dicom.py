@@ -1,0 +1,165 @@
+"""DICOM series -> exam planes.
+
+Rules (documented in the README):
+- Files are grouped into series by SeriesInstanceUID. Within a series, multi-echo / multi-contrast
+  acquisitions are split by EchoNumbers (else EchoTime); the first echo is used, and that is said.
+- The plane comes from ImageOrientationPatient: the slice normal's nearest patient axis
+  (x: sagittal, y: coronal, z: axial); oblique series are accepted and their angle is reported.
+- Slices are sorted by position along the slice normal (ImagePositionPatient . normal), never by
+  file name or InstanceNumber.
+- Rescale slope/intercept are applied; intensities go to uint8 between the 0.5th and 99.5th
+  percentiles of the volume; slices are resized to 256x256.
+- More series than planes: per plane, the series with the most slices is used (ties: the lower
+  SeriesNumber); the others are listed as skipped.
+"""
+from __future__ import annotations
+
+import io
+import math
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from .errors import MRNetError
+from .exam import Exam, limit, to_uint8_volume
+
+AXES = {"sagittal": np.array([1.0, 0, 0]), "coronal": np.array([0, 1.0, 0]), "axial": np.array([0, 0, 1.0])}
+
+
+def max_dicom_files() -> int:
+    return limit("MRNET_MAX_DICOM_FILES", 1000)
+
+
+def read_dataset(name: str, data: bytes):
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+    try:
+        return pydicom.dcmread(io.BytesIO(data), force=not data[128:132] == b"DICM")
+    except (InvalidDicomError, EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError,
+            OSError, NotImplementedError, struct_error()) as exc:
+        raise MRNetError(f"{Path(name).name} is not a readable DICOM file ({type(exc).__name__}).") from None
+
+
+def struct_error():
+    import struct
+    return struct.error
+
+
+def plane_of(ds, name: str) -> tuple[str, float, np.ndarray]:
+    try:
+        iop = [float(v) for v in ds.ImageOrientationPatient]
+        row, col = np.array(iop[:3]), np.array(iop[3:6])
+    except (AttributeError, TypeError, ValueError):
+        raise MRNetError(f"{Path(name).name} has no usable ImageOrientationPatient: the plane cannot be told.") from None
+    normal = np.cross(row, col)
+    norm = np.linalg.norm(normal)
+    if len(iop) != 6 or not np.isfinite(norm) or norm < 1e-6:
+        raise MRNetError(f"{Path(name).name} has an invalid ImageOrientationPatient.")
+    normal /= norm
+    plane = max(AXES, key=lambda p: abs(normal @ AXES[p]))
+    angle = math.degrees(math.acos(min(1.0, abs(float(normal @ AXES[plane])))))
+    return plane, angle, normal
+
+
+def pixels(ds, name: str) -> np.ndarray:
+    try:
+        array = ds.pixel_array
+    except Exception as exc:  # pydicom raises several types for missing decoders and bad data
+        syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+        label = f"{syntax.name} ({syntax})" if syntax is not None else "unknown"
+        if syntax is not None and syntax.is_compressed:
+            raise MRNetError(f"{Path(name).name} is compressed with {label}, which this server cannot decode; "
+                             "send it uncompressed (explicit VR little endian).") from None
+        raise MRNetError(f"{Path(name).name}: the pixel data cannot be read ({type(exc).__name__}).") from None
+    if array.ndim != 2:
+        raise MRNetError(f"{Path(name).name} holds {array.shape} pixels; multi-frame and colour DICOM are not supported.")
+    slope = float(getattr(ds, "RescaleSlope", 1) or 1)
+    intercept = float(getattr(ds, "RescaleIntercept", 0) or 0)
+    return array.astype(np.float64) * slope + intercept
+
+
+def to_uint8_percentiles(volume: np.ndarray) -> np.ndarray:
+    if not np.isfinite(volume).all():
+        raise MRNetError("The DICOM series contains NaN or infinite values.")
+    lo, hi = np.percentile(volume, [0.5, 99.5])
+    if hi <= lo:
+        lo, hi = float(volume.min()), float(volume.max())
+    if hi <= lo:
+        raise MRNetError("The DICOM series is constant: there is no image in it.")
+    return np.round(np.clip((volume - lo) / (hi - lo), 0, 1) * 255).astype(np.uint8)
+
+
+def add_dicom_files(exam: Exam, items: list[tuple[str, bytes]]) -> None:
+    if len(items) > max_dicom_files():
+        raise MRNetError(f"{len(items)} DICOM files were given; at most {max_dicom_files()} are accepted.")
+    series: dict[str, list] = defaultdict(list)
+    non_image = []
+    for name, data in items:
+        ds = read_dataset(name, data)
+        if "PixelData" not in ds:
+            non_image.append(Path(name).name)
+            continue
+        series[str(getattr(ds, "SeriesInstanceUID", "unknown"))].append((name, ds))
+    if not series:
+        raise MRNetError("The DICOM files hold no image (" + ", ".join(non_image[:3]) + ").")
+    if non_image:
+        exam.notes.append(f"Skipped {len(non_image)} DICOM file(s) without pixel data.")
+    candidates = []
+    for uid, members in series.items():
+        candidates += split_echoes(uid, members, exam.notes)
+    by_plane = defaultdict(list)
+    for cand in candidates:
+        by_plane[cand["plane"]].append(cand)
+    for plane, cands in by_plane.items():
+        cands.sort(key=lambda c: (-len(c["slices"]), c["number"]))
+        chosen = cands[0]
+        volume = np.stack([s for _, s in chosen["slices"]])
+        uint8, notes = to_uint8_volume(to_uint8_percentiles(volume), f"{plane} series {chosen['label']}")
+        oblique = f", oblique by {chosen['angle']:.0f} degrees" if chosen["angle"] >= 1 else ""
+        exam.add(plane, uint8, f"DICOM series {chosen['label']}", notes)
+        exam.notes.append(f"{plane}: DICOM series {chosen['label']}, {len(chosen['slices'])} slices sorted by "
+                          f"position{oblique}.")
+        for other in cands[1:]:
+            exam.notes.append(f"{plane}: skipped DICOM series {other['label']} ({len(other['slices'])} slices): "
+                              "a series with more slices was used.")
+
+
+def split_echoes(uid: str, members: list, notes: list) -> list[dict]:
+    """One series -> one candidate volume (its first echo), with plane, angle and sorted slices."""
+    groups = defaultdict(list)
+    for name, ds in members:
+        echo = getattr(ds, "EchoNumbers", None) or getattr(ds, "EchoTime", None) or 0
+        try:
+            echo = float(echo if not isinstance(echo, (list, tuple)) else echo[0])
+        except (TypeError, ValueError):
+            echo = 0.0
+        groups[echo].append((name, ds))
+    first = min(groups)
+    chosen = groups[first]
+    ds0 = chosen[0][1]
+    description = str(getattr(ds0, "SeriesDescription", "") or "").strip()
+    label = f"{getattr(ds0, 'SeriesNumber', '?')}" + (f" ({description})" if description else "")
+    if len(groups) > 1:
+        notes.append(f"DICOM series {label}: {len(groups)} echoes/contrasts; the first (echo {first:g}) is used.")
+    plane, angle, normal = plane_of(ds0, chosen[0][0])
+    slices, shape = [], None
+    for name, ds in chosen:
+        p, a, n = plane_of(ds, name)
+        if p != plane or float(n @ normal) < 0.99:
+            raise MRNetError(f"DICOM series {label} mixes slice orientations; send one orientation per series.")
+        try:
+            position = float(np.array([float(v) for v in ds.ImagePositionPatient]) @ normal)
+        except (AttributeError, TypeError, ValueError):
+            raise MRNetError(f"{Path(name).name} has no ImagePositionPatient: slices cannot be ordered.") from None
+        image = pixels(ds, name)
+        if shape is not None and image.shape != shape:
+            raise MRNetError(f"DICOM series {label} has slices of different sizes ({shape} and {image.shape}).")
+        shape = image.shape
+        slices.append((position, image))
+    slices.sort(key=lambda s: s[0])
+    try:
+        number = int(getattr(ds0, "SeriesNumber", 0) or 0)
+    except (TypeError, ValueError):
+        number = 0
+    return [{"plane": plane, "angle": angle, "slices": slices, "label": label, "number": number}]
