@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import os
+import zipfile
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,7 +132,7 @@ def add_npy(exam: Exam, data: bytes, name: str, plane: str | None = None) -> Non
 def add_npz(exam: Exam, data: bytes, name: str) -> None:
     try:
         archive = np.load(io.BytesIO(data), allow_pickle=False)
-    except (ValueError, OSError, EOFError, TypeError) as exc:
+    except (ValueError, OSError, EOFError, TypeError, zipfile.BadZipFile) as exc:
         raise MRNetError(f"{name} is not a valid .npz file ({type(exc).__name__}).") from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise MRNetError(f"{name} is not a .npz archive.")

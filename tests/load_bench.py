@@ -1,0 +1,64 @@
+"""Load benchmark: N concurrent gradio_client sessions x M analyses against the real app.
+
+    .venv/bin/python tests/load_bench.py [--clients 8] [--rounds 5]
+
+Prints JSON: failures, whether every result equals the sequential one, throughput and the server's
+peak RSS (VmHWM). The test in test_load.py runs it and asserts correctness, never timings."""
+import argparse
+import json
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from gradio_client import Client, handle_file  # noqa: E402
+
+from mrnet.samples import SAMPLES, sample_file  # noqa: E402
+from server import running_app  # noqa: E402
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def run_load(url: str, pid: int, clients: int = 8, rounds: int = 5) -> dict:
+    files = [str(sample_file(s)) for s in SAMPLES]
+    sequential = {f: Client(url, verbose=False).predict([handle_file(f)], api_name="/analyze")["tasks"] for f in files}
+    rss_before = peak_rss_mb(pid)
+
+    def session(k: int):
+        client = Client(url, verbose=False)
+        results = []
+        for r in range(rounds):
+            f = files[(k + r) % len(files)]
+            try:
+                results.append((f, client.predict([handle_file(f)], api_name="/analyze")["tasks"], None))
+            except Exception as exc:  # counted, not raised: the benchmark reports every failure
+                results.append((f, None, repr(exc)))
+        return results
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        outcomes = [r for rs in pool.map(session, range(clients)) for r in rs]
+    seconds = time.perf_counter() - start
+    failures = [e for _, _, e in outcomes if e]
+    mismatches = sum(1 for f, tasks, e in outcomes if not e and tasks != sequential[f])
+    return {"clients": clients, "rounds": rounds, "analyses": len(outcomes), "failures": len(failures),
+            "first_failure": failures[0] if failures else None, "mismatches": mismatches,
+            "seconds": round(seconds, 2), "analyses_per_s": round(len(outcomes) / seconds, 2),
+            "server_peak_rss_mb_before": round(rss_before, 1), "server_peak_rss_mb": round(peak_rss_mb(pid), 1)}
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    with running_app() as (url, proc, log):
+        print(json.dumps(run_load(url, proc.pid, args.clients, args.rounds), indent=2))

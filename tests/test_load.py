@@ -1,0 +1,14 @@
+"""8 concurrent gradio_client sessions x 5 analyses: no failure, results identical to sequential ones,
+memory bounded. Timings are printed by tests/load_bench.py, never asserted."""
+from load_bench import run_load
+from server import running_app
+
+
+def test_concurrent_sessions():
+    with running_app() as (url, proc, log):
+        result = run_load(url, proc.pid, clients=8, rounds=5)
+    print(result)
+    assert result["failures"] == 0, result["first_failure"]
+    assert result["mismatches"] == 0
+    assert result["analyses"] == 40
+    assert result["server_peak_rss_mb"] < 8192  # bounded: the queue runs 2 analyses at a time

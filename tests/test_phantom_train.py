@@ -1,0 +1,106 @@
+"""Phantoms: determinism, MRNet layout, label logic, mask alignment; a tiny end-to-end train and evaluate."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from mrnet.config import PLANES, TASKS
+from mrnet.phantom import (ACL_OEDEMA, CONTRAST, MASK_BITS, PREVALENCE, TEAR_SIGNAL, choose_labels, generate_exam,
+                           task_mask)
+from server import ROOT
+
+
+def test_deterministic_per_seed():
+    a, b, c = generate_exam(7), generate_exam(7), generate_exam(8)
+    for plane in PLANES:
+        np.testing.assert_array_equal(a.volumes[plane], b.volumes[plane])
+        np.testing.assert_array_equal(a.masks[plane], b.masks[plane])
+    assert a.labels == b.labels
+    assert any(a.volumes[p].shape != c.volumes[p].shape or (a.volumes[p] != c.volumes[p]).any() for p in PLANES)
+
+
+def test_shapes_and_slice_counts():
+    for seed in range(5):
+        ph = generate_exam(seed)
+        for plane in PLANES:
+            v, m = ph.volumes[plane], ph.masks[plane]
+            assert v.dtype == np.uint8 and v.shape[1:] == (256, 256) and 20 <= v.shape[0] <= 40
+            assert m.shape == v.shape and m.dtype == np.uint8
+
+
+def test_label_logic_and_prevalence():
+    labels = [choose_labels(np.random.default_rng(s)) for s in range(3000)]
+    for lab, lesions in labels:
+        assert lab["acl"] == ("acl_tear" in lesions) and lab["meniscus"] == ("meniscal_tear" in lesions)
+        assert lab["abnormal"] == int(bool(lesions))
+        if lab["acl"] or lab["meniscus"]:
+            assert lab["abnormal"] == 1
+    for task in TASKS:
+        rate = np.mean([lab[task] for lab, _ in labels])
+        assert abs(rate - PREVALENCE[task]) < 0.04, (task, rate)
+
+
+@pytest.mark.parametrize("seed", [900000, 900009, 900001])
+def test_masks_sit_on_the_lesion_signal(seed):
+    """The lesion mask marks pixels that are bright on the fluid-sensitive sagittal series (fluid-like
+    oedema / tear signal), brighter than the rest of the knee on the same slices."""
+    ph = generate_exam(seed)
+    v, m = ph.volumes["sagittal"], ph.masks["sagittal"]
+    for task in ("acl", "meniscus"):
+        if not ph.labels[task]:
+            assert not task_mask(m, task).any()
+            continue
+        lesion = task_mask(m, task)
+        assert lesion.any()
+        slices = np.unique(np.nonzero(lesion)[0])
+        inside = v[slices][lesion[slices]].astype(float).mean()
+        body = v[slices][v[slices] > 10].astype(float).mean()
+        assert inside > body + 20, (task, inside, body)
+    assert CONTRAST["sagittal"][ACL_OEDEMA] > 0.5 and CONTRAST["sagittal"][TEAR_SIGNAL] > 0.5
+
+
+def test_negative_exam_has_no_mask():
+    ph = generate_exam(900004)
+    assert ph.labels == {"abnormal": 0, "acl": 0, "meniscus": 0}
+    assert all(not m.any() for m in ph.masks.values())
+    assert set(MASK_BITS) == {"acl", "meniscus", "other"}
+
+
+def run(*args):
+    out = subprocess.run([sys.executable, "-m", "mrnet", *map(str, args)], cwd=ROOT, capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_layout_tiny_train_and_evaluate(tmp_path):
+    data, weights = tmp_path / "data", tmp_path / "weights"
+    counts = json.loads(run("phantom", "--out", data, "--n-train", 4, "--n-valid", 3, "--seed", 11))
+    assert counts["train"]["n"] == 4 and counts["valid"]["n"] == 3
+    for split, n in (("train", 4), ("valid", 3)):
+        for plane in PLANES:
+            assert sorted(f.name for f in (data / split / plane).iterdir()) == [f"{i:04d}.npy" for i in range(n)]
+            assert len(list((data / "masks" / split / plane).iterdir())) == n
+        for task in TASKS:
+            rows = (data / f"{split}-{task}.csv").read_text().split()
+            assert [r.split(",")[0] for r in rows] == [f"{i:04d}" for i in range(n)]
+            assert all(r.split(",")[1] in ("0", "1") for r in rows)
+        abnormal = [int(r.split(",")[1]) for r in (data / f"{split}-abnormal.csv").read_text().split()]
+        for task in ("acl", "meniscus"):
+            labels = [int(r.split(",")[1]) for r in (data / f"{split}-{task}.csv").read_text().split()]
+            assert all(a >= t for a, t in zip(abnormal, labels))
+    # same seed, same files: the layout is deterministic
+    first = np.load(data / "train" / "axial" / "0002.npy")
+    np.testing.assert_array_equal(first, generate_exam(11 * 100000 + 2).volumes["axial"])
+    metrics = json.loads(run("train", "--data", data, "--out", weights, "--epochs", 1, "--slice-steps", 2,
+                             "--slice-batch", 4, "--no-progress"))
+    assert set(metrics["valid"]) == set(TASKS)
+    config = json.loads((weights / "config.json").read_text())
+    assert [m["plane"] for m in config["models"]] == list(PLANES)
+    assert set(config["fusion"]) == set(TASKS) and "training_command" in config["provenance"]
+    assert (weights / "README.md").read_text().startswith("---\n")
+    report = json.loads(run("evaluate", "--data", data, "--weights", weights))
+    assert report["n"] == 3 and set(report["auc"]) == set(TASKS)
+    assert "histogram_baseline_auc" in report
