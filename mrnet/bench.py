@@ -129,6 +129,12 @@ def run_bench(weights, slices: int = 32, repeats: int = 3) -> dict:
         t_analysis, a = timed(analysis, repeats)
         t_export, n_png = timed(lambda: export(a, tmp / "ours", progress=False), repeats)
         t_forward, _ = timed(lambda: analyze(exam, weights), repeats)
+        # what a slider step costs the app: one slice's overlay from the kept analysis (no model run)
+        plane, task = exam.planes[0], tasks[0]
+        steps = [(i % len(exam.volumes[plane])) for i in range(100)]
+        t_step, _ = timed(lambda: [a.overlay(task, plane, i, "exact", 0.4) for i in steps], 1)
+        fresh = analyze(exam, weights)
+        t_switch, _ = timed(lambda: fresh.cam_volume(task, plane, "classic"), 1)
         blog = blog_path(exam, tasks, tmp / "blog")
         ours_total = t_analysis + t_export
         return {
@@ -136,6 +142,8 @@ def run_bench(weights, slices: int = 32, repeats: int = 3) -> dict:
             "precision": a.precision, "bf16_supported": bf16_supported(), "threads": torch.get_num_threads(),
             "ours": {"analysis_s": round(t_analysis, 3), "export_s": round(t_export, 3), "pngs": n_png,
                      "total_s": round(ours_total, 3),
+                     "slider_step_ms": round(1000 * t_step / len(steps), 2),
+                     "first_view_of_a_task_method_ms": round(1000 * t_switch, 2),
                      "gflops_per_s": round(n_slices * GFLOP_PER_SLICE / t_forward, 1)},
             "blog": {"total_s": round(blog["seconds"], 3), "png_s": round(blog["png_seconds"], 3), "pngs": blog["pngs"],
                      "gflops_per_s": round(len(tasks) * n_slices * GFLOP_PER_SLICE / (blog["seconds"] - blog["png_seconds"]), 1)},

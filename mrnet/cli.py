@@ -65,8 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.set_defaults(run=cmd_bench)
 
-    from . import convert, evaluate, phantom, publish, train  # each adds its own sub-command
-    for module in (phantom, train, evaluate, convert, publish):
+    from . import convert, evaluate, figures, phantom, publish, train  # each adds its own sub-command
+    for module in (phantom, train, evaluate, convert, publish, figures):
         module.add_cli(sub)
 
     args = parser.parse_args(argv)
