@@ -31,7 +31,8 @@ def predictions_markdown(analysis: Analysis, truth: dict | None = None) -> str:
         if truth:
             cells.append({1: "positive", 0: "negative"}.get(truth.get(task), "—"))
         rows.append("| " + " | ".join(cells) + " |")
-    notes = ["Each task is an independent probability (they do not add up to 100 %)."]
+    sources = sorted({src.split("[")[0] for src in analysis.exam.sources.values()})
+    notes = [f"Exam: {', '.join(sources)}.", "Each task is an independent probability (they do not add up to 100 %)."]
     if any(r.fusion == "mean-logit" for r in analysis.tasks.values()):
         notes.append("¹ Planes are missing or the weights carry no fusion coefficients: fused as the mean of the "
                      "plane logits.")

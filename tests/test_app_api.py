@@ -44,3 +44,15 @@ def test_bad_file_is_an_error_then_a_good_call_works(app_url, tmp_path):
     report = client.predict([handle_file(str(real))], api_name="/analyze")
     assert list(report["tasks"]["acl"]["planes"]) == ["sagittal"]
     assert report["exam"]["missing_planes"] == ["axial", "coronal"]
+
+
+def test_auth_and_share_fail_soft_offline():
+    """MRNET_AUTH turns on Gradio auth; MRNET_SHARE=1 cannot get a link offline and the app still serves."""
+    with running_app({"MRNET_AUTH": "radiology:s3cret", "MRNET_SHARE": "1"}) as (url, proc, log):
+        with pytest.raises(Exception):
+            Client(url, verbose=False).predict([handle_file(str(sample_file(BY_KEY["real-knee"])))],
+                                               api_name="/analyze")
+        client = Client(url, auth=("radiology", "s3cret"), verbose=False)
+        report = client.predict([handle_file(str(sample_file(BY_KEY["real-knee"])))], api_name="/analyze")
+        assert report["tasks"]["acl"]["planes"]["sagittal"]["top_slice"] >= 0
+        assert proc.poll() is None

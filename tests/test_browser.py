@@ -94,3 +94,37 @@ def test_full_flow(page, tmp_path):
     SCREENSHOT.parent.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOT), full_page=True)
     assert not page.errors, page.errors
+
+
+def test_bad_upload_shows_one_sentence_then_samples_work(page, tmp_path):
+    bad = tmp_path / "axial.npy"
+    bad.write_bytes(b"\x93NUMPY\x01\x00 this is not an array")
+    page.locator("#files input[type=file]").set_input_files(str(bad))
+    page.locator("#analyze").click()
+    page.get_by_text("is not a valid .npy file", exact=False).first.wait_for(timeout=30_000)
+    page.locator("#files button[aria-label='Clear']").first.click()
+    page.errors.clear()
+
+
+def test_every_sample_end_to_end(page):
+    """Each sample through the browser; prints how long each took (a measurement, not an assertion)."""
+    import time
+
+    from mrnet.samples import SAMPLES, sample_file
+    timings = {}
+    for sample in SAMPLES:
+        page.locator("#sample input").click()
+        page.get_by_role("option", name=sample.title).click()
+        start = time.perf_counter()
+        page.locator("#analyze").click()
+        page.wait_for_function("(name) => document.querySelector('#predictions').innerText.includes('Exam: ' + name)",
+                               arg=sample_file(sample).name, timeout=60_000)
+        page.locator("#gallery button").first.wait_for()
+        timings[sample.key] = round(time.perf_counter() - start, 2)
+        text = page.locator("#predictions").inner_text()
+        if sample.truth:
+            assert "Ground truth" in text
+        else:
+            assert "Ground truth" not in text and "Missing plane(s): axial, coronal" in text
+    print("browser end-to-end seconds per sample:", timings)
+    assert not page.errors, page.errors
