@@ -37,6 +37,25 @@ def metric_table(metrics: dict) -> str:
     return "\n".join(out)
 
 
+def evaluation_section(evaluation: dict | None) -> list[str]:
+    """The held-out evaluation (python -m mrnet evaluate --record), with the command that produced it."""
+    if not evaluation:
+        return []
+    lines = ["## Held-out evaluation", "", f"```\n{evaluation.get('command', '')}\n```", "",
+             f"{evaluation.get('n')} exams ({evaluation.get('data', '')}). {evaluation.get('data_note', '')}", "",
+             metric_table({"held-out": evaluation.get("auc", {})})]
+    if evaluation.get("pointing_game"):
+        pg = evaluation["pointing_game"]
+        lines += [f"Pointing game (CAM maximum on the top slice inside the lesion mask dilated by "
+                  f"{evaluation.get('pointing_game_dilation_px')} px, {evaluation.get('pointing_game_n')} "
+                  f"lesion-positive exam/task/plane cases): exact {pg['exact']:.3f}, classic {pg['classic']:.3f}.", ""]
+    if evaluation.get("histogram_baseline_auc"):
+        base = ", ".join(f"{t} {a:.3f}" for t, a in evaluation["histogram_baseline_auc"].items() if a is not None)
+        lines += [f"Histogram baseline (logistic regression on intensity histograms; near 0.5 means the lesions "
+                  f"are not given away by global statistics): {base}.", ""]
+    return lines
+
+
 def card_text(config: WeightsConfig) -> str:
     prov = config.provenance
     body = [
@@ -45,7 +64,10 @@ def card_text(config: WeightsConfig) -> str:
         "## Training data", "", str(prov.get("trained_on", "unknown")), "",
         "## How it was trained", "", f"```\n{prov.get('training_command', 'unknown')}\n```", "",
         f"Training time: {prov.get('training_minutes', '?')} minutes.", "",
-        "## Metrics", "", metric_table(prov.get("metrics", {})) or "none recorded", "",
+        "## Metrics", "", "Validation split (early stopping and the fusion coefficients were fitted on it, so "
+        "these are optimistic; the held-out evaluation below is not):", "",
+        metric_table(prov.get("metrics", {})) or "none recorded", "",
+        *evaluation_section(prov.get("evaluation")),
         "## Format", "",
         f"Tasks: {', '.join(config.tasks)}. Planes: {', '.join(config.planes)}. One safetensors file per "
         "plane with one logit per task; input slices are uint8 256x256, normalised as "

@@ -102,5 +102,34 @@ def add_cli(sub) -> None:
     p.add_argument("--data", required=True)
     source_arg(p)
     p.add_argument("--split", default="valid")
-    p.set_defaults(run=lambda a: print(json.dumps(run_evaluate(a.data, load(a.weights), a.split,
-                                                               progress=sys.stderr.isatty()), indent=2)) or 0)
+    p.add_argument("--record", action="store_true",
+                   help="also write the result and this command into the (local) weights folder's config and card")
+    p.add_argument("--data-note", default="", help="with --record: how the evaluation data was made")
+
+    def run(a):
+        weights = load(a.weights)
+        report = run_evaluate(a.data, weights, a.split, progress=sys.stderr.isatty())
+        if a.record:
+            record(weights, report, a.data, a.data_note)
+        print(json.dumps(report, indent=2))
+        return 0
+    p.set_defaults(run=run)
+
+
+def record(weights, report: dict, data, data_note: str = "") -> None:
+    import shlex
+    from pathlib import Path
+
+    from .card import write_card
+    from .errors import MRNetError
+    from .hub import BUNDLED
+    kind = weights.source.get("kind")
+    folder = str(BUNDLED) if kind == "bundled" else weights.source.get("folder")
+    if kind not in ("local", "bundled") or not folder:
+        raise MRNetError("--record writes into a local weights folder; this one came from the Hub.")
+    config = weights.config
+    command = "python -m mrnet " + " ".join(shlex.quote(x) for x in sys.argv[1:])
+    config.provenance["evaluation"] = {k: v for k, v in report.items() if k != "weights"} | {
+        "command": command, "data": str(data), "data_note": data_note}
+    config.save(Path(folder))
+    write_card(Path(folder), config)

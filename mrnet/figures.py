@@ -10,7 +10,7 @@ import numpy as np
 from .analysis import analyze
 from .exam import Exam
 from .phantom import generate_exam, task_mask
-from .samples import BY_KEY, REAL_KNEE_ATTRIBUTION, sample_file
+from .samples import BY_KEY, sample_file
 
 
 def labelled(rgb: np.ndarray, text: str) -> np.ndarray:
@@ -59,5 +59,3 @@ def add_cli(sub) -> None:
     source_arg(p)
     p.set_defaults(run=lambda a: print(make_figure(load(a.weights), a.out)) or 0)
 
-
-__all__ = ["make_figure", "REAL_KNEE_ATTRIBUTION"]

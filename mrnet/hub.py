@@ -36,7 +36,7 @@ def parse_source(source: str) -> tuple[str, str | None]:
 
 
 def bundled(notice: str = "") -> Resolved:
-    return Resolved(load_weights(BUNDLED, source={"kind": "bundled", "folder": "weights/"}), notice)
+    return Resolved(load_weights(BUNDLED, source={"kind": "bundled", "folder": "weights"}), notice)
 
 
 def resolve(source: str | None) -> Resolved:

@@ -14,11 +14,15 @@ bit 1 (2) meniscal tear, bit 2 (4) other abnormality.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from multiprocessing import Pool
+from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from .config import PLANES, TASKS
 
@@ -288,8 +292,6 @@ def task_mask(mask: np.ndarray, task: str) -> np.ndarray:
     return (mask & TASK_BITS[task]) > 0
 
 
-__all__ = ["Phantom", "generate_exam", "task_mask", "TASKS", "MASK_BITS", "TASK_BITS"]
-
 
 def _write_one(job) -> tuple[str, dict, list]:
     out, split, exam_id, exam_seed = job
@@ -305,9 +307,6 @@ def write_dataset(out, n_train: int, n_valid: int, seed: int, progress: bool = T
     (`id,label`, no header, ids zero-padded to 4), plus masks/{split}/{plane}/NNNN.npy (uint8 bit
     fields, MASK_BITS) and {split}-lesions.csv (`id,lesion;lesion`). Exam i of a split uses seed
     seed * 100000 + offset + i, so train and valid never share a seed."""
-    from pathlib import Path
-
-    from tqdm import tqdm
     out = Path(out)
     counts = {}
     for split, n, offset in (("train", n_train, 0), ("valid", n_valid, 50000)):
@@ -318,7 +317,6 @@ def write_dataset(out, n_train: int, n_valid: int, seed: int, progress: bool = T
         lesion_rows = []
         jobs = [(out, split, f"{i:04d}", seed * 100000 + offset + i) for i in range(n)]
         if workers > 1:
-            from multiprocessing import Pool
             with Pool(workers) as pool:
                 results = list(tqdm(pool.imap(_write_one, jobs), total=n, desc=f"phantoms {split}", disable=not progress))
         else:
@@ -341,5 +339,5 @@ def add_cli(sub) -> None:
     p.add_argument("--n-valid", type=int, default=60)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=1, help="processes (the output is the same for any number)")
-    p.set_defaults(run=lambda a: print(__import__("json").dumps(
+    p.set_defaults(run=lambda a: print(json.dumps(
         write_dataset(a.out, a.n_train, a.n_valid, a.seed, progress=False, workers=a.workers))) or 0)

@@ -82,6 +82,59 @@ def pretrain_slices(model, opt, train: Split, plane, tasks, args, norm, device, 
             log(f"{plane}: stage 1 step {step + 1}: loss {loss.item():.4f}")
 
 
+def pick_subset(rng, mask: np.ndarray, k: int, want_lesion: bool) -> np.ndarray:
+    """k slice indices of one exam: with at least one lesion slice, or (where possible) none."""
+    n = len(mask)
+    k = min(k, n)
+    lesion = np.nonzero(mask.reshape(n, -1).any(axis=1))[0]
+    if want_lesion and len(lesion):
+        first = rng.choice(lesion)
+        rest = rng.choice(np.setdiff1d(np.arange(n), [first]), k - 1, replace=False)
+        return np.sort(np.r_[first, rest])
+    clean = np.setdiff1d(np.arange(n), lesion)
+    return np.sort(rng.choice(clean if len(clean) >= k else np.arange(n), k, replace=False))
+
+
+def pretrain_subsets(model, opt, train: Split, plane, tasks, args, norm, device, bf16, log) -> None:
+    """Stage 1 (phantoms only): MRNet's own forward (max over slices, then the head) on small slice
+    subsets of training exams, half of them holding a lesion slice, labelled from the lesion masks;
+    plus a per-location loss on the CAM. From scratch, exam-level labels alone (one max over ~30
+    slices per label) leave AlexNet at chance within a CPU budget; this shows it the lesions."""
+    rng = np.random.default_rng(args.seed + 1)
+    vols = [train.volume(plane, i) for i in range(len(train.ids))]
+    masks = [train.mask(plane, i) for i in range(len(train.ids))]
+    task_bits = torch.tensor([TASK_BITS.get(t, 0) for t in tasks], dtype=torch.uint8)
+    k = args.subset_slices
+    groups = max(1, args.slice_batch // k)
+    log(f"{plane}: stage 1, {args.slice_steps} steps of {groups} subsets x {k} slices")
+    bce = torch.nn.BCEWithLogitsLoss()
+    dense_bce = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(args.mask_pos_weight, device=device))
+    aug = augmenter()
+    model.train()
+    for step in range(args.slice_steps):
+        xs, ms, sizes = [], [], []
+        for i in rng.integers(0, len(vols), groups):
+            idx = pick_subset(rng, masks[i], k, want_lesion=rng.random() < 0.5)
+            v, m = aug(torch.from_numpy(vols[i][idx]), tv_tensors.Mask(torch.from_numpy(masks[i][idx])))
+            xs.append(v); ms.append(m.as_subclass(torch.Tensor)); sizes.append(len(idx))
+        x = to_input(torch.cat(xs).numpy(), norm.mean, norm.std).to(device).contiguous(memory_format=torch.channels_last)
+        mask = torch.cat(ms)
+        with torch.autocast(device.split(":")[0], dtype=torch.bfloat16, enabled=bf16):
+            features = model.features(x)
+        features = features.float()
+        dense_target = mask_targets(mask, task_bits, features.shape[-2:]).to(device)
+        pooled = features.mean(dim=(2, 3))
+        logits = torch.stack([model.classifier(g.max(dim=0).values) for g in pooled.split(sizes)])
+        target = torch.stack([t.amax(dim=(0, 2, 3)) for t in dense_target.split(sizes)])
+        loss = bce(logits, target) + args.mask_weight * dense_bce(cam_logits(model, features), dense_target)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+        if (step + 1) % 100 == 0:
+            log(f"{plane}: stage 1 step {step + 1}: loss {loss.item():.4f}")
+
+
 def predict_split(model: MRNet, split: Split, plane: str, norm: Normalization, device: str, bf16: bool) -> np.ndarray:
     model.eval()
     out = []
@@ -117,7 +170,8 @@ def train_plane(plane, train: Split, valid: Split, tasks, args, norm, ckpt_dir: 
     aug = augmenter()
     use_masks = args.mask_weight > 0 and train.mask(plane, 0) is not None
     if use_masks and state["epoch"] == 0 and args.slice_steps > 0:
-        pretrain_slices(model, opt, train, plane, tasks, args, norm, device, bf16, log)
+        stage1 = pretrain_subsets if args.stage1 == "subsets" else pretrain_slices
+        stage1(model, opt, train, plane, tasks, args, norm, device, bf16, log)
         scores = predict_split(model, valid, plane, norm, device, bf16)
         log(f"{plane} after stage 1: valid AUC " + " ".join(
             f"{t} {auc(valid.labels[t], scores[:, k])}" for k, t in enumerate(tasks)))
@@ -219,7 +273,11 @@ def add_cli(sub) -> None:
                    help="weight of the lesion-mask loss on the CAM where DATA/masks exists (phantoms); 0: plain MRNet training")
     p.add_argument("--mask-pos-weight", type=float, default=10.0)
     p.add_argument("--slice-steps", type=int, default=600, help="stage 1 steps (phantoms with masks only)")
-    p.add_argument("--slice-batch", type=int, default=24)
+    p.add_argument("--slice-batch", type=int, default=24, help="stage 1: slices per step")
+    p.add_argument("--subset-slices", type=int, default=8, help="stage 1: slices per subset (a small exam)")
+    p.add_argument("--stage1", choices=["slices", "subsets"], default="slices",
+                   help="stage 1 on single slices (head on each slice's pooled features) or on slice subsets "
+                        "(MRNet's max over the subset)")
     p.add_argument("--stage2-lr-factor", type=float, default=0.3, help="exam-level stage: lr multiplied by this")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tasks", nargs="+", default=["abnormal", "acl", "meniscus"])
