@@ -37,14 +37,14 @@ def weights_markdown() -> str:
         where = f"Hub repo `{src['repo']}` at `{src['revision']}` (commit `{src['commit'][:12]}`)"
     else:
         where = f"{'bundled' if src.get('kind') == 'bundled' else 'local'} folder `{src.get('folder')}`"
-    lines = [f"**Weights:** {where}. **Trained on:** {prov.get('trained_on', 'not stated')}.",
+    lines = [f"**Weights:** {where}. **Trained on:** {str(prov.get('trained_on', 'not stated')).rstrip('.')}.",
              f"**Intended use:** {prov.get('intended_use', 'not stated')}"]
     if RESOLVED.notice:
         lines.append(f"**Notice:** {RESOLVED.notice}")
     return "\n\n".join(lines)
 
 
-def run_analysis(files, sample_title, progress=gr.Progress()):
+def run_analysis(files, sample_title, task, method, opacity, progress=gr.Progress()):
     """Files or a sample -> the analysis kept in the session, and everything the page shows."""
     progress(0.05, desc="Reading the exam")
     truth = None
@@ -62,7 +62,8 @@ def run_analysis(files, sample_title, progress=gr.Progress()):
     except MRNetError as exc:
         raise gr.Error(str(exc)) from None
     session = {"analysis": analysis, "truth": truth, "where": []}
-    return (session, predictions_markdown(analysis, truth)) + tuple(render_all(session, TASKS[0], "exact", 0.4, True))
+    task = task if task in analysis.tasks else next(iter(analysis.tasks))
+    return (session, predictions_markdown(analysis, truth)) + tuple(render_all(session, task, method, opacity, True))
 
 
 def render_plane(session, plane, task, method, opacity, index):
@@ -168,13 +169,14 @@ with gr.Blocks(title="MRNet knee-MRI explainer", delete_cache=(3600, 3600)) as d
                                   y_title="contribution")
             plane_widgets[plane] = (column, slider, raw, over, caption, plot)
     gallery = gr.Gallery(label="Top slices for the selected task (click to jump)", columns=6, format="png",
-                         elem_id="gallery", allow_preview=False)
+                         elem_id="gallery", allow_preview=False, height=300)
     with gr.Row():
         zip_button = gr.Button("Prepare zip: every overlay PNG + JSON report", elem_id="zip")
         zip_file = gr.File(label="Download", interactive=False, elem_id="zip-file")
 
     view_outputs = [w for plane in PLANES for w in plane_widgets[plane]] + [gallery]
-    run.click(run_analysis, [files, sample], [session, predictions] + view_outputs, api_visibility="private")
+    run.click(run_analysis, [files, sample, task, method, opacity], [session, predictions] + view_outputs,
+              api_visibility="private")
     task.change(lambda s, t, m, o: on_view_change(s, t, m, o, True), [session, task, method, opacity], view_outputs,
                 api_visibility="private")
     for control in (method, opacity):

@@ -32,7 +32,9 @@ def predictions_markdown(analysis: Analysis, truth: dict | None = None) -> str:
             cells.append({1: "positive", 0: "negative"}.get(truth.get(task), "—"))
         rows.append("| " + " | ".join(cells) + " |")
     sources = sorted({src.split("[")[0] for src in analysis.exam.sources.values()})
-    notes = [f"Exam: {', '.join(sources)}.", "Each task is an independent probability (they do not add up to 100 %)."]
+    notes = [f"Exam: {', '.join(sources)}.", "Each task is an independent probability (they do not add up to 100 %). "
+             "The fused probability is a logistic regression over the plane logits, with the weights' own "
+             "coefficients; it can be far from each plane's probability."]
     if any(r.fusion == "mean-logit" for r in analysis.tasks.values()):
         notes.append("¹ Planes are missing or the weights carry no fusion coefficients: fused as the mean of the "
                      "plane logits.")
