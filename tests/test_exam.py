@@ -117,3 +117,17 @@ def test_unknown_plane_and_duplicates():
 def test_missing_path(tmp_path):
     with pytest.raises(MRNetError, match="does not exist"):
         load_exam([tmp_path / "nope.npy"])
+
+
+def test_pickled_npz_is_refused():
+    buf = io.BytesIO()
+    np.savez(buf, axial=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(MRNetError, match="pickled"):
+        load_items([("exam.npz", buf.getvalue())])
+
+
+def test_wrong_extension_is_read_by_content():
+    exam = load_items([("sagittal.png", npy_bytes(volume(2)))])  # a .npy named .png: the content decides
+    assert exam.planes == ["sagittal"]
+    with pytest.raises(MRNetError, match="not a file this tool reads"):
+        load_items([("axial.npy", b"\x89PNG\r\n\x1a\n" + bytes(100))])
