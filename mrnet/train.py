@@ -239,7 +239,7 @@ def run_train(args) -> dict:
     fusion, metrics = {}, {"valid": {}}
     for k, task in enumerate(tasks):
         x = np.stack([valid_logits[p][:, k] for p in planes], axis=1)
-        intercept, coef = fit_logistic(x, valid.labels[task])
+        intercept, coef = fit_logistic(x, valid.labels[task], l2=1.0)  # few valid exams: keep the fusion calibrated
         fusion[task] = {"intercept": intercept, "coef": {p: float(c) for p, c in zip(planes, coef)}}
         fused = intercept + x @ coef
         metrics["valid"][task] = {"fused": auc(valid.labels[task], fused),
