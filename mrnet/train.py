@@ -42,46 +42,6 @@ def mask_targets(mask: torch.Tensor, task_bits: torch.Tensor, size) -> torch.Ten
     return torch.nn.functional.adaptive_max_pool2d(per_task, size)
 
 
-def pretrain_slices(model, opt, train: Split, plane, tasks, args, norm, device, bf16, log) -> None:
-    """Stage 1 (phantoms only): slice-level training from the lesion masks. Batches mix slices that hold
-    a lesion with slices that do not; the head is trained both per slice (on the pooled features, the
-    path MRNet's max uses) and per location (the CAM). From scratch, exam-level labels alone (one max
-    over ~30 slices per label) leave AlexNet at chance within a CPU budget; this gives it the lesions."""
-    rng = np.random.default_rng(args.seed + 1)
-    vols = [train.volume(plane, i) for i in range(len(train.ids))]
-    masks = [train.mask(plane, i) for i in range(len(train.ids))]
-    task_bits = torch.tensor([TASK_BITS.get(t, 0) for t in tasks], dtype=torch.uint8)
-    pos = [(i, s) for i, m in enumerate(masks) for s in range(len(m)) if m[s].any()]
-    neg = [(i, s) for i, m in enumerate(masks) for s in range(len(m)) if not m[s].any()]
-    log(f"{plane}: stage 1, {args.slice_steps} steps of {args.slice_batch} slices ({len(pos)} lesion slices, {len(neg)} others)")
-    bce = torch.nn.BCEWithLogitsLoss()
-    dense_bce = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(args.mask_pos_weight, device=device))
-    aug = augmenter()
-    model.train()
-    for step in range(args.slice_steps):
-        half = args.slice_batch // 2
-        picks = [pos[j] for j in rng.integers(0, len(pos), half)] + [neg[j] for j in rng.integers(0, len(neg), half)]
-        xs, ms = [], []
-        for i, s in picks:
-            v, m = aug(torch.from_numpy(vols[i][s:s + 1]), tv_tensors.Mask(torch.from_numpy(masks[i][s:s + 1])))
-            xs.append(v[0]); ms.append(m.as_subclass(torch.Tensor)[0])
-        x = to_input(torch.stack(xs).numpy(), norm.mean, norm.std).to(device).contiguous(memory_format=torch.channels_last)
-        mask = torch.stack(ms)
-        with torch.autocast(device.split(":")[0], dtype=torch.bfloat16, enabled=bf16):
-            features = model.features(x)
-        features = features.float()
-        dense_target = mask_targets(mask, task_bits, features.shape[-2:]).to(device)
-        slice_target = dense_target.amax(dim=(2, 3))
-        loss = bce(model.classifier(features.mean(dim=(2, 3))), slice_target) + \
-            args.mask_weight * dense_bce(cam_logits(model, features), dense_target)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        opt.step()
-        if (step + 1) % 100 == 0:
-            log(f"{plane}: stage 1 step {step + 1}: loss {loss.item():.4f}")
-
-
 def pick_subset(rng, mask: np.ndarray, k: int, want_lesion: bool) -> np.ndarray:
     """k slice indices of one exam: with at least one lesion slice, or (where possible) none."""
     n = len(mask)
@@ -95,34 +55,48 @@ def pick_subset(rng, mask: np.ndarray, k: int, want_lesion: bool) -> np.ndarray:
     return np.sort(rng.choice(clean if len(clean) >= k else np.arange(n), k, replace=False))
 
 
-def pretrain_subsets(model, opt, train: Split, plane, tasks, args, norm, device, bf16, log) -> None:
-    """Stage 1 (phantoms only): MRNet's own forward (max over slices, then the head) on small slice
-    subsets of training exams, half of them holding a lesion slice, labelled from the lesion masks;
-    plus a per-location loss on the CAM. From scratch, exam-level labels alone (one max over ~30
-    slices per label) leave AlexNet at chance within a CPU budget; this shows it the lesions."""
+def pretrain(model, opt, train: Split, plane, tasks, args, norm, device, bf16, log) -> None:
+    """Stage 1 (phantoms only): training from the lesion masks. Each step draws groups of slices -
+    `slices`: single slices, half of them holding a lesion; `subsets`: small slice subsets of one exam,
+    half of them with a lesion slice - labels each group from its masks, and trains MRNet's own path
+    (max over the group's slices, then the head) plus a per-location loss on the CAM. From scratch,
+    exam-level labels alone (one max over ~30 slices per label) left AlexNet at chance within a CPU
+    budget; this shows it the lesions."""
     rng = np.random.default_rng(args.seed + 1)
     vols = [train.volume(plane, i) for i in range(len(train.ids))]
     masks = [train.mask(plane, i) for i in range(len(train.ids))]
     task_bits = torch.tensor([TASK_BITS.get(t, 0) for t in tasks], dtype=torch.uint8)
-    k = args.subset_slices
-    groups = max(1, args.slice_batch // k)
-    log(f"{plane}: stage 1, {args.slice_steps} steps of {groups} subsets x {k} slices")
+    if args.stage1 == "slices":
+        pos = [(i, s) for i, m in enumerate(masks) for s in range(len(m)) if m[s].any()]
+        neg = [(i, s) for i, m in enumerate(masks) for s in range(len(m)) if not m[s].any()]
+        half = args.slice_batch // 2
+
+        def draw():
+            picks = [pos[j] for j in rng.integers(0, len(pos), half)] + [neg[j] for j in rng.integers(0, len(neg), half)]
+            return [(i, np.array([s])) for i, s in picks]
+        log(f"{plane}: stage 1, {args.slice_steps} steps of {args.slice_batch} slices ({len(pos)} lesion slices, "
+            f"{len(neg)} others)")
+    else:
+        groups = max(1, args.slice_batch // args.subset_slices)
+
+        def draw():
+            return [(i, pick_subset(rng, masks[i], args.subset_slices, want_lesion=rng.random() < 0.5))
+                    for i in rng.integers(0, len(vols), groups)]
+        log(f"{plane}: stage 1, {args.slice_steps} steps of {groups} subsets x {args.subset_slices} slices")
     bce = torch.nn.BCEWithLogitsLoss()
     dense_bce = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(args.mask_pos_weight, device=device))
     aug = augmenter()
     model.train()
     for step in range(args.slice_steps):
         xs, ms, sizes = [], [], []
-        for i in rng.integers(0, len(vols), groups):
-            idx = pick_subset(rng, masks[i], k, want_lesion=rng.random() < 0.5)
+        for i, idx in draw():
             v, m = aug(torch.from_numpy(vols[i][idx]), tv_tensors.Mask(torch.from_numpy(masks[i][idx])))
             xs.append(v); ms.append(m.as_subclass(torch.Tensor)); sizes.append(len(idx))
         x = to_input(torch.cat(xs).numpy(), norm.mean, norm.std).to(device).contiguous(memory_format=torch.channels_last)
-        mask = torch.cat(ms)
         with torch.autocast(device.split(":")[0], dtype=torch.bfloat16, enabled=bf16):
             features = model.features(x)
         features = features.float()
-        dense_target = mask_targets(mask, task_bits, features.shape[-2:]).to(device)
+        dense_target = mask_targets(torch.cat(ms), task_bits, features.shape[-2:]).to(device)
         pooled = features.mean(dim=(2, 3))
         logits = torch.stack([model.classifier(g.max(dim=0).values) for g in pooled.split(sizes)])
         target = torch.stack([t.amax(dim=(0, 2, 3)) for t in dense_target.split(sizes)])
@@ -170,8 +144,7 @@ def train_plane(plane, train: Split, valid: Split, tasks, args, norm, ckpt_dir: 
     aug = augmenter()
     use_masks = args.mask_weight > 0 and train.mask(plane, 0) is not None
     if use_masks and state["epoch"] == 0 and args.slice_steps > 0:
-        stage1 = pretrain_subsets if args.stage1 == "subsets" else pretrain_slices
-        stage1(model, opt, train, plane, tasks, args, norm, device, bf16, log)
+        pretrain(model, opt, train, plane, tasks, args, norm, device, bf16, log)
         scores = predict_split(model, valid, plane, norm, device, bf16)
         log(f"{plane} after stage 1: valid AUC " + " ".join(
             f"{t} {auc(valid.labels[t], scores[:, k])}" for k, t in enumerate(tasks)))
