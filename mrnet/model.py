@@ -31,7 +31,7 @@ class MRNet(nn.Module):
 
     def init_from_scratch(self) -> "MRNet":
         """He initialisation for training without ImageNet weights: torchvision's default init shrinks
-        the activations ~50x through the five convs, and the head then learns only its bias."""
+        the activations ~80x through the five convs, and the head then learns only its bias."""
         for module in self.features:
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
