@@ -104,3 +104,13 @@ def test_layout_tiny_train_and_evaluate(tmp_path):
     report = json.loads(run("evaluate", "--data", data, "--weights", weights))
     assert report["n"] == 3 and set(report["auc"]) == set(TASKS)
     assert "histogram_baseline_auc" in report
+
+
+def test_stage1_on_slice_subsets(tmp_path):
+    data, weights = tmp_path / "data", tmp_path / "weights"
+    run("phantom", "--out", data, "--n-train", 3, "--n-valid", 2, "--seed", 12)
+    metrics = json.loads(run("train", "--data", data, "--out", weights, "--epochs", 1, "--slice-steps", 2,
+                             "--slice-batch", 8, "--subset-slices", 4, "--stage1", "subsets", "--planes", "sagittal",
+                             "--no-progress"))
+    assert set(metrics["valid"]) == set(TASKS)
+    assert [m["plane"] for m in json.loads((weights / "config.json").read_text())["models"]] == ["sagittal"]
