@@ -23,7 +23,7 @@ run: $(VENV)/.runtime
 	$(PY) app.py
 
 test: $(VENV)/.dev browser
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -rf tests
 
 bench: $(VENV)/.runtime
 	$(PY) -m mrnet bench

@@ -36,7 +36,17 @@ class HubServer:
     def repo(self, name: str) -> Path:
         return self.mirrors / "models" / name
 
-    def start(self):
+    def start(self, attempts: int = 3):
+        """Start olah; a restart on the same port can race the old socket's release, so retry."""
+        for attempt in range(attempts):
+            try:
+                return self._start()
+            except RuntimeError:
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(1.0)
+
+    def _start(self):
         config = self.root / "olah.toml"
         config.write_text(f"""[basic]
 host = "127.0.0.1"

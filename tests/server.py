@@ -17,32 +17,50 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@contextmanager
-def running_app(env_extra: dict | None = None, timeout: float = 120):
+def start_app(env_extra: dict | None, timeout: float):
     port = free_port()
     env = dict(os.environ, GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port),
                GRADIO_ANALYTICS_ENABLED="False", HF_HUB_DISABLE_TELEMETRY="1", **(env_extra or {}))
     log = open(Path(env.get("TMPDIR", "/tmp")) / f"mrnet-app-{port}.log", "w+")
     proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + timeout
+    while True:
+        if proc.poll() is not None:
+            log.seek(0)
+            text = log.read()
+            log.close()
+            raise RuntimeError(f"app exited early:\n{text}")
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return url, proc, log
+        except OSError:
+            if time.time() > deadline:
+                stop(proc, log)
+                raise TimeoutError("app did not start")
+            time.sleep(0.5)
+
+
+def stop(proc, log):
+    proc.terminate()
     try:
-        deadline = time.time() + timeout
-        while True:
-            if proc.poll() is not None:
-                log.seek(0)
-                raise RuntimeError(f"app exited early:\n{log.read()}")
-            try:
-                urllib.request.urlopen(url, timeout=2)
-                break
-            except OSError:
-                if time.time() > deadline:
-                    raise TimeoutError("app did not start")
-                time.sleep(0.5)
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@contextmanager
+def running_app(env_extra: dict | None = None, timeout: float = 120, attempts: int = 2):
+    """The app on a free loopback port; a second attempt on another port covers a port taken in between."""
+    for attempt in range(attempts):
+        try:
+            url, proc, log = start_app(env_extra, timeout)
+            break
+        except RuntimeError:
+            if attempt == attempts - 1:
+                raise
+    try:
         yield url, proc, log
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        stop(proc, log)

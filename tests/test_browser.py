@@ -70,6 +70,7 @@ def test_full_flow(page, tmp_path):
     items.first.wait_for()
     captions = page.locator("#gallery").inner_text()
     item = items.nth(1)
+    page.wait_for_function("document.querySelectorAll('#gallery button')[1].innerText.includes(' · slice ')")
     plane, _, rest = item.inner_text().partition(" · slice ")
     plane, index = plane.strip(), int(rest.split(" ")[0])
     move_slider(page, plane, 0 if index != 0 else 1)   # away from the item's slice first
