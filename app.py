@@ -44,23 +44,31 @@ def weights_markdown() -> str:
     return "\n\n".join(lines)
 
 
+def upload_paths(files) -> list[str]:
+    return [f if isinstance(f, str) else f.name for f in files]
+
+
+def analyze_paths(paths):
+    """Bad input becomes a gr.Error with our one sentence; the app keeps serving."""
+    try:
+        return analyze(load_exam(paths), WEIGHTS)
+    except MRNetError as exc:
+        raise gr.Error(str(exc)) from None
+
+
 def run_analysis(files, sample_title, task, method, opacity, progress=gr.Progress()):
     """Files or a sample -> the analysis kept in the session, and everything the page shows."""
     progress(0.05, desc="Reading the exam")
     truth = None
     if files:
-        paths = [f if isinstance(f, str) else f.name for f in files]
+        paths = upload_paths(files)
     elif sample_title:
         sample = BY_TITLE[sample_title]
         paths, truth = [sample_file(sample)], sample.truth or None
     else:
         raise gr.Error("Upload an exam or pick a sample patient first.")
-    try:
-        exam = load_exam(paths)
-        progress(0.3, desc="Running MRNet on every slice")
-        analysis = analyze(exam, WEIGHTS)
-    except MRNetError as exc:
-        raise gr.Error(str(exc)) from None
+    progress(0.3, desc="Running MRNet on every slice")
+    analysis = analyze_paths(paths)
     session = {"analysis": analysis, "truth": truth, "where": []}
     task = task if task in analysis.tasks else next(iter(analysis.tasks))
     return (session, predictions_markdown(analysis, truth)) + tuple(render_all(session, task, method, opacity, True))
@@ -127,10 +135,7 @@ def analyze_api(files: list) -> dict:
     """API: files -> the JSON report (same schema as `python -m mrnet predict`)."""
     if not files:
         raise gr.Error("No files were sent.")
-    try:
-        return analyze(load_exam([f if isinstance(f, str) else f.name for f in files]), WEIGHTS).report()
-    except MRNetError as exc:
-        raise gr.Error(str(exc)) from None
+    return analyze_paths(upload_paths(files)).report()
 
 
 with gr.Blocks(title="MRNet knee-MRI explainer", delete_cache=(3600, 3600)) as demo:

@@ -85,8 +85,10 @@ class Analysis:
             ranked += [(plane, int(i), float(r.contributions[i]) / total) for i in range(len(r.contributions))]
         return sorted(ranked, key=lambda t: -t[2])[:k]
 
-    def report(self) -> dict:
+    def report(self, method: str | None = None) -> dict:
+        """The JSON report; `method` (the overlays' CAM method) is added when overlays go with it."""
         return {
+            **({"method": method} if method else {}),
             "disclaimer": DISCLAIMER,
             "weights": self.weights,
             "exam": self.exam.describe(),

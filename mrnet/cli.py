@@ -33,9 +33,7 @@ def cmd_predict(args) -> int:
     if args.out:
         n = export(analysis, Path(args.out), method=args.method, opacity=args.opacity, progress=sys.stderr.isatty())
         print(f"wrote {n} overlays and report.json to {args.out}", file=sys.stderr)
-    report = analysis.report()
-    report["method"] = args.method
-    print(json.dumps(report, indent=2))
+    print(json.dumps(analysis.report(args.method), indent=2))
     return 0
 
 

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from .analysis import analyze
 from .dataset import auc, fit_logistic, read_split
 from .exam import Exam
-from .phantom import TASK_BITS
+from .phantom import task_mask
 
 DILATE_PX = 10
 HIST_BINS = 32
@@ -72,7 +72,7 @@ def run_evaluate(data, weights, split_name: str = "valid", progress: bool = True
             if mask is None:
                 continue
             for t in tasks:
-                lesion = (mask & TASK_BITS.get(t, 0)) > 0
+                lesion = task_mask(mask, t)
                 if not split.labels[t][i] or not lesion.any():
                     continue
                 top = analysis.tasks[t].planes[p].top_slice

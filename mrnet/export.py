@@ -18,16 +18,28 @@ from .analysis import Analysis
 PNG_FAST = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_SUB]
 
 
+def overlays(analysis: Analysis, method: str, opacity: float):
+    """(TASK/PLANE/NNN.png, RGB overlay) for every slice; each volume's overlays are rendered in one call."""
+    for task, result in analysis.tasks.items():
+        for plane in result.planes:
+            rgb = analysis.overlay_volume(task, plane, method, opacity)
+            for i in range(len(rgb)):
+                yield f"{task}/{plane}/{i:03d}.png", rgb[i]
+
+
+def png_bytes(rgb) -> bytes:
+    ok, png = cv2.imencode(".png", rgb[:, :, ::-1], PNG_FAST)
+    if not ok:
+        raise OSError("could not encode a PNG")
+    return png.tobytes()
+
+
 def export(analysis: Analysis, out: Path, method: str = "exact", opacity: float = 0.4, progress: bool = True) -> int:
     """Returns the number of PNG files written."""
     out = Path(out)
-    jobs = []
-    for task, result in analysis.tasks.items():
-        for plane in result.planes:
-            folder = out / task / plane
-            folder.mkdir(parents=True, exist_ok=True)
-            rgb = analysis.overlay_volume(task, plane, method, opacity)
-            jobs += [(folder / f"{i:03d}.png", rgb[i]) for i in range(len(rgb))]
+    jobs = [(out / name, rgb) for name, rgb in overlays(analysis, method, opacity)]
+    for folder in {path.parent for path, _ in jobs}:
+        folder.mkdir(parents=True, exist_ok=True)
     bar = tqdm(total=len(jobs), desc="overlays", unit="png", disable=not progress, leave=False)
 
     def write(job):
@@ -39,5 +51,5 @@ def export(analysis: Analysis, out: Path, method: str = "exact", opacity: float 
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
         list(pool.map(write, jobs))
     bar.close()
-    (out / "report.json").write_text(json.dumps(analysis.report(), indent=2) + "\n")
+    (out / "report.json").write_text(json.dumps(analysis.report(method), indent=2) + "\n")
     return len(jobs)

@@ -6,13 +6,12 @@ import io
 import json
 import zipfile
 
-import cv2
 import numpy as np
 import pandas as pd
 
 from .analysis import DISCLAIMER, Analysis
 from .config import PLANES, TASK_TITLES
-from .export import PNG_FAST
+from .export import overlays, png_bytes
 
 
 def percent(p: float) -> str:
@@ -71,11 +70,7 @@ def report_zip(analysis: Analysis, method: str, opacity: float) -> bytes:
     """Every overlay as TASK/PLANE/NNN.png plus report.json, as `mrnet predict --out` writes them."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:  # PNGs are compressed already
-        for task, result in analysis.tasks.items():
-            for plane in result.planes:
-                for i, rgb in enumerate(analysis.overlay_volume(task, plane, method, opacity)):
-                    ok, png = cv2.imencode(".png", rgb[:, :, ::-1], PNG_FAST)
-                    zf.writestr(f"{task}/{plane}/{i:03d}.png", png.tobytes())
-        report = analysis.report() | {"method": method}
-        zf.writestr("report.json", json.dumps(report, indent=2) + "\n")
+        for name, rgb in overlays(analysis, method, opacity):
+            zf.writestr(name, png_bytes(rgb))
+        zf.writestr("report.json", json.dumps(analysis.report(method), indent=2) + "\n")
     return buf.getvalue()

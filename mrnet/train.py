@@ -36,6 +36,11 @@ def cam_logits(model: MRNet, features: torch.Tensor) -> torch.Tensor:
     return torch.einsum("tc,schw->sthw", model.classifier.weight, features) + model.classifier.bias[None, :, None, None]
 
 
+def task_bit_tensor(tasks) -> torch.Tensor:
+    """Each task's bits in the phantom lesion masks (abnormal: any lesion)."""
+    return torch.tensor([TASK_BITS.get(t, 0) for t in tasks], dtype=torch.uint8)
+
+
 def mask_targets(mask: torch.Tensor, task_bits: torch.Tensor, size) -> torch.Tensor:
     """uint8 bit-field masks (S, H, W) -> (S, tasks, h, w) float: 1 where any pixel of the cell is lesion."""
     per_task = ((mask[:, None] & task_bits[None, :, None, None]) > 0).float()
@@ -65,7 +70,7 @@ def pretrain(model, opt, train: Split, plane, tasks, args, norm, device, bf16, l
     rng = np.random.default_rng(args.seed + 1)
     vols = [train.volume(plane, i) for i in range(len(train.ids))]
     masks = [train.mask(plane, i) for i in range(len(train.ids))]
-    task_bits = torch.tensor([TASK_BITS.get(t, 0) for t in tasks], dtype=torch.uint8)
+    task_bits = task_bit_tensor(tasks)
     if args.stage1 == "slices":
         pos = [(i, s) for i, m in enumerate(masks) for s in range(len(m)) if m[s].any()]
         neg = [(i, s) for i, m in enumerate(masks) for s in range(len(m)) if not m[s].any()]
@@ -150,7 +155,7 @@ def train_plane(plane, train: Split, valid: Split, tasks, args, norm, ckpt_dir: 
             f"{t} {auc(valid.labels[t], scores[:, k])}" for k, t in enumerate(tasks)))
         for group in opt.param_groups:
             group["lr"] = args.lr * args.stage2_lr_factor
-    task_bits = torch.tensor([TASK_BITS.get(t, 0) for t in tasks], dtype=torch.uint8)
+    task_bits = task_bit_tensor(tasks)
     dense_loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(args.mask_pos_weight, device=device))
     log(f"{plane}: {'with' if use_masks else 'without'} lesion-mask supervision of the CAM")
     while state["epoch"] < args.epochs and state["epoch"] - state["best_epoch"] < args.patience:

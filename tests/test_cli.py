@@ -32,6 +32,7 @@ def test_predict_prints_the_json_report(random_weights, small_exam_files, tmp_pa
             assert [f.name for f in pngs] == [f"{i:03d}.png" for i in range(12)]
     saved = json.loads((out / "report.json").read_text())
     assert saved["tasks"] == report["tasks"]
+    assert saved["method"] == report["method"] == "classic"
 
 
 def test_predict_png_is_the_overlay(random_weights, small_exam_files, tmp_path):
