@@ -47,6 +47,7 @@ class TaskResult:
     fusion: str                 # "logistic" (config coefficients) or "mean-logit" (fallback)
     planes: dict[str, PlaneResult]
     exact_scale: float          # exam-wide: the largest positive value of any exact map of this task
+    decisive_plane: str         # the plane whose term in the fused logit is largest
 
 
 @dataclass
@@ -97,6 +98,7 @@ class Analysis:
                 task: {
                     "probability": round(t.probability, 6),
                     "fusion": t.fusion,
+                    "decisive_plane": t.decisive_plane,
                     "planes": {
                         plane: {
                             "probability": round(r.probability, 6),
@@ -111,14 +113,16 @@ class Analysis:
         }
 
 
-def fuse(task: str, logits: dict[str, float], fusion: dict) -> tuple[float, str]:
+def fuse(task: str, logits: dict[str, float], fusion: dict) -> tuple[float, str, dict[str, float]]:
     """Logistic regression over the plane logits with the config's coefficients when every plane it
-    needs is there; otherwise (planes missing, or no coefficients) the sigmoid of the mean plane logit."""
+    needs is there; otherwise (planes missing, or no coefficients) the sigmoid of the mean plane logit.
+    Also returns each plane's term in the fused logit (the largest one is the decisive plane)."""
     spec = fusion.get(task)
     if spec and set(spec.get("coef", {})) <= set(logits) and spec.get("coef"):
-        z = float(spec.get("intercept", 0.0)) + sum(float(w) * logits[p] for p, w in spec["coef"].items())
-        return sigmoid(z), "logistic"
-    return sigmoid(sum(logits.values()) / len(logits)), "mean-logit"
+        terms = {p: float(spec["coef"].get(p, 0.0)) * logits[p] for p in logits}
+        return sigmoid(float(spec.get("intercept", 0.0)) + sum(terms.values())), "logistic", terms
+    terms = {p: logit / len(logits) for p, logit in logits.items()}
+    return sigmoid(sum(terms.values())), "mean-logit", terms
 
 
 def resolve_precision(precision: str) -> bool:
@@ -153,8 +157,8 @@ def analyze(exam: Exam, weights: Weights, precision: str = "auto") -> Analysis:
         plane_results = per_task[task]
         if not plane_results:
             continue
-        probability, how = fuse(task, {p: r.logit for p, r in plane_results.items()}, weights.config.fusion)
+        probability, how, terms = fuse(task, {p: r.logit for p, r in plane_results.items()}, weights.config.fusion)
         scale = max(float(r.exact_maps.max()) for r in plane_results.values())
         tasks[task] = TaskResult(probability=probability, fusion=how, planes=plane_results,
-                                 exact_scale=scale if scale > 0 else 1.0)
+                                 exact_scale=scale if scale > 0 else 1.0, decisive_plane=max(terms, key=terms.get))
     return Analysis(exam=exam, weights=weights.describe(), tasks=tasks, precision="bf16" if use_bf16 else "fp32")

@@ -45,10 +45,18 @@ def evaluation_section(evaluation: dict | None) -> list[str]:
              f"{evaluation.get('n')} exams ({evaluation.get('data', '')}). {evaluation.get('data_note', '')}", "",
              metric_table({"held-out": evaluation.get("auc", {})})]
     if evaluation.get("pointing_game"):
-        pg = evaluation["pointing_game"]
-        lines += [f"Pointing game (CAM maximum on the top slice inside the lesion mask dilated by "
-                  f"{evaluation.get('pointing_game_dilation_px')} px, {evaluation.get('pointing_game_n')} "
-                  f"lesion-positive exam/task/plane cases): exact {pg['exact']:.3f}, classic {pg['classic']:.3f}.", ""]
+        pg, every = evaluation["pointing_game"], evaluation.get("pointing_game_all_planes")
+        lines += [f"Pointing game (a hit when the CAM's maximum on the top slice of the decisive plane lies inside "
+                  f"the lesion mask dilated by {evaluation.get('pointing_game_dilation_px')} px; "
+                  f"{evaluation.get('pointing_game_n')} lesion-positive exam/task pairs): "
+                  f"exact {pg['exact']:.3f}, classic {pg['classic']:.3f}."]
+        if every:
+            per_plane = ", ".join(f"{p} {v:.3f}" for p, v in evaluation["pointing_game_per_plane"]["exact"].items()
+                                  if v is not None)
+            lines += [f"The same test on every plane that shows the lesion "
+                      f"({evaluation.get('pointing_game_all_planes_n')} exam/task/plane cases): exact "
+                      f"{every['exact']:.3f}, classic {every['classic']:.3f}; per plane, exact: {per_plane}."]
+        lines.append("")
     if evaluation.get("histogram_baseline_auc"):
         base = ", ".join(f"{t} {a:.3f}" for t, a in evaluation["histogram_baseline_auc"].items() if a is not None)
         lines += [f"Histogram baseline (logistic regression on intensity histograms; near 0.5 means the lesions "

@@ -2,10 +2,12 @@
 game for both CAM methods (phantoms with masks), and a histogram baseline that shows whether the
 lesions could be found from global image statistics alone.
 
-Pointing game: over lesion-positive (exam, task, plane) triples whose plane shows that task's lesion
-(masks/), a hit when the maximum of that task's CAM on the plane's top slice (largest exact
-contribution; the same slice for both methods, so only the maps differ) lies inside the lesion
-mask dilated by DILATE_PX pixels (the CAM is a 7x7 map: one cell spans ~37 pixels).
+Pointing game: over lesion-positive (exam, task) pairs, a hit when the maximum of that task's CAM on
+the top slice (largest exact contribution; the same slice for both methods, so only the maps differ)
+of the decisive plane (the largest term in the fused logit: the plane that drove the prediction)
+lies inside the lesion mask dilated by DILATE_PX pixels (the CAM is a 7x7 map: one cell spans ~37
+pixels). The same test over every (exam, task, plane) triple whose plane shows the lesion is
+reported beside it, overall and per plane.
 """
 from __future__ import annotations
 
@@ -58,7 +60,8 @@ def run_evaluate(data, weights, split_name: str = "valid", progress: bool = True
     planes = [p for p in split.planes if weights.for_plane(p)]
     logits = {t: {p: [] for p in planes} for t in tasks}
     fused = {t: [] for t in tasks}
-    hits = {"exact": {p: [] for p in planes}, "classic": {p: [] for p in planes}}
+    hits = {"exact": {p: [] for p in planes}, "classic": {p: [] for p in planes}}  # (exam, task, plane)
+    pair_hits = {"exact": [], "classic": []}                                        # (exam, task), decisive plane
     for i in tqdm(range(len(split.ids)), disable=not progress, desc="evaluate"):
         exam = Exam(volumes={p: split.volume(p, i) for p in planes})
         analysis = analyze(exam, weights)
@@ -67,29 +70,33 @@ def run_evaluate(data, weights, split_name: str = "valid", progress: bool = True
             fused[t].append(result.probability)
             for p in planes:
                 logits[t][p].append(result.planes[p].logit)
-        for p in planes:
-            mask = split.mask(p, i)
-            if mask is None:
+        masks = {p: split.mask(p, i) for p in planes}
+        if any(m is None for m in masks.values()):
+            continue
+        for t in tasks:
+            lesions = {p: task_mask(m, t) for p, m in masks.items()}
+            if not split.labels[t][i] or not any(m.any() for m in lesions.values()):
                 continue
-            for t in tasks:
-                lesion = task_mask(mask, t)
-                if not split.labels[t][i] or not lesion.any():
-                    continue
+            for p, lesion in lesions.items():
                 top = analysis.tasks[t].planes[p].top_slice
                 for method in ("exact", "classic"):
-                    cam = analysis.cam_volume(t, p, method)[top]
-                    hits[method][p].append(pointing_hit(cam, lesion[top]))
+                    hit = pointing_hit(analysis.cam_volume(t, p, method)[top], lesion[top])
+                    if lesion.any():
+                        hits[method][p].append(hit)
+                    if p == analysis.tasks[t].decisive_plane:
+                        pair_hits[method].append(hit)
     report = {
         "n": len(split.ids), "split": split_name, "weights": weights.describe().get("source"),
         "auc": {t: {"fused": auc(split.labels[t], fused[t]), **{p: auc(split.labels[t], logits[t][p]) for p in planes}}
                 for t in tasks},
     }
-    if any(hits["exact"][p] for p in planes):
-        report["pointing_game"] = {
-            m: (float(np.mean(sum(hits[m].values(), []))) if sum(hits[m].values(), []) else None) for m in hits}
+    if pair_hits["exact"]:
+        report["pointing_game"] = {m: float(np.mean(h)) for m, h in pair_hits.items()}
+        report["pointing_game_n"] = len(pair_hits["exact"])
+        report["pointing_game_all_planes"] = {m: float(np.mean(sum(hits[m].values(), []))) for m in hits}
         report["pointing_game_per_plane"] = {m: {p: (float(np.mean(h)) if h else None) for p, h in hits[m].items()}
                                              for m in hits}
-        report["pointing_game_n"] = len(sum(hits["exact"].values(), []))
+        report["pointing_game_all_planes_n"] = len(sum(hits["exact"].values(), []))
         report["pointing_game_dilation_px"] = DILATE_PX
     if (split.root / "train").is_dir() and split_name != "train":
         report["histogram_baseline_auc"] = histogram_baseline(data, tasks, planes, progress)

@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from .config import PLANES, TASKS
 
+GENERATOR_VERSION = 2  # bump when the same seed draws a different exam (cached samples are keyed by it)
 N = 128            # voxels per side
 VOXEL = 1.1        # mm
 HALF = N * VOXEL / 2
@@ -38,7 +39,7 @@ PREVALENCE = {"acl": 0.23, "meniscus": 0.37, "abnormal": 0.80}
 # signal per tissue, 0..1: sagittal T2 fat-sat, coronal T1, axial PD fat-sat (MRNet's three series)
 CONTRAST = {
     "sagittal": [0.0, 0.35, 0.12, 0.28, 0.03, 0.15, 0.45, 0.06, 0.07, 0.95, 0.80, 0.70, 0.85, 0.75],
-    "coronal":  [0.0, 0.50, 0.90, 0.35, 0.04, 0.85, 0.40, 0.06, 0.08, 0.22, 0.30, 0.35, 0.45, 0.30],
+    "coronal":  [0.0, 0.50, 0.90, 0.35, 0.04, 0.85, 0.40, 0.06, 0.08, 0.22, 0.30, 0.35, 0.65, 0.30],
     "axial":    [0.0, 0.40, 0.15, 0.35, 0.04, 0.20, 0.55, 0.08, 0.09, 0.90, 0.75, 0.70, 0.85, 0.75],
 }
 # slice axis and the span it covers (mm) per plane
@@ -133,7 +134,8 @@ def build_knee(rng: np.random.Generator, lesions: list[str]) -> Painter:
     if rng.random() < 0.3:  # Baker's cyst: normal variant, posterior-medial fluid
         P.ellipsoid((u(-25, -10), u(30, 38) * s, u(-10, 10)), (u(5, 10), u(4, 8), u(8, 16)), FLUID, where=[MUSCLE, FAT])
     # joint fluid: suprapatellar pouch of variable size in every exam (large in effusion)
-    pouch = u(0.3, 1.0) * (1.6 if "effusion" in lesions else 1.0)
+    # (the two size ranges do not overlap, so "effusion" is a well-defined label)
+    pouch = u(1.3, 1.8) if "effusion" in lesions else u(0.3, 0.85)
     pouch_shape = ((0, -20 * s, 30 * s), (22 * s * pouch ** 0.3, 6 * pouch, 14 * s * pouch ** 0.5))
     P.ellipsoid(*pouch_shape, FLUID)
     # bones: femur (shaft + two condyles), tibia (plateau + shaft), fibula, patella; cortex then marrow
@@ -169,6 +171,8 @@ def build_knee(rng: np.random.Generator, lesions: list[str]) -> Painter:
         inside = (r >= r_in) & (r <= r_out) & (z >= joint_z) & (z <= top) & (np.abs(x) > 4)
         P.paint(region, inside, MENISCUS, where=[MUSCLE, FAT, CARTILAGE, FLUID, CORTEX])
         menisci.append((cx, r_in, r_out, joint_z))
+    # intercondylar notch fat around the cruciates (bright on T1, dark on fat-sat)
+    P.ellipsoid((0, 2, 2 * s), (9 * s, 18 * s, 9 * s), FAT, where=[MUSCLE])
     # cruciate ligaments in the notch: ACL (lateral femoral condyle -> anterior tibia), PCL
     acl_a = (5 * s + u(-1, 1), 9 * s + u(-2, 2), 12 * s)
     acl_b = (1 + u(-1, 1), -9 * s + u(-2, 2), joint_z)

@@ -53,14 +53,21 @@ def sample_file(sample: Sample) -> Path:
     """The sample as one .npz file with plane keys (made on first use for phantoms)."""
     if sample.shipped:
         return HERE / sample.shipped
-    path = cache_dir() / f"{sample.key}-{sample.seed}.npz"
+    from .phantom import GENERATOR_VERSION, generate_exam
+    path = cache_dir() / f"{sample.key}-{sample.seed}-v{GENERATOR_VERSION}.npz"
     if not path.is_file():
-        from .phantom import generate_exam
         path.parent.mkdir(parents=True, exist_ok=True)
-        ph = generate_exam(sample.seed)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez_compressed(tmp, **ph.volumes)
-        tmp.replace(path)  # atomic: concurrent sessions never read half a file
+        volumes = generate_exam(sample.seed).volumes
+        # a temp file of its own for every writer (the app and its callers may make the same sample at
+        # once), then an atomic rename: nobody reads half a file, and the last identical copy wins
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem + ".", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez_compressed(f, **volumes)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
     return path
 
 

@@ -5,6 +5,7 @@ complete weights folder at the end. Restartable: a checkpoint per plane is kept 
 (our own files, loaded with weights_only=True)."""
 from __future__ import annotations
 
+import argparse
 import json
 import shlex
 import sys
@@ -47,6 +48,30 @@ def mask_targets(mask: torch.Tensor, task_bits: torch.Tensor, size) -> torch.Ten
     return torch.nn.functional.adaptive_max_pool2d(per_task, size)
 
 
+def with_batchnorm(features: torch.nn.Sequential) -> torch.nn.Sequential:
+    """A training-time view of AlexNet's features with a BatchNorm after every conv (the convs are
+    shared, not copied). From scratch and without normalisation layers AlexNet learns very slowly;
+    `fold_batchnorm` turns the result back into plain AlexNet."""
+    layers = []
+    for module in features:
+        layers.append(module)
+        if isinstance(module, torch.nn.Conv2d):
+            layers.append(torch.nn.BatchNorm2d(module.out_channels).to(module.weight.device))
+    return torch.nn.Sequential(*layers)
+
+
+@torch.no_grad()
+def fold_batchnorm(bn_features: torch.nn.Sequential) -> None:
+    """Fold each BatchNorm's running statistics and affine into the conv before it, in place: the plain
+    convs then compute what conv + BatchNorm computed in eval mode."""
+    layers = list(bn_features)
+    for conv, bn in zip(layers, layers[1:]):
+        if isinstance(conv, torch.nn.Conv2d) and isinstance(bn, torch.nn.BatchNorm2d):
+            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            conv.weight.mul_(scale[:, None, None, None])
+            conv.bias.copy_((conv.bias - bn.running_mean) * scale + bn.bias)
+
+
 def pick_subset(rng, mask: np.ndarray, k: int, want_lesion: bool) -> np.ndarray:
     """k slice indices of one exam: with at least one lesion slice, or (where possible) none."""
     n = len(mask)
@@ -60,13 +85,20 @@ def pick_subset(rng, mask: np.ndarray, k: int, want_lesion: bool) -> np.ndarray:
     return np.sort(rng.choice(clean if len(clean) >= k else np.arange(n), k, replace=False))
 
 
-def pretrain(model, opt, train: Split, plane, tasks, args, norm, device, bf16, log) -> None:
+def make_optimizer(params, lr: float, args) -> torch.optim.Optimizer:
+    if args.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=args.weight_decay)
+    return torch.optim.Adam(params, lr=lr, weight_decay=args.weight_decay)
+
+
+def pretrain(model, train: Split, plane, tasks, args, norm, device, bf16, log) -> None:
     """Stage 1 (phantoms only): training from the lesion masks. Each step draws groups of slices -
     `slices`: single slices, half of them holding a lesion; `subsets`: small slice subsets of one exam,
     half of them with a lesion slice - labels each group from its masks, and trains MRNet's own path
     (max over the group's slices, then the head) plus a per-location loss on the CAM. From scratch,
     exam-level labels alone (one max over ~30 slices per label) left AlexNet at chance within a CPU
-    budget; this shows it the lesions."""
+    budget; this shows it the lesions. With `--stage1-batchnorm` the convs train with BatchNorm, which
+    is folded into them at the end, so the model stays plain AlexNet."""
     rng = np.random.default_rng(args.seed + 1)
     vols = [train.volume(plane, i) for i in range(len(train.ids))]
     masks = [train.mask(plane, i) for i in range(len(train.ids))]
@@ -88,10 +120,14 @@ def pretrain(model, opt, train: Split, plane, tasks, args, norm, device, bf16, l
             return [(i, pick_subset(rng, masks[i], args.subset_slices, want_lesion=rng.random() < 0.5))
                     for i in rng.integers(0, len(vols), groups)]
         log(f"{plane}: stage 1, {args.slice_steps} steps of {groups} subsets x {args.subset_slices} slices")
+    features = with_batchnorm(model.features) if args.stage1_batchnorm else model.features
+    opt = make_optimizer(list(features.parameters()) + list(model.classifier.parameters()), args.stage1_lr, args)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, args.slice_steps), eta_min=args.stage1_lr * 0.05)
     bce = torch.nn.BCEWithLogitsLoss()
     dense_bce = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(args.mask_pos_weight, device=device))
     aug = augmenter()
-    model.train()
+    features.train()
+    recent = []
     for step in range(args.slice_steps):
         xs, ms, sizes = [], [], []
         for i, idx in draw():
@@ -99,19 +135,26 @@ def pretrain(model, opt, train: Split, plane, tasks, args, norm, device, bf16, l
             xs.append(v); ms.append(m.as_subclass(torch.Tensor)); sizes.append(len(idx))
         x = to_input(torch.cat(xs).numpy(), norm.mean, norm.std).to(device).contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.split(":")[0], dtype=torch.bfloat16, enabled=bf16):
-            features = model.features(x)
-        features = features.float()
-        dense_target = mask_targets(torch.cat(ms), task_bits, features.shape[-2:]).to(device)
-        pooled = features.mean(dim=(2, 3))
+            fmap = features(x)
+        fmap = fmap.float()
+        dense_target = mask_targets(torch.cat(ms), task_bits, fmap.shape[-2:]).to(device)
+        pooled = fmap.mean(dim=(2, 3))
         logits = torch.stack([model.classifier(g.max(dim=0).values) for g in pooled.split(sizes)])
         target = torch.stack([t.amax(dim=(0, 2, 3)) for t in dense_target.split(sizes)])
-        loss = bce(logits, target) + args.mask_weight * dense_bce(cam_logits(model, features), dense_target)
+        slice_loss, dense_loss = bce(logits, target), dense_bce(cam_logits(model, fmap), dense_target)
+        loss = slice_loss + args.mask_weight * dense_loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        torch.nn.utils.clip_grad_norm_(opt.param_groups[0]["params"], 5.0)
         opt.step()
+        schedule.step()
+        recent.append((slice_loss.item(), dense_loss.item()))
         if (step + 1) % 100 == 0:
-            log(f"{plane}: stage 1 step {step + 1}: loss {loss.item():.4f}")
+            mean_slice, mean_dense = np.mean(recent, axis=0)
+            log(f"{plane}: stage 1 step {step + 1}: mean loss {mean_slice:.4f} (labels) {mean_dense:.4f} (masks)")
+            recent = []
+    if args.stage1_batchnorm:
+        fold_batchnorm(features)
 
 
 def predict_split(model: MRNet, split: Split, plane: str, norm: Normalization, device: str, bf16: bool) -> np.ndarray:
@@ -130,10 +173,7 @@ def train_plane(plane, train: Split, valid: Split, tasks, args, norm, ckpt_dir: 
     torch.manual_seed(args.seed + ["axial", "coronal", "sagittal"].index(plane))
     rng = np.random.default_rng(args.seed)
     model = MRNet(len(tasks)).init_from_scratch().to(device).to(memory_format=torch.channels_last)
-    if args.optimizer == "sgd":
-        opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, weight_decay=args.weight_decay)
-    else:
-        opt = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    opt = make_optimizer(model.parameters(), args.lr, args)
     y_train = np.stack([train.labels[t] for t in tasks], axis=1).astype(np.float32)
     pos = y_train.sum(0).clip(1)
     pos_weight = torch.tensor((len(y_train) - pos) / pos, dtype=torch.float32, device=device)  # class-balanced BCE
@@ -149,7 +189,7 @@ def train_plane(plane, train: Split, valid: Split, tasks, args, norm, ckpt_dir: 
     aug = augmenter()
     use_masks = args.mask_weight > 0 and train.mask(plane, 0) is not None
     if use_masks and state["epoch"] == 0 and args.slice_steps > 0:
-        pretrain(model, opt, train, plane, tasks, args, norm, device, bf16, log)
+        pretrain(model, train, plane, tasks, args, norm, device, bf16, log)
         scores = predict_split(model, valid, plane, norm, device, bf16)
         log(f"{plane} after stage 1: valid AUC " + " ".join(
             f"{t} {auc(valid.labels[t], scores[:, k])}" for k, t in enumerate(tasks)))
@@ -256,6 +296,9 @@ def add_cli(sub) -> None:
     p.add_argument("--stage1", choices=["slices", "subsets"], default="slices",
                    help="stage 1 on single slices (head on each slice's pooled features) or on slice subsets "
                         "(MRNet's max over the subset)")
+    p.add_argument("--stage1-lr", type=float, default=1e-3, help="stage 1 learning rate, cosine-annealed to 5%%")
+    p.add_argument("--stage1-batchnorm", action=argparse.BooleanOptionalAction, default=True,
+                   help="stage 1 with BatchNorm after each conv, folded into the convs afterwards")
     p.add_argument("--stage2-lr-factor", type=float, default=0.3, help="exam-level stage: lr multiplied by this")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tasks", nargs="+", default=["abnormal", "acl", "meniscus"])

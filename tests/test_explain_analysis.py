@@ -101,11 +101,12 @@ def test_analysis_report_and_top_slice(fp32_analysis):
 def test_fusion_logistic_and_fallback():
     spec = {"acl": {"intercept": -1.0, "coef": {"axial": 0.5, "coronal": 1.0, "sagittal": 2.0}}}
     logits = {"axial": 1.0, "coronal": -1.0, "sagittal": 0.5}
-    p, how = fuse("acl", logits, spec)
+    p, how, terms = fuse("acl", logits, spec)
     assert how == "logistic" and math.isclose(p, sigmoid(-1.0 + 0.5 - 1.0 + 1.0))
-    p, how = fuse("acl", {"sagittal": 0.5, "coronal": -1.5}, spec)  # a plane is missing
-    assert how == "mean-logit" and math.isclose(p, sigmoid(-0.5))
-    p, how = fuse("meniscus", logits, spec)  # no coefficients for this task
+    assert terms == {"axial": 0.5, "coronal": -1.0, "sagittal": 1.0}  # sagittal decides
+    p, how, terms = fuse("acl", {"sagittal": 0.5, "coronal": -1.5}, spec)  # a plane is missing
+    assert how == "mean-logit" and math.isclose(p, sigmoid(-0.5)) and max(terms, key=terms.get) == "sagittal"
+    p, how, _ = fuse("meniscus", logits, spec)  # no coefficients for this task
     assert how == "mean-logit"
 
 

@@ -5,10 +5,13 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 from mrnet.config import PLANES, TASKS
 from mrnet.phantom import (ACL_OEDEMA, CONTRAST, MASK_BITS, PREVALENCE, TEAR_SIGNAL, choose_labels, generate_exam,
                            task_mask)
+from mrnet.model import MRNet
+from mrnet.train import fold_batchnorm, with_batchnorm
 from server import ROOT
 
 
@@ -111,6 +114,28 @@ def test_stage1_on_slice_subsets(tmp_path):
     run("phantom", "--out", data, "--n-train", 3, "--n-valid", 2, "--seed", 12)
     metrics = json.loads(run("train", "--data", data, "--out", weights, "--epochs", 1, "--slice-steps", 2,
                              "--slice-batch", 8, "--subset-slices", 4, "--stage1", "subsets", "--planes", "sagittal",
-                             "--no-progress"))
+                             "--no-stage1-batchnorm", "--no-progress"))
     assert set(metrics["valid"]) == set(TASKS)
     assert [m["plane"] for m in json.loads((weights / "config.json").read_text())["models"]] == ["sagittal"]
+
+
+def test_stage1_batchnorm_folds_back_into_plain_alexnet():
+    torch.manual_seed(0)
+    model = MRNet(3).init_from_scratch()
+    plain_layers = [type(m) for m in model.features]
+    trained = with_batchnorm(model.features)
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in trained) == 5
+    x = torch.randn(6, 3, 256, 256)
+    with torch.no_grad():
+        trained.train()
+        for _ in range(3):  # move the running statistics away from their start
+            trained(x * 2 + 0.5)
+        for m in trained:
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 2.0); m.bias.normal_()
+        trained.eval()
+        expected = trained(x)
+        fold_batchnorm(trained)
+        got = model.features(x)
+    assert [type(m) for m in model.features] == plain_layers  # still plain AlexNet, now carrying the BatchNorms
+    assert torch.allclose(got, expected, atol=1e-4 * float(expected.abs().max()))
