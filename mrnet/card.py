@@ -49,7 +49,9 @@ def evaluation_section(evaluation: dict | None) -> list[str]:
         lines += [f"Pointing game (a hit when the CAM's maximum on the top slice of the decisive plane lies inside "
                   f"the lesion mask dilated by {evaluation.get('pointing_game_dilation_px')} px; "
                   f"{evaluation.get('pointing_game_n')} lesion-positive exam/task pairs): "
-                  f"exact {pg['exact']:.3f}, classic {pg['classic']:.3f}."]
+                  f"exact {pg['exact']:.3f}, classic {pg['classic']:.3f}"
+                  + (f" (a 7x7 CAM can score at most {evaluation['pointing_game_ceiling']:.3f} here: how often any "
+                     f"cell centre lies in the dilated mask)." if "pointing_game_ceiling" in evaluation else ".")]
         if every:
             per_plane = ", ".join(f"{p} {v:.3f}" for p, v in evaluation["pointing_game_per_plane"]["exact"].items()
                                   if v is not None)

@@ -139,3 +139,15 @@ def test_stage1_batchnorm_folds_back_into_plain_alexnet():
         got = model.features(x)
     assert [type(m) for m in model.features] == plain_layers  # still plain AlexNet, now carrying the BatchNorms
     assert torch.allclose(got, expected, atol=1e-4 * float(expected.abs().max()))
+
+
+def test_pointing_game_hit_and_ceiling():
+    from mrnet.evaluate import DILATE_PX, cell_centre_in_zone, hit_zone, pointing_hit
+    cam = np.zeros((7, 7), np.float32)
+    cam[2, 5] = 1.0                                     # peaks at cell (2, 5): centre pixel ~(91, 201)
+    near, far = np.zeros((256, 256), bool), np.zeros((256, 256), bool)
+    near[91 + DILATE_PX - 2, 201] = True                # a one-pixel lesion just within the tolerance
+    far[91 + DILATE_PX + 3, 201] = True                 # just outside it
+    assert pointing_hit(cam, hit_zone(near)) and not pointing_hit(cam, hit_zone(far))
+    assert cell_centre_in_zone((7, 7), hit_zone(near)) and not cell_centre_in_zone((7, 7), hit_zone(far))
+    assert not pointing_hit(np.zeros((7, 7)) - cam, hit_zone(near))  # the map's maximum, not its magnitude
