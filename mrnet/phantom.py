@@ -309,7 +309,8 @@ def _write_one(job) -> tuple[str, dict, list]:
 def write_dataset(out, n_train: int, n_valid: int, seed: int, progress: bool = True, workers: int = 1) -> dict:
     """MRNet's folder layout: {train,valid}/{axial,coronal,sagittal}/NNNN.npy, {split}-{task}.csv
     (`id,label`, no header, ids zero-padded to 4), plus masks/{split}/{plane}/NNNN.npy (uint8 bit
-    fields, MASK_BITS) and {split}-lesions.csv (`id,lesion;lesion`). Exam i of a split uses seed
+    fields, MASK_BITS), {split}-lesions.csv (`id,lesion;lesion`) and phantom.json (generator version,
+    seed, label counts). Exam i of a split uses seed
     seed * 100000 + offset + i, so train and valid never share a seed."""
     out = Path(out)
     counts = {}
@@ -333,6 +334,9 @@ def write_dataset(out, n_train: int, n_valid: int, seed: int, progress: bool = T
             (out / f"{split}-{t}.csv").write_text("\n".join(rows[t]) + "\n")
         (out / f"{split}-lesions.csv").write_text("\n".join(lesion_rows) + "\n")
         counts[split] = {t: sum(int(r.split(",")[1]) for r in rows[t]) for t in TASKS} | {"n": n}
+    # provenance for `mrnet train` (and people): which generator and seed made this folder
+    (out / "phantom.json").write_text(json.dumps({"generator_version": GENERATOR_VERSION, "seed": seed,
+                                                  "counts": counts}, indent=2) + "\n")
     return counts
 
 

@@ -21,19 +21,22 @@ def percent(p: float) -> str:
 def predictions_markdown(analysis: Analysis, truth: dict | None = None) -> str:
     """One row per task: fused probability, then each plane's. Independent probabilities, not a softmax."""
     planes = [p for p in PLANES if any(p in t.planes for t in analysis.tasks.values())]
-    head = ["Task", "Probability (fused)"] + [p.capitalize() for p in planes] + (["Ground truth"] if truth else [])
+    head = (["Task", "Probability (fused)"] + [p.capitalize() for p in planes] + ["Decisive plane"]
+            + (["Ground truth"] if truth else []))
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for task, result in analysis.tasks.items():
         cells = [TASK_TITLES.get(task, task), f"**{percent(result.probability)}**"
                  + (" ¹" if result.fusion == "mean-logit" else "")]
         cells += [percent(result.planes[p].probability) if p in result.planes else "—" for p in planes]
+        cells.append(result.decisive_plane)
         if truth:
             cells.append({1: "positive", 0: "negative"}.get(truth.get(task), "—"))
         rows.append("| " + " | ".join(cells) + " |")
     sources = sorted({src.split("[")[0] for src in analysis.exam.sources.values()})
     notes = [f"Exam: {', '.join(sources)}.", "Each task is an independent probability (they do not add up to 100 %). "
              "The fused probability is a logistic regression over the plane logits, with the weights' own "
-             "coefficients; it can be far from each plane's probability."]
+             "coefficients; it can be far from each plane's probability. The decisive plane adds the most to "
+             "the fused logit."]
     if any(r.fusion == "mean-logit" for r in analysis.tasks.values()):
         notes.append("¹ Planes are missing or the weights carry no fusion coefficients: fused as the mean of the "
                      "plane logits.")

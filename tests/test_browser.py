@@ -52,7 +52,7 @@ def test_full_flow(page, tmp_path):
     predictions = page.locator("#predictions")
     predictions.get_by_text("Probability (fused)").wait_for(timeout=60_000)
     text = predictions.inner_text()
-    for title in ("Abnormality", "ACL tear", "Meniscal tear", "Ground truth", "positive"):
+    for title in ("Abnormality", "ACL tear", "Meniscal tear", "Decisive plane", "Ground truth", "positive"):
         assert title in text
     # the sagittal slider starts at the decisive slice (shown in the caption)
     caption = page.locator("#caption-sagittal")

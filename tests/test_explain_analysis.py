@@ -87,6 +87,8 @@ def test_analysis_report_and_top_slice(fp32_analysis):
     assert "not for diagnosis" in report["disclaimer"].lower()
     for task in report["tasks"].values():
         assert task["fusion"] == "mean-logit"  # the random weights carry no fusion coefficients
+        # mean-logit fusion: the decisive plane is the one with the largest logit
+        assert task["decisive_plane"] == max(task["planes"], key=lambda p: task["planes"][p]["logit"])
         for plane in task["planes"].values():
             assert plane["top_slice"] == int(np.argmax(plane["slice_contributions"]))
             assert math.isclose(plane["probability"], sigmoid(plane["logit"]), rel_tol=1e-5)

@@ -103,10 +103,18 @@ def test_layout_tiny_train_and_evaluate(tmp_path):
     config = json.loads((weights / "config.json").read_text())
     assert [m["plane"] for m in config["models"]] == list(PLANES)
     assert set(config["fusion"]) == set(TASKS) and "training_command" in config["provenance"]
+    made = json.loads((data / "phantom.json").read_text())
+    assert made["seed"] == 11 and made["counts"]["train"]["n"] == 4
+    assert config["provenance"]["trained_on"].startswith("Synthetic knee phantoms") and "seed 11" in \
+        config["provenance"]["trained_on"]
     assert (weights / "README.md").read_text().startswith("---\n")
     report = json.loads(run("evaluate", "--data", data, "--weights", weights))
     assert report["n"] == 3 and set(report["auc"]) == set(TASKS)
     assert "histogram_baseline_auc" in report
+    labels = {t: (data / f"valid-{t}.csv").read_text().split() for t in TASKS}
+    positives = sum(int(r.split(",")[1]) for rows in labels.values() for r in rows)
+    assert positives > 0 and report["pointing_game_n"] == positives  # every lesion-positive (exam, task) pair
+    assert set(report["pointing_game"]) == {"exact", "classic"} and 0 <= report["pointing_game_ceiling"] <= 1
 
 
 def test_stage1_on_slice_subsets(tmp_path):
