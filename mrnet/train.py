@@ -279,7 +279,9 @@ def run_train(args) -> dict:
         "training_command": command,
         "training_minutes": round((time.time() - start) / 60, 1),
         "metrics": metrics,
-        "intended_use": "Research and teaching demo of CAM explanations for MRNet. Not for diagnosis.",
+        "intended_use": "Research and teaching demo of CAM explanations for MRNet"
+                        + (", trained on synthetic phantoms" if (data / "phantom.json").is_file() else "")
+                        + ". Not for diagnosis.",
         "license": "MIT",
     })
     save_weights(out, config, models)
@@ -316,11 +318,6 @@ def add_cli(sub) -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--trained-on", default="", help="provenance text for the model card")
-    p.add_argument("--record-command", default=None, help=argparse_hidden())
+    p.add_argument("--record-command", default=None, help=argparse.SUPPRESS)
     p.add_argument("--no-progress", dest="progress", action="store_false")
     p.set_defaults(run=lambda a: print(json.dumps(run_train(a), indent=2)) or 0)
-
-
-def argparse_hidden():
-    import argparse
-    return argparse.SUPPRESS

@@ -107,6 +107,8 @@ def test_layout_tiny_train_and_evaluate(tmp_path):
     assert made["seed"] == 11 and made["counts"]["train"]["n"] == 4
     assert config["provenance"]["trained_on"].startswith("Synthetic knee phantoms") and "seed 11" in \
         config["provenance"]["trained_on"]
+    assert "synthetic phantoms" in config["provenance"]["intended_use"] and "Not for diagnosis" in \
+        config["provenance"]["intended_use"]
     assert (weights / "README.md").read_text().startswith("---\n")
     report = json.loads(run("evaluate", "--data", data, "--weights", weights))
     assert report["n"] == 3 and set(report["auc"]) == set(TASKS)
