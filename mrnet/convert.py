@@ -46,6 +46,10 @@ BLOG_GLOBALS = [BlogMRNetStandIn, AlexNet, nn.Sequential, nn.Conv2d, nn.ReLU, nn
                 nn.Dropout, nn.Linear, OrderedDict, set]
 
 
+def first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+
+
 def task_and_plane(path: Path, task: str | None, plane: str | None) -> tuple[str, str]:
     m = BLOG_NAME.search(path.name)
     tokens = re.split(r"[^a-z]+", path.name.lower())
@@ -61,9 +65,8 @@ def load_blog(path: Path) -> MRNet:
         with torch.serialization.safe_globals(BLOG_GLOBALS):
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # the restricted unpickler refused a global, or the file is damaged
-        reason = str(exc).splitlines()[0][:200]
         raise MRNetError(f"{path.name} was refused: it is not a blog-code MRNet checkpoint this tool can read "
-                         f"safely ({reason}).") from None
+                         f"safely ({first_line(exc)}).") from None
     if not isinstance(obj, BlogMRNetStandIn) or not hasattr(obj, "pretrained_model") or not hasattr(obj, "classifer"):
         raise MRNetError(f"{path.name} is not a blog-code MRNet (model.MRNet with pretrained_model and classifer).")
     head = obj.classifer
@@ -82,7 +85,7 @@ def load_stanford(path: Path) -> MRNet:
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise MRNetError(f"{path.name} is not a state dict readable with weights_only=True ({str(exc).splitlines()[0][:200]}).") from None
+        raise MRNetError(f"{path.name} is not a state dict readable with weights_only=True ({first_line(exc)}).") from None
     if isinstance(raw, dict) and "state_dict" in raw and isinstance(raw["state_dict"], dict):
         raw = raw["state_dict"]
     if not isinstance(raw, dict):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import math
+import struct
 from collections import defaultdict
 from pathlib import Path
 
@@ -37,13 +38,8 @@ def read_dataset(name: str, data: bytes):
     try:
         return pydicom.dcmread(io.BytesIO(data), force=not data[128:132] == b"DICM")
     except (InvalidDicomError, EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError,
-            OSError, NotImplementedError, struct_error()) as exc:
+            OSError, NotImplementedError, struct.error) as exc:
         raise MRNetError(f"{Path(name).name} is not a readable DICOM file ({type(exc).__name__}).") from None
-
-
-def struct_error():
-    import struct
-    return struct.error
 
 
 def plane_of(ds, name: str) -> tuple[str, float, np.ndarray]:
@@ -105,11 +101,9 @@ def add_dicom_files(exam: Exam, items: list[tuple[str, bytes]]) -> None:
         raise MRNetError("The DICOM files hold no image (" + ", ".join(non_image[:3]) + ").")
     if non_image:
         exam.notes.append(f"Skipped {len(non_image)} DICOM file(s) without pixel data.")
-    candidates = []
-    for uid, members in series.items():
-        candidates += split_echoes(uid, members, exam.notes)
     by_plane = defaultdict(list)
-    for cand in candidates:
+    for members in series.values():
+        cand = first_echo_volume(members, exam.notes)
         by_plane[cand["plane"]].append(cand)
     for plane, cands in by_plane.items():
         cands.sort(key=lambda c: (-len(c["slices"]), c["number"]))
@@ -125,7 +119,7 @@ def add_dicom_files(exam: Exam, items: list[tuple[str, bytes]]) -> None:
                               "a series with more slices was used.")
 
 
-def split_echoes(uid: str, members: list, notes: list) -> list[dict]:
+def first_echo_volume(members: list, notes: list) -> dict:
     """One series -> one candidate volume (its first echo), with plane, angle and sorted slices."""
     groups = defaultdict(list)
     for name, ds in members:
@@ -162,4 +156,4 @@ def split_echoes(uid: str, members: list, notes: list) -> list[dict]:
         number = int(getattr(ds0, "SeriesNumber", 0) or 0)
     except (TypeError, ValueError):
         number = 0
-    return [{"plane": plane, "angle": angle, "slices": slices, "label": label, "number": number}]
+    return {"plane": plane, "angle": angle, "slices": slices, "label": label, "number": number}

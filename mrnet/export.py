@@ -44,8 +44,7 @@ def export(analysis: Analysis, out: Path, method: str = "exact", opacity: float 
 
     def write(job):
         path, image = job
-        if not cv2.imwrite(str(path), image[:, :, ::-1], PNG_FAST):
-            raise OSError(f"could not write {path}")
+        path.write_bytes(png_bytes(image))
         bar.update()
 
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:

@@ -69,10 +69,3 @@ def sample_file(sample: Sample) -> Path:
             Path(tmp).unlink(missing_ok=True)
             raise
     return path
-
-
-def phantom_masks(sample: Sample) -> dict[str, np.ndarray] | None:
-    if sample.seed is None:
-        return None
-    from .phantom import generate_exam
-    return generate_exam(sample.seed).masks
