@@ -1,13 +1,12 @@
 """The real app over HTTP with gradio_client: same JSON as the CLI; a bad file is an error and the next call works."""
 import json
-import subprocess
-import sys
 
 import pytest
 from gradio_client import Client, handle_file
 
 from mrnet.samples import BY_KEY, sample_file
-from server import ROOT, running_app
+from helpers import mrnet_cli
+from server import running_app
 
 
 @pytest.fixture(scope="module")
@@ -17,8 +16,7 @@ def app_url():
 
 
 def cli_report(*paths):
-    run = subprocess.run([sys.executable, "-m", "mrnet", "predict", *map(str, paths)], cwd=ROOT,
-                         capture_output=True, text=True, timeout=300)
+    run = mrnet_cli("predict", *paths)
     assert run.returncode == 0, run.stderr
     return json.loads(run.stdout)
 

@@ -1,16 +1,8 @@
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def mrnet(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "mrnet", *map(str, args)], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300, env=env)
+from helpers import mrnet_cli as mrnet
 
 
 def test_predict_prints_the_json_report(random_weights, small_exam_files, tmp_path):

@@ -13,12 +13,7 @@ from torchvision.models import alexnet
 from mrnet import analyze, load_exam, load_weights
 from mrnet.bench import BlogMRNet
 from mrnet.card import card_text, check_card
-from server import ROOT
-
-
-def mrnet(*args):
-    return subprocess.run([sys.executable, "-m", "mrnet", *map(str, args)], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
+from helpers import mrnet_cli as mrnet
 
 
 def blog_checkpoint(path, seed):

@@ -7,6 +7,7 @@ import pytest
 from pydicom.uid import ExplicitVRBigEndian, JPEG2000Lossless
 
 from dicom_factory import dicom_bytes, series
+from helpers import npy_bytes as npy
 from mrnet import MRNetError
 from mrnet.inputs import load_items
 
@@ -85,12 +86,6 @@ def zip_bytes(members: dict) -> bytes:
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, data in members.items():
             zf.writestr(name, data)
-    return buf.getvalue()
-
-
-def npy(a) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, a)
     return buf.getvalue()
 
 

@@ -7,12 +7,7 @@ import pytest
 from mrnet import MRNetError, load_exam
 from mrnet.exam import plane_from_name
 from mrnet.inputs import load_items
-
-
-def npy_bytes(array) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, array, allow_pickle=True)
-    return buf.getvalue()
+from helpers import npy_bytes
 
 
 def volume(slices=4, size=256, dtype=np.uint8, seed=0):
@@ -66,7 +61,7 @@ def test_other_size_is_resized_and_reported(tmp_path):
 
 
 BAD = {
-    "pickled object array": (lambda: npy_bytes(np.array([{"a": 1}], dtype=object)), "pickled"),
+    "pickled object array": (lambda: npy_bytes(np.array([{"a": 1}], dtype=object), allow_pickle=True), "pickled"),
     "2-D array": (lambda: npy_bytes(np.zeros((256, 256), np.uint8)), "stack of slices"),
     "zero slices": (lambda: npy_bytes(np.zeros((0, 256, 256), np.uint8)), "empty"),
     "NaN": (lambda: npy_bytes(np.full((2, 256, 256), np.nan, np.float32)), "NaN"),
@@ -96,7 +91,7 @@ def test_pickle_payload_is_never_executed(tmp_path):
         def __reduce__(self):
             return (open, (str(marker), "w"))
 
-    data = npy_bytes(np.array([Evil()], dtype=object))
+    data = npy_bytes(np.array([Evil()], dtype=object), allow_pickle=True)
     assert b"pickle" in data or data  # a real pickled payload
     with pytest.raises(MRNetError, match="pickled"):
         load_items([("sagittal.npy", data)])

@@ -12,6 +12,7 @@ from hypothesis.extra.numpy import array_shapes, arrays, scalar_dtypes
 from mrnet import MRNetError
 from mrnet.exam import Exam
 from mrnet.inputs import load_items
+from helpers import npy_bytes as npy
 
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 NAMES = st.sampled_from(["axial.npy", "coronal.npz", "x.zip", "sagittal/0001.npy", "IM1.dcm", "scan", "a.txt"])
@@ -26,12 +27,6 @@ def check(items):
     assert isinstance(exam, Exam) and exam.volumes
     for v in exam.volumes.values():
         assert v.dtype == np.uint8 and v.ndim == 3 and v.shape[1:] == (256, 256) and v.shape[0] >= 1
-
-
-def npy(a) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, a, allow_pickle=False)
-    return buf.getvalue()
 
 
 @SETTINGS

@@ -1,7 +1,5 @@
 """Phantoms: determinism, MRNet layout, label logic, mask alignment; a tiny end-to-end train and evaluate."""
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -12,7 +10,7 @@ from mrnet.phantom import (ACL_OEDEMA, CONTRAST, MASK_BITS, PREVALENCE, TEAR_SIG
                            task_mask)
 from mrnet.model import MRNet
 from mrnet.train import fold_batchnorm, with_batchnorm
-from server import ROOT
+from helpers import mrnet_cli
 
 
 def test_deterministic_per_seed():
@@ -72,8 +70,7 @@ def test_negative_exam_has_no_mask():
 
 
 def run(*args):
-    out = subprocess.run([sys.executable, "-m", "mrnet", *map(str, args)], cwd=ROOT, capture_output=True, text=True,
-                         timeout=600)
+    out = mrnet_cli(*args, timeout=600)
     assert out.returncode == 0, out.stderr
     return out.stdout
 
