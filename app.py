@@ -17,12 +17,15 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import gradio as gr  # noqa: E402
 
-from mrnet import DISCLAIMER, MRNetError, analyze, load_exam  # noqa: E402
+from gradio.utils import get_upload_folder  # noqa: E402
+
+from mrnet import DISCLAIMER, MRNetError, analyze, load_exam, load_items  # noqa: E402
 from mrnet.config import PLANES, TASK_TITLES  # noqa: E402
 from mrnet.hub import resolve  # noqa: E402
 from mrnet.present import (contribution_frame, gallery_items, predictions_markdown, report_zip,  # noqa: E402
                            slice_caption)
 from mrnet.samples import BY_TITLE, SAMPLES, sample_file  # noqa: E402
+from mrnet.uploads import read_uploads  # noqa: E402
 
 RESOLVED = resolve(os.environ.get("MRNET_WEIGHTS", ""))  # once, at start
 WEIGHTS = RESOLVED.weights
@@ -44,14 +47,16 @@ def weights_markdown() -> str:
     return "\n\n".join(lines)
 
 
-def upload_paths(files) -> list[str]:
-    return [f if isinstance(f, str) else f.name for f in files]
+def uploaded_exam(files):
+    """Only regular files inside the upload cache are read: never a folder or another path that a raw API
+    call names (it could hold other visitors' uploads)."""
+    return load_items(read_uploads([f if isinstance(f, str) else f.name for f in files], get_upload_folder()))
 
 
-def analyze_paths(paths):
+def analyze_exam(read):
     """Bad input becomes a gr.Error with our one sentence; the app keeps serving."""
     try:
-        return analyze(load_exam(paths), WEIGHTS)
+        return analyze(read(), WEIGHTS)
     except MRNetError as exc:
         raise gr.Error(str(exc)) from None
 
@@ -59,16 +64,14 @@ def analyze_paths(paths):
 def run_analysis(files, sample_title, task, method, opacity, progress=gr.Progress()):
     """Files or a sample -> the analysis kept in the session, and everything the page shows."""
     progress(0.05, desc="Reading the exam")
-    truth = None
-    if files:
-        paths = upload_paths(files)
-    elif sample_title:
-        sample = BY_TITLE[sample_title]
-        paths, truth = [sample_file(sample)], sample.truth or None
-    else:
+    if not files and not sample_title:
         raise gr.Error("Upload an exam or pick a sample patient first.")
     progress(0.3, desc="Running MRNet on every slice")
-    analysis = analyze_paths(paths)
+    if files:
+        analysis, truth = analyze_exam(lambda: uploaded_exam(files)), None
+    else:
+        sample = BY_TITLE[sample_title]
+        analysis, truth = analyze_exam(lambda: load_exam([sample_file(sample)])), sample.truth or None
     session = {"analysis": analysis, "truth": truth, "where": []}
     task = task if task in analysis.tasks else next(iter(analysis.tasks))
     return (session, predictions_markdown(analysis, truth)) + tuple(render_all(session, task, method, opacity, True))
@@ -135,7 +138,7 @@ def analyze_api(files: list) -> dict:
     """API: files -> the JSON report (same schema as `python -m mrnet predict`)."""
     if not files:
         raise gr.Error("No files were sent.")
-    return analyze_paths(upload_paths(files)).report()
+    return analyze_exam(lambda: uploaded_exam(files)).report()
 
 
 with gr.Blocks(title="MRNet knee-MRI explainer", delete_cache=(3600, 3600)) as demo:

@@ -1,0 +1,41 @@
+"""Files that arrive with a web request: read only regular files that were uploaded, by their own name.
+
+A raw API call can name any path the server's upload cache holds, including the cache itself or another
+visitor's upload folder; walking such a folder would hand one visitor's files to another. So a request's
+files must each be a regular file (not a folder, not a link) directly inside one upload folder of the
+cache (Gradio keeps an upload as CACHE/<content hash>/<name>). Messages never repeat a path: they name
+the file by its own name, which the visitor gave. Local callers (the CLI) read folders with
+`mrnet.inputs.load_exam` instead.
+"""
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from .errors import MRNetError
+from .inputs import max_upload_bytes
+
+NOT_AN_UPLOAD = ("One of the inputs is not a file uploaded with this request (a folder, a link or a path on the "
+                 "server); upload the exam's files themselves, or a .zip of their folder.")
+
+
+def read_uploads(paths: list, upload_root: str | Path) -> list[tuple[str, bytes]]:
+    """Uploaded file paths -> [(file name, content)], or one sentence that names none of the paths."""
+    root = Path(upload_root).resolve()
+    items = []
+    for path in map(Path, paths):
+        try:
+            info = os.lstat(path)
+        except (OSError, ValueError):
+            raise MRNetError(NOT_AN_UPLOAD) from None
+        if not stat.S_ISREG(info.st_mode) or path.resolve().parent.parent != root:
+            raise MRNetError(NOT_AN_UPLOAD)
+        if info.st_size > max_upload_bytes():
+            raise MRNetError(f"{path.name} is larger than {max_upload_bytes() // 2**20} MB, the most accepted.")
+        try:
+            with open(path, "rb", opener=lambda p, flags: os.open(p, flags | os.O_NOFOLLOW)) as fh:
+                items.append((path.name, fh.read(max_upload_bytes() + 1)))
+        except OSError:
+            raise MRNetError(f"{path.name} could not be read; upload it again.") from None
+    return items
