@@ -4,15 +4,17 @@ PY := $(VENV)/bin/python
 export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: run test bench browser clean
+.PHONY: run test test-fast lint bench figures browser clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
 	touch $@
 
-$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+# The dev tools, and the package itself in editable mode (the `mrnet` console script).
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt pyproject.toml
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
 # Debian's chromium for the browser tests (never `playwright install`: it downloads a browser).
@@ -22,11 +24,26 @@ browser:
 run: $(VENV)/.runtime
 	$(PY) app.py
 
-test: $(VENV)/.dev browser
-	$(PY) -m pytest -q -rf tests
+# The layers (import-linter contracts in pyproject.toml) and ruff; a broken contract fails `make test`.
+lint: $(VENV)/.dev
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/ruff check .
+
+# Everything, on both cores (pytest-xdist).
+test: lint browser
+	$(PY) -m pytest -q -rf -n 2 tests
+
+# The inner loop: no browser, no hub server, nothing marked slow.
+test-fast: $(VENV)/.dev
+	$(PY) -m pytest -q -rf -n 2 -m "not browser and not hub and not slow" tests
 
 bench: $(VENV)/.runtime
 	$(PY) -m mrnet bench
+
+# The README's images, into docs/figures/ (no test writes into tracked files).
+figures: $(VENV)/.dev browser
+	$(PY) -m mrnet figure --out docs/figures/phantoms.png
+	MRNET_SCREENSHOT=docs/figures/app.png $(PY) -m pytest -q tests/test_browser.py -k full_flow
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -1,21 +1,22 @@
-"""Exam + weights -> per task: per-plane probability, logit, bias, slice contributions, top slice,
-the fused probability, and CAM volumes kept so that a UI can render any slice without rerunning."""
+"""Exam + weights -> per task: per-plane probability, logit, bias, slice contributions, top slice, the
+fused probability, and every registered CAM method's low-resolution maps, kept so that a UI can render any
+slice without rerunning (mrnet.render draws them)."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from .compute import Compute, compute_for
 from .config import TASKS
-from .exam import Exam
 from .errors import MRNetError
-from .explain import classic_cam, exact_attribution, overlay, upsample
-from .model import bf16_supported, to_input
+from .exam import Exam
+from .explain import METHODS
+from .model import to_input
 from .weights import Weights
 
-METHODS = ("exact", "classic")
 DISCLAIMER = ("Research demo, not for diagnosis. The bundled weights were trained on synthetic knee "
               "phantoms, not on patients.")
 
@@ -29,8 +30,7 @@ class PlaneResult:
     logit: float
     bias: float
     contributions: np.ndarray   # (S,) exact slice contributions; sum + bias == logit
-    exact_maps: np.ndarray      # (S, h, w) signed, in logit units
-    classic_maps: np.ndarray    # (S, h, w) in [0, 1], min-max per slice
+    maps: dict[str, np.ndarray] # CAM method -> (S, h, w) as the method computes it (explain.METHODS)
 
     @property
     def probability(self) -> float:
@@ -46,8 +46,14 @@ class TaskResult:
     probability: float
     fusion: str                 # "logistic" (config coefficients) or "mean-logit" (fallback)
     planes: dict[str, PlaneResult]
-    exact_scale: float          # exam-wide: the largest positive value of any exact map of this task
     decisive_plane: str         # the plane whose term in the fused logit is largest
+
+    def display_maps(self, plane: str, method: str) -> np.ndarray:
+        """(S, h, w) of one plane as the method shows them (its display scaling), before upsampling."""
+        if method not in METHODS:
+            raise MRNetError(f"Unknown CAM method {method!r}; use {' or '.join(METHODS)}.")
+        display = METHODS[method].display
+        return display(self.planes[plane].maps[method], [r.maps[method] for r in self.planes.values()])
 
 
 @dataclass
@@ -56,27 +62,6 @@ class Analysis:
     weights: dict               # Weights.describe()
     tasks: dict[str, TaskResult]
     precision: str
-    _cams: dict = field(default_factory=dict, repr=False)
-
-    def cam_volume(self, task: str, plane: str, method: str = "exact") -> np.ndarray:
-        """uint8 (S, 256, 256), cached: exact maps are scaled exam-wide (so slices and planes compare)
-        and show positive evidence; classic maps are min-max per slice, as in the blog."""
-        key = (task, plane, method)
-        if key not in self._cams:
-            if method not in METHODS:
-                raise MRNetError(f"Unknown CAM method {method!r}; use exact or classic.")
-            result = self.tasks[task]
-            plane_result = result.planes[plane]
-            maps = (plane_result.exact_maps / result.exact_scale if method == "exact" else plane_result.classic_maps)
-            self._cams[key] = upsample(maps)
-        return self._cams[key]
-
-    def overlay(self, task: str, plane: str, index: int, method: str = "exact", opacity: float = 0.4) -> np.ndarray:
-        return overlay(self.exam.volumes[plane][index], self.cam_volume(task, plane, method)[index], opacity)
-
-    def overlay_volume(self, task: str, plane: str, method: str = "exact", opacity: float = 0.4) -> np.ndarray:
-        """RGB uint8 (S, 256, 256, 3): every slice's overlay in one batched call."""
-        return overlay(self.exam.volumes[plane], self.cam_volume(task, plane, method), opacity)
 
     def top_slices(self, task: str, k: int = 6) -> list[tuple[str, int, float]]:
         """(plane, slice, share of the plane's logit minus bias) of the k largest contributions, all planes."""
@@ -125,17 +110,11 @@ def fuse(task: str, logits: dict[str, float], fusion: dict) -> tuple[float, str,
     return sigmoid(sum(terms.values())), "mean-logit", terms
 
 
-def resolve_precision(precision: str) -> bool:
-    if precision == "auto":
-        return bf16_supported()
-    if precision not in ("fp32", "bf16"):
-        raise MRNetError(f"Unknown precision {precision!r}; use auto, fp32 or bf16.")
-    return precision == "bf16"
-
-
 @torch.inference_mode()
-def analyze(exam: Exam, weights: Weights, precision: str = "auto") -> Analysis:
-    use_bf16 = resolve_precision(precision)
+def analyze(exam: Exam, weights: Weights, compute: Compute | None = None) -> Analysis:
+    """The model runs where `compute` says (default: this machine's auto choice); the weights' models must
+    already be on that device (Weights.to)."""
+    compute = compute or compute_for()
     planes = [p for p in exam.planes if weights.for_plane(p)]
     if not planes:
         raise MRNetError(f"The exam has the {', '.join(exam.planes)} plane(s) but the weights only cover "
@@ -143,22 +122,25 @@ def analyze(exam: Exam, weights: Weights, precision: str = "auto") -> Analysis:
     norm = weights.config.normalization
     per_task: dict[str, dict[str, PlaneResult]] = {t: {} for t in weights.config.tasks}
     for plane in planes:
-        x = to_input(exam.volumes[plane], norm.mean, norm.std)
+        x = compute.input(to_input(exam.volumes[plane], norm.mean, norm.std))
         for entry, model in weights.for_plane(plane):
-            out = model.forward_features(x, bf16=use_bf16)
+            with compute.autocast():
+                maps = model.forward_features(x)
+            features = maps.float()
+            pooled, logits = model.forward_head(features)
             for i, task in enumerate(entry.tasks):
                 w, b = model.classifier.weight[i], model.classifier.bias[i]
-                maps, contributions = exact_attribution(out.features, out.pooled, w)
+                cams = {name: method.maps(features, pooled, w) for name, method in METHODS.items()}
+                contributions = cams["exact"].mean(dim=(1, 2))  # exact attribution: with the bias, the logit
                 per_task[task][plane] = PlaneResult(
-                    logit=float(out.logits[i]), bias=float(b), contributions=contributions.numpy(),
-                    exact_maps=maps.numpy(), classic_maps=classic_cam(out.features, w).numpy())
+                    logit=float(logits[i]), bias=float(b), contributions=contributions.cpu().numpy(),
+                    maps={name: m.cpu().numpy() for name, m in cams.items()})
     tasks = {}
     for task in sorted(per_task, key=lambda t: TASKS.index(t) if t in TASKS else 99):
         plane_results = per_task[task]
         if not plane_results:
             continue
         probability, how, terms = fuse(task, {p: r.logit for p, r in plane_results.items()}, weights.config.fusion)
-        scale = max(float(r.exact_maps.max()) for r in plane_results.values())
         tasks[task] = TaskResult(probability=probability, fusion=how, planes=plane_results,
-                                 exact_scale=scale if scale > 0 else 1.0, decisive_plane=max(terms, key=terms.get))
-    return Analysis(exam=exam, weights=weights.describe(), tasks=tasks, precision="bf16" if use_bf16 else "fp32")
+                                 decisive_plane=max(terms, key=terms.get))
+    return Analysis(exam=exam, weights=weights.describe(), tasks=tasks, precision=compute.precision)

@@ -1,73 +1,215 @@
-"""python -m mrnet COMMAND ...  Bad input: exit status 2 and one line `error: ...` on stderr."""
+"""python -m mrnet COMMAND ...  Bad input: exit status 2 and one line `error: ...` on stderr.
+
+This module builds every parser; a command's own modules are imported only when that command runs, so
+`--help` and `predict` never load the training stack. Nothing imports from here.
+"""
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
+from dataclasses import fields
 from pathlib import Path
 
+from .config import PLANES, TASKS
 from .errors import MRNetError
+from .settings import settings
+from .toolchain.options import TrainOptions
+
+# Kept here so that --help imports no torch; tests keep them equal to mrnet.explain.METHODS and evaluate's DILATE_PX.
+METHODS = ("exact", "classic")
+DILATE_PX = 15
 
 
-def source_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--weights", default=os.environ.get("MRNET_WEIGHTS", ""),
-                   help="weights folder, or Hub repo owner/name[@revision]; default: $MRNET_WEIGHTS, else bundled weights/")
-
-
-def load(source: str):
+def load_weights(source: str, device: str = "cpu"):
+    """A weights source -> Weights on `device`; a fallback notice goes to stderr."""
     from .hub import resolve
     resolved = resolve(source)
     if resolved.notice:
         print(f"notice: {resolved.notice}", file=sys.stderr)
-    return resolved.weights
+    return resolved.weights.to(device)
 
 
-def cmd_predict(args) -> int:
+def cmd_predict(a) -> int:
     from .analysis import analyze
+    from .compute import compute_for
     from .export import export
     from .inputs import load_exam
-    exam = load_exam(args.inputs)
-    weights = load(args.weights)
-    analysis = analyze(exam, weights, precision=args.precision)
-    if args.out:
-        n = export(analysis, Path(args.out), method=args.method, opacity=args.opacity, progress=sys.stderr.isatty())
-        print(f"wrote {n} overlays and report.json to {args.out}", file=sys.stderr)
-    print(json.dumps(analysis.report(args.method), indent=2))
+    from .render import Renderer
+    exam = load_exam(a.inputs)
+    compute = compute_for(a.device, a.precision)
+    analysis = analyze(exam, load_weights(a.weights, compute.device), compute)
+    if a.out:
+        n = export(Renderer(analysis), Path(a.out), method=a.method, opacity=a.opacity, progress=sys.stderr.isatty())
+        print(f"wrote {n} overlays and report.json to {a.out}", file=sys.stderr)
+    print(json.dumps(analysis.report(a.method), indent=2))
     return 0
 
 
-def cmd_bench(args) -> int:
-    from .bench import run_bench
-    print(json.dumps(run_bench(weights=load(args.weights), slices=args.slices, repeats=args.repeats), indent=2))
+def cmd_bench(a) -> int:
+    from .compute import compute_for
+    from .toolchain.bench import run_bench
+    print(json.dumps(run_bench(load_weights(a.weights), a.slices, a.repeats, compute_for(a.device)), indent=2))
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mrnet", description="MRNet knee-MRI predictions explained with CAM. "
-                                     "Research demo, not for diagnosis.")
+def cmd_phantom(a) -> int:
+    from .toolchain.phantom import write_dataset
+    print(json.dumps(write_dataset(a.out, a.n_train, a.n_valid, a.seed, progress=False, workers=a.workers)))
+    return 0
+
+
+def cmd_train(a) -> int:
+    from .toolchain.train import run_train
+    options = TrainOptions(**{f.name: getattr(a, f.name) for f in fields(TrainOptions)})
+    print(json.dumps(run_train(options), indent=2))
+    return 0
+
+
+def cmd_evaluate(a) -> int:
+    from .toolchain.evaluate import record, run_evaluate
+    weights = load_weights(a.weights)
+    report = run_evaluate(a.data, weights, a.split, progress=sys.stderr.isatty(), dilate_px=a.dilation)
+    if a.record:
+        record(weights, report, a.data, a.data_note)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def cmd_convert(a) -> int:
+    from .toolchain.convert import run_convert
+    try:
+        fusion = json.loads(a.fusion) if a.fusion else None
+    except json.JSONDecodeError as exc:
+        raise MRNetError(f"--fusion is not valid JSON ({exc}).") from None
+    config = run_convert(a.sources, a.out, a.task, a.plane, a.format, fusion)
+    print(json.dumps({"out": str(a.out), "tasks": config.tasks, "planes": config.planes,
+                      "files": [m.file for m in config.models]}, indent=2))
+    return 0
+
+
+def cmd_publish(a) -> int:
+    from .toolchain.publish import run_publish
+    print(json.dumps(run_publish(a.folder, a.repo, a.revision, a.private, a.dry_run), indent=2))
+    return 0
+
+
+def cmd_figure(a) -> int:
+    from .toolchain.figures import make_figure
+    print(make_figure(load_weights(a.weights), a.out))
+    return 0
+
+
+def weights_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--weights", default=settings().weights,
+                   help="weights folder, or Hub repo owner/name[@revision]; default: $MRNET_WEIGHTS, else bundled weights/")
+
+
+def device_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="auto", help="auto (CUDA when present, else the CPU), cpu, cuda or cuda:N")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m mrnet", description="MRNet knee-MRI predictions explained with "
+                                     "CAM. Research demo, not for diagnosis.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("predict", help="analyse one exam; print the JSON report")
     p.add_argument("inputs", nargs="+", help="per-plane .npy (axial.npy, sagittal/0003.npy, ...), .npz, .zip or DICOM files")
-    source_arg(p)
+    weights_arg(p)
     p.add_argument("--out", help="also write every overlay as DIR/TASK/PLANE/NNN.png and DIR/report.json")
-    p.add_argument("--method", choices=["exact", "classic"], default="exact", help="CAM method of the overlays")
+    p.add_argument("--method", choices=METHODS, default="exact", help="CAM method of the overlays")
     p.add_argument("--opacity", type=float, default=0.4)
-    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto")
+    device_arg(p)
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto",
+                   help="autocast precision of the convolutions; auto: bf16 where native (CUDA or a bf16 CPU), else fp32")
     p.set_defaults(run=cmd_predict)
 
     p = sub.add_parser("bench", help="time the analysis and the PNG export against the blog code's path")
-    source_arg(p)
+    weights_arg(p)
     p.add_argument("--slices", type=int, default=32)
     p.add_argument("--repeats", type=int, default=3)
+    device_arg(p)
     p.set_defaults(run=cmd_bench)
 
-    from . import convert, evaluate, figures, phantom, publish, train  # each adds its own sub-command
-    for module in (phantom, train, evaluate, convert, publish, figures):
-        module.add_cli(sub)
+    p = sub.add_parser("phantom", help="write synthetic knee phantoms in MRNet's folder layout")
+    p.add_argument("--out", required=True)
+    p.add_argument("--n-train", type=int, default=200)
+    p.add_argument("--n-valid", type=int, default=60)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=1, help="processes (the output is the same for any number)")
+    p.set_defaults(run=cmd_phantom)
 
-    args = parser.parse_args(argv)
+    d = TrainOptions("", "")  # the defaults live in the dataclass
+    p = sub.add_parser("train", help="train one multi-task MRNet per plane on MRNet's folder layout")
+    p.add_argument("--data", required=True, help="folder in MRNet's layout (train/, valid/, *-TASK.csv)")
+    p.add_argument("--out", required=True, help="weights folder to write")
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--patience", type=int, default=d.patience,
+                   help="early stopping: epochs without a better validation AUC")
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    p.add_argument("--optimizer", choices=["adam", "sgd"], default=d.optimizer)
+    p.add_argument("--mask-weight", type=float, default=d.mask_weight,
+                   help="weight of the lesion-mask loss on the CAM where DATA/masks exists (phantoms); 0: plain MRNet training")
+    p.add_argument("--mask-pos-weight", type=float, default=d.mask_pos_weight)
+    p.add_argument("--slice-steps", type=int, default=d.slice_steps, help="stage 1 steps (phantoms with masks only)")
+    p.add_argument("--slice-batch", type=int, default=d.slice_batch, help="stage 1: slices per step")
+    p.add_argument("--subset-slices", type=int, default=d.subset_slices, help="stage 1: slices per subset (a small exam)")
+    p.add_argument("--stage1", choices=["slices", "subsets"], default=d.stage1,
+                   help="stage 1 on single slices (head on each slice's pooled features) or on slice subsets "
+                        "(MRNet's max over the subset)")
+    p.add_argument("--stage1-lr", type=float, default=d.stage1_lr, help="stage 1 learning rate, cosine-annealed to 5%%")
+    p.add_argument("--stage1-batchnorm", action=argparse.BooleanOptionalAction, default=d.stage1_batchnorm,
+                   help="stage 1 with BatchNorm after each conv, folded into the convs afterwards")
+    p.add_argument("--stage2-lr-factor", type=float, default=d.stage2_lr_factor,
+                   help="exam-level stage: lr multiplied by this")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--tasks", nargs="+", default=d.tasks)
+    p.add_argument("--planes", nargs="+", default=d.planes)
+    p.add_argument("--device", default=d.device, help="auto (CUDA when present, else the CPU), cpu, cuda or cuda:N")
+    p.add_argument("--threads", type=int, default=d.threads)
+    p.add_argument("--trained-on", default=d.trained_on, help="provenance text for the model card")
+    p.add_argument("--record-command", default=d.record_command, help=argparse.SUPPRESS)
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.set_defaults(run=cmd_train)
+
+    p = sub.add_parser("evaluate", help="AUC, pointing game and a histogram baseline on MRNet's folder layout")
+    p.add_argument("--data", required=True)
+    weights_arg(p)
+    p.add_argument("--split", default="valid")
+    p.add_argument("--dilation", type=int, default=DILATE_PX, help="pointing game tolerance in pixels")
+    p.add_argument("--record", action="store_true",
+                   help="also write the result and this command into the (local) weights folder's config and card")
+    p.add_argument("--data-note", default="", help="with --record: how the evaluation data was made")
+    p.set_defaults(run=cmd_evaluate)
+
+    p = sub.add_parser("convert", help="blog-code or Stanford-style MRNet checkpoints -> a weights folder")
+    p.add_argument("sources", nargs="+", type=Path)
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--task", choices=TASKS)
+    p.add_argument("--plane", choices=PLANES)
+    p.add_argument("--format", choices=["auto", "blog", "stanford"], default="auto")
+    p.add_argument("--fusion", help='JSON: {"acl": {"intercept": b, "coef": {"sagittal": w, ...}}, ...}')
+    p.set_defaults(run=cmd_convert)
+
+    p = sub.add_parser("publish", help="validate a weights folder and upload it to the Hugging Face Hub")
+    p.add_argument("folder", type=Path)
+    p.add_argument("--repo", required=True, help="owner/name")
+    p.add_argument("--revision", help="branch to upload to (created if missing)")
+    p.add_argument("--private", action="store_true")
+    p.add_argument("--dry-run", action="store_true", help="validate and list the files; upload nothing")
+    p.set_defaults(run=cmd_publish)
+
+    p = sub.add_parser("figure", help="the README figure: real vs phantom slices, a lesion mask and its CAMs")
+    p.add_argument("--out", required=True)
+    weights_arg(p)
+    p.set_defaults(run=cmd_figure)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         return args.run(args)
     except MRNetError as exc:

@@ -23,13 +23,14 @@ from pathlib import Path
 import numpy as np
 
 from .errors import MRNetError
-from .exam import Exam, limit, to_uint8_volume
+from .exam import Exam, to_uint8_volume
+from .settings import settings
 
 AXES = {"sagittal": np.array([1.0, 0, 0]), "coronal": np.array([0, 1.0, 0]), "axial": np.array([0, 0, 1.0])}
 
 
 def max_dicom_files() -> int:
-    return limit("MRNET_MAX_DICOM_FILES", 1000)
+    return settings().max_dicom_files
 
 
 def read_dataset(name: str, data: bytes):

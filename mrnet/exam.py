@@ -6,9 +6,8 @@ Every problem with the input becomes one MRNetError with a sentence a user under
 from __future__ import annotations
 
 import io
-import os
-import zipfile
 import re
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,24 +16,9 @@ import numpy as np
 
 from .config import PLANES
 from .errors import MRNetError
+from .settings import settings
 
 SIZE = 256
-
-
-def limit(name: str, default: int) -> int:
-    """Limits are configurable through the environment (documented in the README)."""
-    try:
-        return int(os.environ.get(name, default))
-    except ValueError:
-        return default
-
-
-def max_slices() -> int:
-    return limit("MRNET_MAX_SLICES", 128)
-
-
-def max_in_plane() -> int:
-    return limit("MRNET_MAX_IN_PLANE", 1024)
 
 
 @dataclass
@@ -70,10 +54,10 @@ def to_uint8_volume(array: np.ndarray, name: str) -> tuple[np.ndarray, list[str]
     s, h, w = array.shape
     if s == 0 or h == 0 or w == 0:
         raise MRNetError(f"{name} is empty (shape {array.shape}).")
-    if s > max_slices():
-        raise MRNetError(f"{name} has {s} slices; at most {max_slices()} per plane are accepted.")
-    if max(h, w) > max_in_plane() or min(h, w) < 16:
-        raise MRNetError(f"{name} has slices of {h}x{w} pixels; between 16 and {max_in_plane()} pixels a side are accepted.")
+    if s > settings().max_slices:
+        raise MRNetError(f"{name} has {s} slices; at most {settings().max_slices} per plane are accepted.")
+    if max(h, w) > settings().max_in_plane or min(h, w) < 16:
+        raise MRNetError(f"{name} has slices of {h}x{w} pixels; between 16 and {settings().max_in_plane} pixels a side are accepted.")
     if array.dtype == np.bool_:
         array = array.astype(np.uint8)
     if array.dtype != np.uint8:

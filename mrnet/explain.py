@@ -1,24 +1,23 @@
-"""Class Activation Maps, each computed from tensors the forward pass already has (no gradients).
+"""Class Activation Maps as a registry: each method is one small function from the forward pass's tensors
+(feature maps, pooled features, the task's head weights) to one map per slice, with its display scaling
+beside it (the shape of torchcam and pytorch-grad-cam). Nothing here needs gradients.
 
+- exact slice attribution: each channel's max over slices is reached at one slice; that slice gets the
+  channel's whole share w_c * f[s, c]. The slice contributions then add up, with the bias, to the logit
+  exactly - so they say which slices decide the prediction. Shown on one scale for the whole exam.
 - classic CAM (the blog code): map_s = w_task . f_s, min-max normalised per slice.
-- exact slice attribution: each channel's max over slices is reached at one slice; that slice
-  gets the channel's whole share w_c * f[s, c]. The slice contributions then add up, with the
-  bias, to the logit exactly - so they say which slices decide the prediction.
-- overlays: JET colormap blended over the grey slice.
+
+Adding a method is one `register(...)` here: the app, the CLI and evaluate list the methods from METHODS.
+Overlays: JET colormap blended over the grey slice.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
 
 import cv2
 import numpy as np
 import torch
-
-
-def classic_cam(features: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """features (S, C, h, w), weight (C,) -> (S, h, w) in [0, 1], min-max per slice (a flat map gives 0)."""
-    cam = torch.einsum("c,schw->shw", weight, features)
-    lo = cam.amin(dim=(1, 2), keepdim=True)
-    span = cam.amax(dim=(1, 2), keepdim=True) - lo
-    return torch.where(span > 0, (cam - lo) / span.clamp_min(1e-12), torch.zeros_like(cam))
 
 
 def exact_attribution(features: torch.Tensor, pooled: torch.Tensor, weight: torch.Tensor):
@@ -30,6 +29,55 @@ def exact_attribution(features: torch.Tensor, pooled: torch.Tensor, weight: torc
     owns = torch.nn.functional.one_hot(winners, pooled.shape[0]).T.to(features.dtype)  # (S, C)
     maps = torch.einsum("sc,c,schw->shw", owns, weight, features)
     return maps, maps.mean(dim=(1, 2))
+
+
+def classic_cam(features: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """features (S, C, h, w), weight (C,) -> (S, h, w) in [0, 1], min-max per slice (a flat map gives 0)."""
+    cam = torch.einsum("c,schw->shw", weight, features)
+    lo = cam.amin(dim=(1, 2), keepdim=True)
+    span = cam.amax(dim=(1, 2), keepdim=True) - lo
+    return torch.where(span > 0, (cam - lo) / span.clamp_min(1e-12), torch.zeros_like(cam))
+
+
+def per_exam_scale(maps: np.ndarray, task_maps: list[np.ndarray]) -> np.ndarray:
+    """Divide by the largest positive value of this task's maps over every plane, so slices and planes
+    compare; negative evidence clips to 0 when shown."""
+    scale = max(float(m.max()) for m in task_maps)
+    return maps / (scale if scale > 0 else 1.0)
+
+
+def as_is(maps: np.ndarray, task_maps: list[np.ndarray]) -> np.ndarray:
+    return maps
+
+
+@dataclass(frozen=True)
+class CamMethod:
+    name: str
+    title: str
+    # (features (S, C, h, w) fp32, pooled (S, C), head weight of one task (C,)) -> maps (S, h, w)
+    maps: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+    # (this plane's maps, the same task's maps of every plane) -> values to show in [0, 1] (clipped)
+    display: Callable[[np.ndarray, list[np.ndarray]], np.ndarray]
+
+
+METHODS: dict[str, CamMethod] = {}
+
+
+def register(name: str, title: str, display=as_is):
+    def add(fn):
+        METHODS[name] = CamMethod(name, title, fn, display)
+        return fn
+    return add
+
+
+@register("exact", "Exact slice attribution", display=per_exam_scale)
+def exact_maps(features, pooled, weight):
+    return exact_attribution(features, pooled, weight)[0]
+
+
+@register("classic", "Classic CAM (blog)")
+def classic_maps(features, pooled, weight):
+    return classic_cam(features, weight)
 
 
 def upsample(maps: np.ndarray, size: int = 256) -> np.ndarray:

@@ -11,22 +11,23 @@ import zipfile
 from pathlib import Path
 
 from .errors import MRNetError
-from .exam import Exam, add_npy, add_npz, limit
+from .exam import Exam, add_npy, add_npz
+from .settings import settings
 
 NPY_MAGIC = b"\x93NUMPY"
 ZIP_MAGIC = b"PK\x03\x04"
 
 
 def max_upload_bytes() -> int:
-    return limit("MRNET_MAX_UPLOAD_MB", 200) * 1024 * 1024
+    return settings().max_upload_mb * 1024 * 1024
 
 
 def max_unzipped_bytes() -> int:
-    return limit("MRNET_MAX_UNZIPPED_MB", 600) * 1024 * 1024
+    return settings().max_unzipped_mb * 1024 * 1024
 
 
 def max_zip_members() -> int:
-    return limit("MRNET_MAX_ZIP_MEMBERS", 2000)
+    return settings().max_zip_members
 
 
 def is_dicom(data: bytes, name: str) -> bool:

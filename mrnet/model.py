@@ -1,12 +1,11 @@
 """MRNet: AlexNet features on every slice, global average pooling, max over slices, a linear head.
 
 One model per plane; one logit per task (a single-task model is the same class with one task).
-`forward_features` returns the last conv features too, so every explanation is computed from the
-same forward pass that gives the logits.
+`forward_features` gives the last conv block's maps and `forward_head` pools them and applies the head,
+so every explanation is computed from the same forward pass that gives the logits. The caller chooses
+the device and precision (mrnet.compute); the model knows nothing of either, nor of training.
 """
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -14,13 +13,6 @@ from torch import nn
 from torchvision.models import alexnet
 
 FEATURE_CHANNELS = 256
-
-
-@dataclass
-class Forward:
-    features: torch.Tensor  # (S, 256, h, w) float32: last conv block of AlexNet (after its max-pool)
-    pooled: torch.Tensor    # (S, 256): global average pool per slice
-    logits: torch.Tensor    # (n_tasks,): head applied to the max over slices of `pooled`
 
 
 class MRNet(nn.Module):
@@ -40,30 +32,25 @@ class MRNet(nn.Module):
         nn.init.zeros_(self.classifier.bias)
         return self
 
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (S, 3, H, W) normalised slices of one exam and plane -> (S, 256, h, w) maps of AlexNet's
+        last conv block (after its max-pool), in the autocast dtype the caller runs under."""
+        return self.features(x)
+
+    def forward_head(self, maps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """maps (S, 256, h, w) -> pooled (S, 256) per-slice global average, and logits (n_tasks,): the head
+        on the max over slices. Always fp32, also under autocast: the head is tiny and the logits are what
+        the user reads."""
+        with torch.autocast(maps.device.type, enabled=False):
+            pooled = maps.float().mean(dim=(2, 3))
+            return pooled, self.classifier(pooled.max(dim=0).values)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (S, 3, H, W) normalised slices of one exam and plane -> (n_tasks,) logits."""
-        pooled = self.features(x).mean(dim=(2, 3))
-        return self.classifier(pooled.max(dim=0).values)
-
-    def forward_features(self, x: torch.Tensor, bf16: bool = False) -> Forward:
-        x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            features = self.features(x)
-        features = features.float()
-        pooled = features.mean(dim=(2, 3))
-        logits = self.classifier(pooled.max(dim=0).values)
-        return Forward(features=features, pooled=pooled, logits=logits)
+        return self.forward_head(self.forward_features(x))[1]
 
 
 def to_input(volume: np.ndarray, mean: float, std: float) -> torch.Tensor:
     """uint8 (S, H, W) -> float (S, 3, H, W), normalised; the grey slice is repeated on 3 channels."""
     x = (torch.from_numpy(np.ascontiguousarray(volume)).float() - mean) / std
     return x.unsqueeze(1).expand(-1, 3, -1, -1)
-
-
-def bf16_supported() -> bool:
-    """True where oneDNN has native bf16 kernels (AVX-512 BF16 / AMX); elsewhere bf16 is emulated and slow."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except Exception:  # older torch without the op
-        return False

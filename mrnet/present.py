@@ -12,6 +12,22 @@ import pandas as pd
 from .analysis import DISCLAIMER, Analysis
 from .config import PLANES, TASK_TITLES
 from .export import overlays, png_bytes
+from .render import Renderer
+from .weights import Weights
+
+
+def weights_markdown(weights: Weights, notice: str = "") -> str:
+    """Where the weights came from, what they were trained on, and what they are for."""
+    src, prov = weights.source, weights.config.provenance
+    if src.get("kind") == "hub":
+        where = f"Hub repo `{src['repo']}` at `{src['revision']}` (commit `{src['commit'][:12]}`)"
+    else:
+        where = f"{'bundled' if src.get('kind') == 'bundled' else 'local'} folder `{src.get('folder')}`"
+    lines = [f"**Weights:** {where}. **Trained on:** {str(prov.get('trained_on', 'not stated')).rstrip('.')}.",
+             f"**Intended use:** {prov.get('intended_use', 'not stated')}"]
+    if notice:
+        lines.append(f"**Notice:** {notice}")
+    return "\n\n".join(lines)
 
 
 def percent(p: float) -> str:
@@ -59,21 +75,21 @@ def slice_caption(analysis: Analysis, task: str, plane: str, index: int) -> str:
             f"(logit {r.logit:+.2f}, bias {r.bias:+.2f}); top slice: {r.top_slice}")
 
 
-def gallery_items(analysis: Analysis, task: str, method: str, opacity: float, k: int = 6):
+def gallery_items(renderer: Renderer, task: str, method: str, opacity: float, k: int = 6):
     """[(RGB image, caption)], and [(plane, slice)] in the same order for click-through."""
     items, where = [], []
-    for plane, index, share in analysis.top_slices(task, k):
-        items.append((analysis.overlay(task, plane, index, method, opacity),
+    for plane, index, share in renderer.analysis.top_slices(task, k):
+        items.append((renderer.overlay(task, plane, index, method, opacity),
                       f"{plane} · slice {index} · {100 * share:.0f} % of the logit"))
         where.append((plane, index))
     return items, where
 
 
-def report_zip(analysis: Analysis, method: str, opacity: float) -> bytes:
+def report_zip(renderer: Renderer, method: str, opacity: float) -> bytes:
     """Every overlay as TASK/PLANE/NNN.png plus report.json, as `mrnet predict --out` writes them."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:  # PNGs are compressed already
-        for name, rgb in overlays(analysis, method, opacity):
+        for name, rgb in overlays(renderer, method, opacity):
             zf.writestr(name, png_bytes(rgb))
-        zf.writestr("report.json", json.dumps(analysis.report(method), indent=2) + "\n")
+        zf.writestr("report.json", json.dumps(renderer.analysis.report(method), indent=2) + "\n")
     return buf.getvalue()

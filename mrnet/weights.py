@@ -32,6 +32,12 @@ class Weights:
         """A plane may have one multi-task model (our format) or several single-task ones (converted)."""
         return [(entry, model) for entry, model in self.models if entry.plane == plane]
 
+    def to(self, device) -> "Weights":
+        """Move every model to `device` once (mrnet.compute picks it); returns self."""
+        for _, model in self.models:
+            model.to(device).to(memory_format=torch.channels_last)
+        return self
+
     def describe(self) -> dict:
         return {"source": self.source, "tasks": self.config.tasks, "planes": self.planes, **self.config.provenance}
 

@@ -27,6 +27,19 @@ def make_weights(folder: Path, seed: int = 0, fusion: dict | None = None, planes
     return folder
 
 
+@pytest.fixture
+def set_env(monkeypatch):
+    """Set MRNET_* variables for one test: settings are read once per process, so the cache is cleared."""
+    from mrnet.settings import settings
+
+    def set_(name: str, value: str) -> None:
+        monkeypatch.setenv(name, value)
+        settings.cache_clear()
+    yield set_
+    monkeypatch.undo()
+    settings.cache_clear()
+
+
 @pytest.fixture(scope="session")
 def random_weights(tmp_path_factory) -> Path:
     return make_weights(tmp_path_factory.mktemp("weights"))
@@ -35,7 +48,7 @@ def random_weights(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def small_exam_files(tmp_path_factory) -> Path:
     """A 3-plane phantom exam with 12 slices per plane, as per-plane .npy files."""
-    from mrnet.phantom import generate_exam
+    from mrnet.toolchain.phantom import generate_exam
     folder = tmp_path_factory.mktemp("exam")
     ph = generate_exam(seed=424242, slices=12)
     for plane, vol in ph.volumes.items():

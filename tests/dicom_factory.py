@@ -3,8 +3,7 @@ import io
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import (ExplicitVRBigEndian, ExplicitVRLittleEndian, JPEG2000Lossless, MRImageStorage,
-                         generate_uid)
+from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, JPEG2000Lossless, MRImageStorage, generate_uid
 
 
 def dicom_bytes(pixels: np.ndarray, position, orientation=(0, 1, 0, 0, 0, -1), series_uid="1.2.3", series_number=1,

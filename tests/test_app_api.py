@@ -4,9 +4,12 @@ import json
 import pytest
 from gradio_client import Client, handle_file
 
-from mrnet.samples import BY_KEY, sample_file
+from mrnet.toolchain.samples import BY_KEY, sample_file
+
 from helpers import mrnet_cli
 from server import running_app
+
+pytestmark = pytest.mark.slow  # real servers, training or subprocesses: `make test-fast` skips them
 
 
 @pytest.fixture(scope="module")

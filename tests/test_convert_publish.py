@@ -11,9 +11,13 @@ from torch import nn
 from torchvision.models import alexnet
 
 from mrnet import analyze, load_exam, load_weights
-from mrnet.bench import BlogMRNet
-from mrnet.card import card_text, check_card
+from mrnet.compute import compute_for
+from mrnet.toolchain.bench import BlogMRNet
+from mrnet.toolchain.card import card_text, check_card
+
 from helpers import mrnet_cli as mrnet
+
+pytestmark = pytest.mark.slow  # real servers, training or subprocesses: `make test-fast` skips them
 
 
 def blog_checkpoint(path, seed):
@@ -63,7 +67,7 @@ def test_blog_checkpoints_convert_to_the_same_logits(tmp_path, exam_files):
     weights = load_weights(out)
     assert weights.config.tasks == ["acl"] and weights.config.normalization.mean == 0.0
     exam = load_exam(exam_files)
-    analysis = analyze(exam, weights, precision="fp32")
+    analysis = analyze(exam, weights, compute_for("cpu", "fp32"))
     for plane, net in nets.items():
         x = torch.FloatTensor(np.stack((exam.volumes[plane],) * 3, axis=1)).unsqueeze(0)  # the blog fed raw 0-255
         with torch.no_grad():
@@ -83,7 +87,7 @@ def test_stanford_state_dict_converts_to_the_same_logits(tmp_path, exam_files):
     assert run.returncode == 0, run.stderr
     weights = load_weights(tmp_path / "w")
     exam = load_exam(exam_files)
-    analysis = analyze(exam, weights, precision="fp32")
+    analysis = analyze(exam, weights, compute_for("cpu", "fp32"))
     x = (torch.from_numpy(exam.volumes["axial"]).float() - 58.09) / 49.73
     with torch.no_grad():
         expected = float(net(torch.stack((x,) * 3, dim=1).unsqueeze(0))[0, 0])

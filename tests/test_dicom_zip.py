@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 from pydicom.uid import ExplicitVRBigEndian, JPEG2000Lossless
 
-from dicom_factory import dicom_bytes, series
-from helpers import npy_bytes as npy
 from mrnet import MRNetError
 from mrnet.inputs import load_items
+
+from dicom_factory import dicom_bytes, series
+from helpers import npy_bytes as npy
 
 
 def test_series_sorted_by_position_not_name_or_instance():
@@ -101,16 +102,16 @@ def test_zip_of_dicom_folders_and_of_mrnet_layout():
     assert any("skipped 1 file" in n for n in exam.notes)
 
 
-def test_zip_limits_and_traversal_names(monkeypatch, tmp_path):
+def test_zip_limits_and_traversal_names(set_env, tmp_path):
     vol = np.random.default_rng(0).integers(0, 255, (3, 256, 256), dtype=np.uint8)
     evil = zip_bytes({"../../etc/axial.npy": npy(vol)})
     exam = load_items([("evil.zip", evil)])  # read in memory: the name is only used to tell the plane
     assert exam.planes == ["axial"]
-    monkeypatch.setenv("MRNET_MAX_UNZIPPED_MB", "1")
+    set_env("MRNET_MAX_UNZIPPED_MB", "1")
     bomb = zip_bytes({"sagittal.npy": npy(np.zeros((64, 256, 256), np.uint8))})
     assert len(bomb) < 200_000
     with pytest.raises(MRNetError, match="unpacks to"):
         load_items([("bomb.zip", bomb)])
-    monkeypatch.setenv("MRNET_MAX_ZIP_MEMBERS", "3")
+    set_env("MRNET_MAX_ZIP_MEMBERS", "3")
     with pytest.raises(MRNetError, match="at most 3"):
         load_items([("many.zip", zip_bytes({f"{i}.txt": b"x" for i in range(5)}))])

@@ -7,6 +7,7 @@ import pytest
 from mrnet import MRNetError, load_exam
 from mrnet.exam import plane_from_name
 from mrnet.inputs import load_items
+
 from helpers import npy_bytes
 
 

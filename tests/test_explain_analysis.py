@@ -6,16 +6,18 @@ import torch
 
 from mrnet import MRNetError, analyze, load_exam, load_weights
 from mrnet.analysis import fuse, sigmoid
-from mrnet.bench import blog_return_cam
+from mrnet.compute import compute_for
 from mrnet.explain import classic_cam, exact_attribution, overlay
 from mrnet.model import to_input
+from mrnet.render import Renderer
+from mrnet.toolchain.bench import blog_return_cam
 
 
 @pytest.fixture(scope="module")
 def fp32_analysis(random_weights, small_exam_files):
     weights = load_weights(random_weights)
     exam = load_exam(sorted(small_exam_files.glob("*.npy")))
-    return analyze(exam, weights, precision="fp32"), weights, exam
+    return analyze(exam, weights, compute_for("cpu", "fp32")), weights, exam
 
 
 def test_exact_attribution_sums_to_the_logit(fp32_analysis):
@@ -25,7 +27,7 @@ def test_exact_attribution_sums_to_the_logit(fp32_analysis):
             total = float(np.sum(r.contributions, dtype=np.float64)) + r.bias
             assert math.isclose(total, r.logit, rel_tol=1e-4, abs_tol=1e-6), (task, plane, total, r.logit)
             # the maps themselves carry the contributions: m_s = mean(M_s)
-            np.testing.assert_allclose(r.exact_maps.mean(axis=(1, 2)), r.contributions, rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(r.maps["exact"].mean(axis=(1, 2)), r.contributions, rtol=1e-5, atol=1e-6)
 
 
 def test_exact_attribution_direct_definition():
@@ -49,17 +51,17 @@ def test_classic_cam_equals_the_blog_formula(fp32_analysis):
     task_index = entry.tasks.index("acl")
     x = to_input(exam.volumes["sagittal"], weights.config.normalization.mean, weights.config.normalization.std)
     with torch.no_grad():
-        f = model.forward_features(x).features.numpy()
+        f = model.forward_features(x).numpy()
     w = model.classifier.weight.detach().numpy()
     # the blog's formula, in numpy, on the 7x7 maps
     for s in range(f.shape[0]):
         cam = w[task_index].dot(f[s].reshape(256, 49)).reshape(7, 7)
         cam = cam - cam.min()
         cam = cam / cam.max()
-        np.testing.assert_allclose(analysis.tasks["acl"].planes["sagittal"].classic_maps[s], cam, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(analysis.tasks["acl"].planes["sagittal"].maps["classic"][s], cam, rtol=1e-4, atol=1e-5)
     # and the upsampled uint8 maps against the blog's own function (it truncates to uint8 before resizing)
     blog = np.stack(blog_return_cam(f, w, [task_index]))
-    ours = analysis.cam_volume("acl", "sagittal", "classic")
+    ours = Renderer(analysis).cam_volume("acl", "sagittal", "classic")
     assert ours.shape == blog.shape == (12, 256, 256)
     assert np.abs(ours.astype(int) - blog.astype(int)).max() <= 2
 
@@ -94,10 +96,10 @@ def test_analysis_report_and_top_slice(fp32_analysis):
             assert math.isclose(plane["probability"], sigmoid(plane["logit"]), rel_tol=1e-5)
     top = analysis.top_slices("acl", k=4)
     assert len(top) == 4 and top[0][2] >= top[-1][2]
-    cams = analysis.cam_volume("acl", "axial", "exact")
+    cams = Renderer(analysis).cam_volume("acl", "axial", "exact")
     assert cams.dtype == np.uint8 and cams.shape == (12, 256, 256)
     with pytest.raises(MRNetError, match="Unknown CAM method"):
-        analysis.cam_volume("acl", "axial", "gradcam")
+        Renderer(analysis).cam_volume("acl", "axial", "gradcam")
 
 
 def test_fusion_logistic_and_fallback():
@@ -114,6 +116,6 @@ def test_fusion_logistic_and_fallback():
 
 def test_missing_planes_are_fine(random_weights, small_exam_files):
     exam = load_exam([small_exam_files / "sagittal.npy"])
-    analysis = analyze(exam, load_weights(random_weights), precision="fp32")
+    analysis = analyze(exam, load_weights(random_weights), compute_for("cpu", "fp32"))
     assert list(analysis.tasks["acl"].planes) == ["sagittal"]
     assert analysis.report()["exam"]["missing_planes"] == ["axial", "coronal"]

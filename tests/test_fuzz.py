@@ -12,6 +12,7 @@ from hypothesis.extra.numpy import array_shapes, arrays, scalar_dtypes
 from mrnet import MRNetError
 from mrnet.exam import Exam
 from mrnet.inputs import load_items
+
 from helpers import npy_bytes as npy
 
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])

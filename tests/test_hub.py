@@ -5,11 +5,14 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import make_weights
+
+from mrnet.toolchain.samples import BY_KEY, sample_file
+
 from hubserver import HubServer, git_repo_with
-from mrnet.samples import BY_KEY, sample_file
 from server import ROOT
+
+pytestmark = pytest.mark.hub
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,11 @@
 """8 concurrent gradio_client sessions x 5 analyses: no failure, results identical to sequential ones,
 memory bounded. Timings are printed by tests/load_bench.py, never asserted."""
+import pytest
 from load_bench import run_load
+
 from server import running_app
+
+pytestmark = pytest.mark.slow  # real servers, training or subprocesses: `make test-fast` skips them
 
 
 def test_concurrent_sessions():

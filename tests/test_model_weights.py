@@ -14,11 +14,12 @@ def test_model_shapes_and_keys():
     model = MRNet(n_tasks=3).eval()
     x = to_input(np.random.default_rng(0).integers(0, 256, (5, 256, 256), dtype=np.uint8), 58.09, 49.73)
     assert x.shape == (5, 3, 256, 256)
-    out = model.forward_features(x)
-    assert out.features.shape == (5, 256, 7, 7)
-    assert out.pooled.shape == (5, 256)
-    assert out.logits.shape == (3,)
-    torch.testing.assert_close(out.logits, model(x), rtol=1e-5, atol=1e-5)
+    maps = model.forward_features(x)
+    pooled, logits = model.forward_head(maps)
+    assert maps.shape == (5, 256, 7, 7)
+    assert pooled.shape == (5, 256)
+    assert logits.shape == (3,)
+    torch.testing.assert_close(logits, model(x), rtol=1e-5, atol=1e-5)
     keys = set(model.state_dict())
     assert keys == {f"features.{i}.{k}" for i in (0, 3, 6, 8, 10) for k in ("weight", "bias")} | {
         "classifier.weight", "classifier.bias"}

@@ -6,11 +6,22 @@ import pytest
 import torch
 
 from mrnet.config import PLANES, TASKS
-from mrnet.phantom import (ACL_OEDEMA, CONTRAST, MASK_BITS, PREVALENCE, TEAR_SIGNAL, choose_labels, generate_exam,
-                           task_mask)
 from mrnet.model import MRNet
-from mrnet.train import fold_batchnorm, with_batchnorm
+from mrnet.toolchain.phantom import (
+    ACL_OEDEMA,
+    CONTRAST,
+    MASK_BITS,
+    PREVALENCE,
+    TEAR_SIGNAL,
+    choose_labels,
+    generate_exam,
+    task_mask,
+)
+from mrnet.toolchain.train import fold_batchnorm, with_batchnorm
+
 from helpers import mrnet_cli
+
+pytestmark = pytest.mark.slow  # real servers, training or subprocesses: `make test-fast` skips them
 
 
 def test_deterministic_per_seed():
@@ -139,7 +150,8 @@ def test_stage1_batchnorm_folds_back_into_plain_alexnet():
             trained(x * 2 + 0.5)
         for m in trained:
             if isinstance(m, torch.nn.BatchNorm2d):
-                m.weight.uniform_(0.5, 2.0); m.bias.normal_()
+                m.weight.uniform_(0.5, 2.0)
+                m.bias.normal_()
         trained.eval()
         expected = trained(x)
         fold_batchnorm(trained)
@@ -149,7 +161,7 @@ def test_stage1_batchnorm_folds_back_into_plain_alexnet():
 
 
 def test_pointing_game_hit_and_ceiling():
-    from mrnet.evaluate import DILATE_PX, cell_centre_in_zone, hit_zone, pointing_hit
+    from mrnet.toolchain.evaluate import DILATE_PX, cell_centre_in_zone, hit_zone, pointing_hit
     cam = np.zeros((7, 7), np.float32)
     cam[2, 5] = 1.0                                     # peaks at cell (2, 5): centre pixel ~(91, 201)
     near, far = np.zeros((256, 256), bool), np.zeros((256, 256), bool)

@@ -2,9 +2,9 @@
 import pytest
 
 from mrnet import analyze, load_exam
+from mrnet.compute import bf16_supported, compute_for
 from mrnet.hub import BUNDLED, resolve
-from mrnet.model import bf16_supported
-from mrnet.samples import SAMPLES, sample_file
+from mrnet.toolchain.samples import SAMPLES, sample_file
 
 
 @pytest.mark.skipif(not bf16_supported(), reason="this CPU has no native bf16: inference runs in fp32")
@@ -13,7 +13,8 @@ def test_bf16_probabilities_within_0_005_of_fp32(sample):
     weights = resolve("").weights
     assert weights.source["kind"] == "bundled" and BUNDLED.is_dir()
     exam = load_exam([sample_file(sample)])
-    fp32, bf16 = analyze(exam, weights, "fp32"), analyze(exam, weights, "bf16")
+    fp32 = analyze(exam, weights, compute_for("cpu", "fp32"))
+    bf16 = analyze(exam, weights, compute_for("cpu", "bf16"))
     assert bf16.precision == "bf16"
     for task in fp32.tasks:
         assert abs(fp32.tasks[task].probability - bf16.tasks[task].probability) <= 0.005
@@ -26,4 +27,4 @@ def test_bf16_probabilities_within_0_005_of_fp32(sample):
 def test_auto_precision_follows_the_cpu():
     weights = resolve("").weights
     exam = load_exam([sample_file(SAMPLES[-1])])
-    assert analyze(exam, weights).precision == ("bf16" if bf16_supported() else "fp32")
+    assert analyze(exam, weights, compute_for("cpu")).precision == ("bf16" if bf16_supported() else "fp32")

@@ -4,12 +4,12 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from mrnet import load_exam
-from mrnet.phantom import generate_exam
-from mrnet.samples import BY_KEY, SAMPLES, sample_file
+from mrnet.toolchain.phantom import generate_exam
+from mrnet.toolchain.samples import BY_KEY, SAMPLES, sample_file
 
 
-def test_concurrent_first_use_makes_one_complete_file(tmp_path, monkeypatch):
-    monkeypatch.setenv("MRNET_SAMPLE_DIR", str(tmp_path))
+def test_concurrent_first_use_makes_one_complete_file(tmp_path, set_env):
+    set_env("MRNET_SAMPLE_DIR", str(tmp_path))
     sample = BY_KEY["phantom-normal"]
     with ThreadPoolExecutor(4) as pool:
         paths = list(pool.map(lambda _: sample_file(sample), range(4)))

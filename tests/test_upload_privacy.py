@@ -6,8 +6,11 @@ import urllib.request
 import pytest
 from gradio_client import Client, handle_file
 
-from mrnet.samples import BY_KEY, sample_file
+from mrnet.toolchain.samples import BY_KEY, sample_file
+
 from server import running_app
+
+pytestmark = pytest.mark.slow  # real servers, training or subprocesses: `make test-fast` skips them
 
 PATIENT = "Doe_John_1970-01-01_MRN123456.npy"
 

@@ -2,13 +2,12 @@
 from config.json, and upload it to the Hub with HfApi.upload_folder (`--dry-run` lists what would go up)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from ..errors import MRNetError
+from ..hub import WEIGHT_FILES, parse_source
+from ..weights import load_weights
 from .card import card_text, check_card
-from .errors import MRNetError
-from .hub import WEIGHT_FILES, parse_source
-from .weights import load_weights
 
 
 def files_to_upload(folder: Path) -> list[Path]:
@@ -40,14 +39,3 @@ def run_publish(folder: Path, repo: str, revision: str | None = None, private: b
                              commit_message="Upload MRNet weights (python -m mrnet publish)")
     result["commit"] = getattr(info, "oid", None)
     return result
-
-
-def add_cli(sub) -> None:
-    p = sub.add_parser("publish", help="validate a weights folder and upload it to the Hugging Face Hub")
-    p.add_argument("folder", type=Path)
-    p.add_argument("--repo", required=True, help="owner/name")
-    p.add_argument("--revision", help="branch to upload to (created if missing)")
-    p.add_argument("--private", action="store_true")
-    p.add_argument("--dry-run", action="store_true", help="validate and list the files; upload nothing")
-    p.set_defaults(run=lambda a: print(json.dumps(run_publish(a.folder, a.repo, a.revision, a.private, a.dry_run),
-                                                  indent=2)) or 0)

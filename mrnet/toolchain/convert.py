@@ -16,7 +16,6 @@ with --fusion, else the documented fallback (mean of the plane logits) applies.
 """
 from __future__ import annotations
 
-import json
 import re
 from collections import OrderedDict
 from pathlib import Path
@@ -25,11 +24,11 @@ import torch
 from torch import nn
 from torchvision.models.alexnet import AlexNet
 
+from ..config import PLANES, TASKS, ModelEntry, Normalization, WeightsConfig
+from ..errors import MRNetError
+from ..model import MRNet
+from ..weights import load_state_strict, save_weights
 from .card import write_card
-from .config import PLANES, TASKS, ModelEntry, Normalization, WeightsConfig
-from .errors import MRNetError
-from .model import MRNet
-from .weights import load_state_strict, save_weights
 
 BLOG_NAME = re.compile(r"model_(?P<prefix>.*)_(?P<task>abnormal|acl|meniscus)_(?P<plane>axial|coronal|sagittal)"
                        r"_val_auc_[\d.]+_train_auc_[\d.]+_epoch_\d+\.pth$")
@@ -144,24 +143,3 @@ def run_convert(sources: list[Path], out: Path, task=None, plane=None, fmt="auto
     config = save_weights(out, config, models, dtype=torch.float32)  # keep the original precision
     write_card(out, config)
     return config
-
-
-def add_cli(sub) -> None:
-    p = sub.add_parser("convert", help="blog-code or Stanford-style MRNet checkpoints -> a weights folder")
-    p.add_argument("sources", nargs="+", type=Path)
-    p.add_argument("--out", required=True, type=Path)
-    p.add_argument("--task", choices=TASKS)
-    p.add_argument("--plane", choices=PLANES)
-    p.add_argument("--format", choices=["auto", "blog", "stanford"], default="auto")
-    p.add_argument("--fusion", help='JSON: {"acl": {"intercept": b, "coef": {"sagittal": w, ...}}, ...}')
-
-    def run(a):
-        try:
-            fusion = json.loads(a.fusion) if a.fusion else None
-        except json.JSONDecodeError as exc:
-            raise MRNetError(f"--fusion is not valid JSON ({exc}).") from None
-        config = run_convert(a.sources, a.out, a.task, a.plane, a.format, fusion)
-        print(json.dumps({"out": str(a.out), "tasks": config.tasks, "planes": config.planes,
-                          "files": [m.file for m in config.models]}, indent=2))
-        return 0
-    p.set_defaults(run=run)

@@ -1,15 +1,28 @@
 """MRNet's folder layout, read the same way for the real dataset and for our phantoms:
 DIR/{train,valid}/{axial,coronal,sagittal}/NNNN.npy and DIR/{split}-{abnormal,acl,meniscus}.csv
-(`id,label` rows, no header). Phantom folders also have DIR/masks/{split}/{plane}/NNNN.npy."""
+(`id,label` rows, no header). Phantom folders also have DIR/masks/{split}/{plane}/NNNN.npy: uint8 bit
+fields aligned with the slices (MASK_BITS: 1 ACL tear, 2 meniscal tear, 4 other abnormality).
+
+Metrics and the fusion fit come from scikit-learn (a training dependency, never the runtime's)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
 
-from .config import PLANES, TASKS
-from .errors import MRNetError
+from ..config import PLANES, TASKS
+from ..errors import MRNetError
+
+MASK_BITS = {"acl": 1, "meniscus": 2, "other": 4}
+TASK_BITS = {"abnormal": 7, "acl": 1, "meniscus": 2}   # abnormal: any lesion
+
+
+def task_mask(mask: np.ndarray, task: str) -> np.ndarray:
+    """A bit-field mask -> where this task's lesions are."""
+    return (mask & TASK_BITS[task]) > 0
 
 
 @dataclass
@@ -52,27 +65,23 @@ def read_split(root: Path, split: str, tasks=TASKS) -> Split:
     return Split(root=root, split=split, ids=ids, labels=labels)
 
 
-def auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """ROC AUC by the rank-sum formula, ties counted half."""
-    labels, scores = np.asarray(labels), np.asarray(scores, dtype=np.float64)
-    pos, neg = scores[labels == 1], scores[labels == 0]
-    if len(pos) == 0 or len(neg) == 0:
-        return None  # undefined with one class only (JSON null)
-    greater = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
-    return float(greater / (len(pos) * len(neg)))
+def auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
+    """ROC AUC (ties counted half); None (JSON null) when only one class is present."""
+    labels = np.asarray(labels)
+    if len(np.unique(labels)) < 2:
+        return None
+    return float(roc_auc_score(labels, np.asarray(scores, dtype=np.float64)))
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, steps: int = 50) -> tuple[float, np.ndarray]:
-    """Logistic regression by Newton's method with a small L2 penalty on the coefficients -> (intercept, coef)."""
-    X = np.hstack([np.ones((len(x), 1)), np.asarray(x, dtype=np.float64)])
-    w = np.zeros(X.shape[1])
-    penalty = np.diag([0.0] + [l2] * (X.shape[1] - 1))
-    for _ in range(steps):
-        p = 1 / (1 + np.exp(-np.clip(X @ w, -30, 30)))
-        grad = X.T @ (p - y) + penalty @ w
-        hess = X.T @ (X * (p * (1 - p))[:, None]) + penalty + 1e-9 * np.eye(len(w))
-        step = np.linalg.solve(hess, grad)
-        w -= step
-        if np.abs(step).max() < 1e-8:
-            break
-    return float(w[0]), w[1:]
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2) -> tuple[float, np.ndarray]:
+    """Logistic regression with an L2 penalty of l2/2 * |coef|^2 on the coefficients (not the intercept)
+    -> (intercept, coef). scikit-learn minimises C * sum(log loss) + |coef|^2 / 2, so C = 1 / l2.
+    With one class only (a tiny split) there is nothing to fit: zero coefficients and the smoothed log-odds
+    of that class as the intercept."""
+    y = np.asarray(y)
+    if len(np.unique(y)) < 2:
+        positives = float(y.sum())
+        return float(np.log((positives + 0.5) / (len(y) - positives + 0.5))), np.zeros(np.asarray(x).shape[1])
+    model = LogisticRegression(C=1.0 / l2, tol=1e-10, max_iter=1000)
+    model.fit(np.asarray(x, dtype=np.float64), y)
+    return float(model.intercept_[0]), model.coef_[0].astype(np.float64)

@@ -2,7 +2,7 @@
 is deterministic, so the repo ships a seed instead of megabytes) and one real sagittal knee MRI.
 
 The real knee: "Real knee MRI sample from the pyMSKT project (mskt on PyPI), MIT license."
-(see mrnet/samples/PROVENANCE.md). It is unlabelled: shown without ground truth.
+(see mrnet/toolchain/sample_data/PROVENANCE.md). It is unlabelled: shown without ground truth.
 """
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent / "samples"
+from ..settings import settings
+
+HERE = Path(__file__).resolve().parent / "sample_data"
 REAL_KNEE_ATTRIBUTION = "Real knee MRI sample from the pyMSKT project (mskt on PyPI), MIT license."
 
 
@@ -22,7 +24,7 @@ class Sample:
     key: str
     title: str
     seed: int | None = None                      # phantom seed; None for a shipped file
-    shipped: str | None = None                   # file under mrnet/samples/
+    shipped: str | None = None                   # file under sample_data/
     truth: dict = field(default_factory=dict)    # task -> 0/1; empty: unlabelled
     lesions: tuple = ()
     note: str = ""
@@ -46,7 +48,7 @@ BY_TITLE = {s.title: s for s in SAMPLES}
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("MRNET_SAMPLE_DIR", Path(tempfile.gettempdir()) / "mrnet-samples"))
+    return Path(settings().sample_dir or Path(tempfile.gettempdir()) / "mrnet-samples")
 
 
 def sample_file(sample: Sample) -> Path:

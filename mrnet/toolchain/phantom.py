@@ -9,8 +9,7 @@ of fluid signal reaching the meniscal surface), and other abnormalities (bone-ma
 effusion, cartilage defect). abnormal = any lesion. Fluid, vessels, cysts and fat vary in every
 exam, so that a lesion cannot be found from the intensity histogram alone.
 
-Masks are stored per plane as uint8 bit fields aligned with the slices: bit 0 (1) ACL tear,
-bit 1 (2) meniscal tear, bit 2 (4) other abnormality.
+Masks are stored per plane as uint8 bit fields aligned with the slices (dataset.MASK_BITS).
 """
 from __future__ import annotations
 
@@ -24,14 +23,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .config import PLANES, TASKS
+from ..config import PLANES, TASKS
+from .dataset import MASK_BITS, TASK_BITS, task_mask  # noqa: F401  (the folder format's bits, defined there)
 
 GENERATOR_VERSION = 2  # bump when the same seed draws a different exam (cached samples are keyed by it)
 N = 128            # voxels per side
 VOXEL = 1.1        # mm
 HALF = N * VOXEL / 2
-MASK_BITS = {"acl": 1, "meniscus": 2, "other": 4}
-TASK_BITS = {"abnormal": 7, "acl": 1, "meniscus": 2}
 PREVALENCE = {"acl": 0.23, "meniscus": 0.37, "abnormal": 0.80}
 
 (AIR, SKIN, FAT, MUSCLE, CORTEX, MARROW, CARTILAGE, MENISCUS, LIGAMENT, FLUID, VESSEL,
@@ -62,7 +60,7 @@ class Painter:
         self.axis = (np.arange(N, dtype=np.float32) + 0.5) * VOXEL - HALF
 
     def box(self, lo, hi):
-        idx = [slice(max(0, int((l + HALF) / VOXEL)), min(N, int((h + HALF) / VOXEL) + 2)) for l, h in zip(lo, hi)]
+        idx = [slice(max(0, int((low + HALF) / VOXEL)), min(N, int((h + HALF) / VOXEL) + 2)) for low, h in zip(lo, hi)]
         x = self.axis[idx[0]][:, None, None]
         y = self.axis[idx[1]][None, :, None]
         z = self.axis[idx[2]][None, None, :]
@@ -292,10 +290,6 @@ def generate_exam(seed: int, slices: int | None = None) -> Phantom:
     return Phantom(volumes=volumes, masks=masks, labels=labels, lesions=lesions)
 
 
-def task_mask(mask: np.ndarray, task: str) -> np.ndarray:
-    return (mask & TASK_BITS[task]) > 0
-
-
 
 def _write_one(job) -> tuple[str, dict, list]:
     out, split, exam_id, exam_seed = job
@@ -338,14 +332,3 @@ def write_dataset(out, n_train: int, n_valid: int, seed: int, progress: bool = T
     (out / "phantom.json").write_text(json.dumps({"generator_version": GENERATOR_VERSION, "seed": seed,
                                                   "counts": counts}, indent=2) + "\n")
     return counts
-
-
-def add_cli(sub) -> None:
-    p = sub.add_parser("phantom", help="write synthetic knee phantoms in MRNet's folder layout")
-    p.add_argument("--out", required=True)
-    p.add_argument("--n-train", type=int, default=200)
-    p.add_argument("--n-valid", type=int, default=60)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=1, help="processes (the output is the same for any number)")
-    p.set_defaults(run=lambda a: print(json.dumps(
-        write_dataset(a.out, a.n_train, a.n_valid, a.seed, progress=False, workers=a.workers))) or 0)

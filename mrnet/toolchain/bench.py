@@ -21,11 +21,12 @@ import torch
 from torch import nn
 from torchvision.models import alexnet
 
-from .analysis import analyze
-from .config import PLANES
-from .exam import Exam
-from .export import export
-from .model import bf16_supported
+from ..analysis import analyze
+from ..compute import Compute, bf16_supported, compute_for
+from ..config import PLANES
+from ..exam import Exam
+from ..export import export
+from ..render import Renderer
 
 GFLOP_PER_SLICE = 1.74  # AlexNet features at 256x256
 
@@ -111,35 +112,39 @@ def bench_exam(slices: int) -> Exam:
     return Exam(volumes=volumes)
 
 
-def run_bench(weights, slices: int = 32, repeats: int = 3) -> dict:
+def run_bench(weights, slices: int = 32, repeats: int = 3, compute: Compute | None = None) -> dict:
     torch.set_num_threads(os.cpu_count() or 1)
+    compute = compute or compute_for()
+    weights.to(compute.device)
     exam = bench_exam(slices)
     n_slices = sum(len(v) for v in exam.volumes.values())
     tasks = list(weights.config.tasks)
     tmp = Path(tempfile.mkdtemp(prefix="mrnet-bench-"))
     try:
         def analysis():
-            a = analyze(exam, weights)
-            for task, result in a.tasks.items():
+            renderer = Renderer(analyze(exam, weights, compute))
+            for task, result in renderer.analysis.tasks.items():
                 for plane in result.planes:
-                    a.cam_volume(task, plane, "exact")
-            return a
+                    renderer.cam_volume(task, plane, "exact")
+            return renderer
 
         analysis()  # warm-up: oneDNN picks its kernels on the first call
-        t_analysis, a = timed(analysis, repeats)
-        t_export, n_png = timed(lambda: export(a, tmp / "ours", progress=False), repeats)
-        t_forward, _ = timed(lambda: analyze(exam, weights), repeats)
+        t_analysis, rendered = timed(analysis, repeats)
+        t_export, n_png = timed(lambda: export(rendered, tmp / "ours", progress=False), repeats)
+        t_forward, _ = timed(lambda: analyze(exam, weights, compute), repeats)
         # what a slider step costs the app: one slice's overlay from the kept analysis (no model run)
         plane, task = exam.planes[0], tasks[0]
         steps = [(i % len(exam.volumes[plane])) for i in range(100)]
-        t_step, _ = timed(lambda: [a.overlay(task, plane, i, "exact", 0.4) for i in steps], 1)
-        fresh = analyze(exam, weights)
+        t_step, _ = timed(lambda: [rendered.overlay(task, plane, i, "exact", 0.4) for i in steps], 1)
+        fresh = Renderer(analyze(exam, weights, compute))
         t_switch, _ = timed(lambda: fresh.cam_volume(task, plane, "classic"), 1)
+        weights.to("cpu")  # the blog path below runs on the CPU, as the blog code did
         blog = blog_path(exam, tasks, tmp / "blog")
         ours_total = t_analysis + t_export
         return {
             "exam": f"3 planes x {slices} slices ({n_slices} slices), {len(tasks)} tasks",
-            "precision": a.precision, "bf16_supported": bf16_supported(), "threads": torch.get_num_threads(),
+            "device": compute.device.type, "precision": rendered.analysis.precision,
+            "bf16_supported": bf16_supported(), "threads": torch.get_num_threads(),
             "ours": {"analysis_s": round(t_analysis, 3), "export_s": round(t_export, 3), "pngs": n_png,
                      "total_s": round(ours_total, 3),
                      "slider_step_ms": round(1000 * t_step / len(steps), 2),

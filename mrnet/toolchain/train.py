@@ -5,7 +5,6 @@ complete weights folder at the end. Restartable: a checkpoint per plane is kept 
 (our own files, loaded with weights_only=True)."""
 from __future__ import annotations
 
-import argparse
 import json
 import shlex
 import sys
@@ -18,12 +17,13 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 from tqdm import tqdm
 
-from .config import ModelEntry, Normalization, WeightsConfig
-from .dataset import Split, auc, fit_logistic, read_split
-from .model import MRNet, bf16_supported, to_input
-from .weights import save_weights
+from ..compute import Compute, compute_for
+from ..config import ModelEntry, Normalization, WeightsConfig
+from ..model import MRNet, to_input
+from ..weights import save_weights
 from .card import write_card
-from .phantom import TASK_BITS
+from .dataset import TASK_BITS, Split, auc, fit_logistic, read_split
+from .options import TrainOptions
 
 
 def augmenter() -> v2.Compose:
@@ -85,13 +85,13 @@ def pick_subset(rng, mask: np.ndarray, k: int, want_lesion: bool) -> np.ndarray:
     return np.sort(rng.choice(clean if len(clean) >= k else np.arange(n), k, replace=False))
 
 
-def make_optimizer(params, lr: float, args) -> torch.optim.Optimizer:
+def make_optimizer(params, lr: float, args: TrainOptions) -> torch.optim.Optimizer:
     if args.optimizer == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=args.weight_decay)
     return torch.optim.Adam(params, lr=lr, weight_decay=args.weight_decay)
 
 
-def pretrain(model, train: Split, plane, tasks, args, norm, device, bf16, log) -> None:
+def pretrain(model: MRNet, train: Split, plane, tasks, args: TrainOptions, norm, compute: Compute, log) -> None:
     """Stage 1 (phantoms only): training from the lesion masks. Each step draws groups of slices -
     `slices`: single slices, half of them holding a lesion; `subsets`: small slice subsets of one exam,
     half of them with a lesion slice - labels each group from its masks, and trains MRNet's own path
@@ -120,26 +120,29 @@ def pretrain(model, train: Split, plane, tasks, args, norm, device, bf16, log) -
             return [(i, pick_subset(rng, masks[i], args.subset_slices, want_lesion=rng.random() < 0.5))
                     for i in rng.integers(0, len(vols), groups)]
         log(f"{plane}: stage 1, {args.slice_steps} steps of {groups} subsets x {args.subset_slices} slices")
-    features = with_batchnorm(model.features) if args.stage1_batchnorm else model.features
-    opt = make_optimizer(list(features.parameters()) + list(model.classifier.parameters()), args.stage1_lr, args)
+    plain = model.features
+    if args.stage1_batchnorm:  # the model's own forward path runs through the BatchNorm view for this stage
+        model.features = with_batchnorm(plain)
+    opt = make_optimizer(model.parameters(), args.stage1_lr, args)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, args.slice_steps), eta_min=args.stage1_lr * 0.05)
     bce = torch.nn.BCEWithLogitsLoss()
-    dense_bce = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(args.mask_pos_weight, device=device))
+    dense_bce = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(args.mask_pos_weight, device=compute.device))
     aug = augmenter()
-    features.train()
+    model.train()
     recent = []
     for step in range(args.slice_steps):
         xs, ms, sizes = [], [], []
         for i, idx in draw():
             v, m = aug(torch.from_numpy(vols[i][idx]), tv_tensors.Mask(torch.from_numpy(masks[i][idx])))
-            xs.append(v); ms.append(m.as_subclass(torch.Tensor)); sizes.append(len(idx))
-        x = to_input(torch.cat(xs).numpy(), norm.mean, norm.std).to(device).contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device.split(":")[0], dtype=torch.bfloat16, enabled=bf16):
-            fmap = features(x)
+            xs.append(v)
+            ms.append(m.as_subclass(torch.Tensor))
+            sizes.append(len(idx))
+        x = compute.input(to_input(torch.cat(xs).numpy(), norm.mean, norm.std))
+        with compute.autocast():
+            fmap = model.forward_features(x)
         fmap = fmap.float()
-        dense_target = mask_targets(torch.cat(ms), task_bits, fmap.shape[-2:]).to(device)
-        pooled = fmap.mean(dim=(2, 3))
-        logits = torch.stack([model.classifier(g.max(dim=0).values) for g in pooled.split(sizes)])
+        dense_target = mask_targets(torch.cat(ms), task_bits, fmap.shape[-2:]).to(compute.device)
+        logits = torch.stack([model.forward_head(group)[1] for group in fmap.split(sizes)])
         target = torch.stack([t.amax(dim=(0, 2, 3)) for t in dense_target.split(sizes)])
         slice_loss, dense_loss = bce(logits, target), dense_bce(cam_logits(model, fmap), dense_target)
         loss = slice_loss + args.mask_weight * dense_loss
@@ -154,22 +157,25 @@ def pretrain(model, train: Split, plane, tasks, args, norm, device, bf16, log) -
             log(f"{plane}: stage 1 step {step + 1}: mean loss {mean_slice:.4f} (labels) {mean_dense:.4f} (masks)")
             recent = []
     if args.stage1_batchnorm:
-        fold_batchnorm(features)
+        fold_batchnorm(model.features)
+        model.features = plain
 
 
-def predict_split(model: MRNet, split: Split, plane: str, norm: Normalization, device: str, bf16: bool) -> np.ndarray:
+def predict_split(model: MRNet, split: Split, plane: str, norm: Normalization, compute: Compute) -> np.ndarray:
     model.eval()
     out = []
     with torch.inference_mode():
         for i in range(len(split.ids)):
-            x = to_input(split.volume(plane, i), norm.mean, norm.std).to(device)
-            with torch.autocast(device.split(":")[0], dtype=torch.bfloat16, enabled=bf16):
-                out.append(model(x.contiguous(memory_format=torch.channels_last)).float().cpu().numpy())
+            x = compute.input(to_input(split.volume(plane, i), norm.mean, norm.std))
+            with compute.autocast():
+                maps = model.forward_features(x)
+            out.append(model.forward_head(maps)[1].cpu().numpy())
     return np.stack(out)  # (n, tasks)
 
 
-def train_plane(plane, train: Split, valid: Split, tasks, args, norm, ckpt_dir: Path, log) -> tuple[MRNet, dict]:
-    device, bf16 = args.device, args.device != "cpu" or bf16_supported()
+def train_plane(plane, train: Split, valid: Split, tasks, args: TrainOptions, norm, compute: Compute, ckpt_dir: Path,
+                log) -> tuple[MRNet, dict]:
+    device = compute.device
     torch.manual_seed(args.seed + ["axial", "coronal", "sagittal"].index(plane))
     rng = np.random.default_rng(args.seed)
     model = MRNet(len(tasks)).init_from_scratch().to(device).to(memory_format=torch.channels_last)
@@ -183,14 +189,15 @@ def train_plane(plane, train: Split, valid: Split, tasks, args, norm, ckpt_dir: 
     best = None
     if ckpt.is_file():  # restart where we stopped
         saved = torch.load(ckpt, weights_only=True)
-        model.load_state_dict(saved["model"]); opt.load_state_dict(saved["opt"])
-        best = saved["best"]; state = json.loads(saved["state"])
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["opt"])
+        best, state = saved["best"], json.loads(saved["state"])
         log(f"{plane}: resuming after epoch {state['epoch']}")
     aug = augmenter()
     use_masks = args.mask_weight > 0 and train.mask(plane, 0) is not None
     if use_masks and state["epoch"] == 0 and args.slice_steps > 0:
-        pretrain(model, train, plane, tasks, args, norm, device, bf16, log)
-        scores = predict_split(model, valid, plane, norm, device, bf16)
+        pretrain(model, train, plane, tasks, args, norm, compute, log)
+        scores = predict_split(model, valid, plane, norm, compute)
         log(f"{plane} after stage 1: valid AUC " + " ".join(
             f"{t} {auc(valid.labels[t], scores[:, k])}" for k, t in enumerate(tasks)))
         for group in opt.param_groups:
@@ -208,11 +215,11 @@ def train_plane(plane, train: Split, valid: Split, tasks, args, norm, ckpt_dir: 
                 vol, mask = aug(vol, tv_tensors.Mask(torch.from_numpy(train.mask(plane, i))))
             else:
                 vol = aug(vol)
-            x = to_input(vol.numpy(), norm.mean, norm.std).to(device).contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.split(":")[0], dtype=torch.bfloat16, enabled=bf16):
-                features = model.features(x)
+            x = compute.input(to_input(vol.numpy(), norm.mean, norm.std))
+            with compute.autocast():
+                features = model.forward_features(x)
             features = features.float()
-            logits = model.classifier(features.mean(dim=(2, 3)).max(dim=0).values)
+            logits = model.forward_head(features)[1]
             loss = loss_fn(logits, torch.from_numpy(y_train[i]).to(device))
             if use_masks:
                 loss = loss + args.mask_weight * dense_loss_fn(cam_logits(model, features), mask_targets(
@@ -222,7 +229,7 @@ def train_plane(plane, train: Split, valid: Split, tasks, args, norm, ckpt_dir: 
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
             opt.step()
             losses.append(loss.item())
-        scores = predict_split(model, valid, plane, norm, device, bf16)
+        scores = predict_split(model, valid, plane, norm, compute)
         aucs = {t: auc(valid.labels[t], scores[:, k]) for k, t in enumerate(tasks)}
         mean_auc = float(np.mean([a for a in aucs.values() if a is not None] or [0.0]))
         state["epoch"] += 1
@@ -247,8 +254,9 @@ def describe_data(data: Path, train: Split, valid: Split) -> str:
     return f"MRNet folder layout at {data.name}: {counts}"
 
 
-def run_train(args) -> dict:
+def run_train(args: TrainOptions) -> dict:
     data, out = Path(args.data), Path(args.out)
+    compute = compute_for(args.device)
     tasks = args.tasks
     train, valid = read_split(data, "train", tasks), read_split(data, "valid", tasks)
     planes = [p for p in train.planes if p in args.planes]
@@ -260,10 +268,10 @@ def run_train(args) -> dict:
     start = time.time()
     models, histories, valid_logits = [], {}, {}
     for plane in planes:
-        model, state = train_plane(plane, train, valid, tasks, args, norm, ckpt_dir, log)
+        model, state = train_plane(plane, train, valid, tasks, args, norm, compute, ckpt_dir, log)
         models.append((ModelEntry(file=f"{plane}.safetensors", plane=plane, tasks=list(tasks)), model))
         histories[plane] = state
-        valid_logits[plane] = predict_split(model, valid, plane, norm, "cpu", bf16=False)
+        valid_logits[plane] = predict_split(model, valid, plane, norm, compute_for("cpu", "fp32"))
     fusion, metrics = {}, {"valid": {}}
     for k, task in enumerate(tasks):
         x = np.stack([valid_logits[p][:, k] for p in planes], axis=1)
@@ -288,36 +296,3 @@ def run_train(args) -> dict:
     write_card(out, config)
     (out / "training_history.json").write_text(json.dumps(histories, indent=2) + "\n")
     return metrics
-
-
-def add_cli(sub) -> None:
-    p = sub.add_parser("train", help="train one multi-task MRNet per plane on MRNet's folder layout")
-    p.add_argument("--data", required=True, help="folder in MRNet's layout (train/, valid/, *-TASK.csv)")
-    p.add_argument("--out", required=True, help="weights folder to write")
-    p.add_argument("--epochs", type=int, default=12)
-    p.add_argument("--patience", type=int, default=3, help="early stopping: epochs without a better validation AUC")
-    p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--weight-decay", type=float, default=1e-4)
-    p.add_argument("--optimizer", choices=["adam", "sgd"], default="adam")
-    p.add_argument("--mask-weight", type=float, default=1.0,
-                   help="weight of the lesion-mask loss on the CAM where DATA/masks exists (phantoms); 0: plain MRNet training")
-    p.add_argument("--mask-pos-weight", type=float, default=10.0)
-    p.add_argument("--slice-steps", type=int, default=600, help="stage 1 steps (phantoms with masks only)")
-    p.add_argument("--slice-batch", type=int, default=24, help="stage 1: slices per step")
-    p.add_argument("--subset-slices", type=int, default=8, help="stage 1: slices per subset (a small exam)")
-    p.add_argument("--stage1", choices=["slices", "subsets"], default="slices",
-                   help="stage 1 on single slices (head on each slice's pooled features) or on slice subsets "
-                        "(MRNet's max over the subset)")
-    p.add_argument("--stage1-lr", type=float, default=1e-3, help="stage 1 learning rate, cosine-annealed to 5%%")
-    p.add_argument("--stage1-batchnorm", action=argparse.BooleanOptionalAction, default=True,
-                   help="stage 1 with BatchNorm after each conv, folded into the convs afterwards")
-    p.add_argument("--stage2-lr-factor", type=float, default=0.3, help="exam-level stage: lr multiplied by this")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--tasks", nargs="+", default=["abnormal", "acl", "meniscus"])
-    p.add_argument("--planes", nargs="+", default=["axial", "coronal", "sagittal"])
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=0)
-    p.add_argument("--trained-on", default="", help="provenance text for the model card")
-    p.add_argument("--record-command", default=None, help=argparse.SUPPRESS)
-    p.add_argument("--no-progress", dest="progress", action="store_false")
-    p.set_defaults(run=lambda a: print(json.dumps(run_train(a), indent=2)) or 0)

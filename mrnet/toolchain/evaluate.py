@@ -14,17 +14,16 @@ lesion is reported beside it, overall and per plane.
 """
 from __future__ import annotations
 
-import json
 import sys
 
 import cv2
 import numpy as np
 from tqdm import tqdm
 
-from .analysis import analyze
-from .dataset import auc, fit_logistic, read_split
-from .exam import Exam
-from .phantom import task_mask
+from ..analysis import analyze
+from ..exam import Exam
+from ..explain import METHODS
+from .dataset import auc, fit_logistic, read_split, task_mask
 
 DILATE_PX = 15
 HIST_BINS = 32
@@ -76,8 +75,8 @@ def run_evaluate(data, weights, split_name: str = "valid", progress: bool = True
     planes = [p for p in split.planes if weights.for_plane(p)]
     logits = {t: {p: [] for p in planes} for t in tasks}
     fused = {t: [] for t in tasks}
-    hits = {"exact": {p: [] for p in planes}, "classic": {p: [] for p in planes}}  # (exam, task, plane)
-    pair_hits = {"exact": [], "classic": [], "ceiling": []}                         # (exam, task), decisive plane
+    hits = {m: {p: [] for p in planes} for m in METHODS}     # (exam, task, plane)
+    pair_hits = {m: [] for m in [*METHODS, "ceiling"]}        # (exam, task), decisive plane
     for i in tqdm(range(len(split.ids)), disable=not progress, desc="evaluate"):
         exam = Exam(volumes={p: split.volume(p, i) for p in planes})
         analysis = analyze(exam, weights)
@@ -97,21 +96,21 @@ def run_evaluate(data, weights, split_name: str = "valid", progress: bool = True
                 result = analysis.tasks[t].planes[p]
                 top, decisive = result.top_slice, p == analysis.tasks[t].decisive_plane
                 zone = hit_zone(lesion[top], dilate_px)
-                for method, maps in (("exact", result.exact_maps), ("classic", result.classic_maps)):
+                for method, maps in result.maps.items():
                     hit = pointing_hit(maps[top], zone)
                     if lesion.any():
                         hits[method][p].append(hit)
                     if decisive:
                         pair_hits[method].append(hit)
                 if decisive:
-                    pair_hits["ceiling"].append(cell_centre_in_zone(result.exact_maps.shape[-2:], zone))
+                    pair_hits["ceiling"].append(cell_centre_in_zone(result.maps["exact"].shape[-2:], zone))
     report = {
         "n": len(split.ids), "split": split_name, "weights": weights.describe().get("source"),
         "auc": {t: {"fused": auc(split.labels[t], fused[t]), **{p: auc(split.labels[t], logits[t][p]) for p in planes}}
                 for t in tasks},
     }
     if pair_hits["exact"]:
-        report["pointing_game"] = {m: float(np.mean(pair_hits[m])) for m in ("exact", "classic")}
+        report["pointing_game"] = {m: float(np.mean(pair_hits[m])) for m in METHODS}
         report["pointing_game_ceiling"] = float(np.mean(pair_hits["ceiling"]))
         report["pointing_game_n"] = len(pair_hits["exact"])
         report["pointing_game_all_planes"] = {m: float(np.mean(sum(hits[m].values(), []))) for m in hits}
@@ -124,34 +123,13 @@ def run_evaluate(data, weights, split_name: str = "valid", progress: bool = True
     return report
 
 
-def add_cli(sub) -> None:
-    from .cli import load, source_arg
-    p = sub.add_parser("evaluate", help="AUC, pointing game and a histogram baseline on MRNet's folder layout")
-    p.add_argument("--data", required=True)
-    source_arg(p)
-    p.add_argument("--split", default="valid")
-    p.add_argument("--dilation", type=int, default=DILATE_PX, help="pointing game tolerance in pixels")
-    p.add_argument("--record", action="store_true",
-                   help="also write the result and this command into the (local) weights folder's config and card")
-    p.add_argument("--data-note", default="", help="with --record: how the evaluation data was made")
-
-    def run(a):
-        weights = load(a.weights)
-        report = run_evaluate(a.data, weights, a.split, progress=sys.stderr.isatty(), dilate_px=a.dilation)
-        if a.record:
-            record(weights, report, a.data, a.data_note)
-        print(json.dumps(report, indent=2))
-        return 0
-    p.set_defaults(run=run)
-
-
 def record(weights, report: dict, data, data_note: str = "") -> None:
     import shlex
     from pathlib import Path
 
+    from ..errors import MRNetError
+    from ..hub import BUNDLED
     from .card import write_card
-    from .errors import MRNetError
-    from .hub import BUNDLED
     kind = weights.source.get("kind")
     folder = str(BUNDLED) if kind == "bundled" else weights.source.get("folder")
     if kind not in ("local", "bundled") or not folder:

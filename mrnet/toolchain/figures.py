@@ -7,9 +7,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .analysis import analyze
-from .exam import Exam
-from .phantom import generate_exam, task_mask
+from ..analysis import analyze
+from ..exam import Exam
+from ..render import Renderer
+from .dataset import task_mask
+from .phantom import generate_exam
 from .samples import BY_KEY, sample_file
 
 
@@ -31,6 +33,7 @@ def make_figure(weights, out: Path, task: str = "acl", seed: int | None = None) 
     other = generate_exam(BY_KEY["phantom-normal"].seed)
     plane = "sagittal"
     analysis = analyze(Exam(volumes=ph.volumes), weights)
+    render = Renderer(analysis)
     top = analysis.tasks[task].planes[plane].top_slice
     lesion = task_mask(ph.masks[plane], task)
     lesion_slice = int(np.argmax(lesion.sum(axis=(1, 2))))
@@ -42,20 +45,11 @@ def make_figure(weights, out: Path, task: str = "acl", seed: int | None = None) 
                labelled(grey(other.volumes["coronal"][len(other.volumes["coronal"]) // 2]), "phantom, coronal T1"),
                labelled(grey(other.volumes["axial"][len(other.volumes["axial"]) // 2]), "phantom, axial PD FS")]
     bottom_row = [labelled(outlined, f"ACL-tear mask, slice {lesion_slice}"),
-                  labelled(analysis.overlay(task, plane, lesion_slice, "exact"), f"exact CAM, slice {lesion_slice}"),
-                  labelled(analysis.overlay(task, plane, lesion_slice, "classic"), f"classic CAM, slice {lesion_slice}"),
-                  labelled(analysis.overlay(task, plane, top, "exact"), f"exact CAM, top slice {top}")]
+                  labelled(render.overlay(task, plane, lesion_slice, "exact"), f"exact CAM, slice {lesion_slice}"),
+                  labelled(render.overlay(task, plane, lesion_slice, "classic"), f"classic CAM, slice {lesion_slice}"),
+                  labelled(render.overlay(task, plane, top, "exact"), f"exact CAM, top slice {top}")]
     image = np.vstack([np.hstack(top_row), np.hstack(bottom_row)])
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(out), image[:, :, ::-1])
     return out
-
-
-def add_cli(sub) -> None:
-    from .cli import load, source_arg
-    p = sub.add_parser("figure", help="the README figure: real vs phantom slices, a lesion mask and its CAMs")
-    p.add_argument("--out", required=True)
-    source_arg(p)
-    p.set_defaults(run=lambda a: print(make_figure(load(a.weights), a.out)) or 0)
-

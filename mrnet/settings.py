@@ -1,0 +1,48 @@
+"""Every setting read from the environment, in one place, read once (the README lists them).
+
+`settings()` is cached: a process reads its environment at the first call. Tests that change the
+environment call `settings.cache_clear()`.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from functools import lru_cache
+
+
+@dataclass(frozen=True)
+class Settings:
+    weights: str = ""               # MRNET_WEIGHTS: folder or owner/name[@revision]; empty: bundled weights/
+    max_upload_mb: int = 200        # MRNET_MAX_UPLOAD_MB: per file (the app's upload limit too)
+    max_unzipped_mb: int = 600      # MRNET_MAX_UNZIPPED_MB: what one zip may unpack to
+    max_zip_members: int = 2000     # MRNET_MAX_ZIP_MEMBERS
+    max_slices: int = 128           # MRNET_MAX_SLICES: per plane
+    max_in_plane: int = 1024        # MRNET_MAX_IN_PLANE: pixels a side
+    max_dicom_files: int = 1000     # MRNET_MAX_DICOM_FILES
+    sample_dir: str = ""            # MRNET_SAMPLE_DIR: where phantom samples are cached; empty: TMP/mrnet-samples
+    concurrency: int = 2            # MRNET_CONCURRENCY: analyses at a time in the app
+    share: bool = False             # MRNET_SHARE=1: ask Gradio for a public link
+    auth: str = ""                  # MRNET_AUTH=user:password
+
+    @classmethod
+    def from_env(cls, env=os.environ) -> "Settings":
+        values = {}
+        for f in fields(cls):
+            raw = env.get(f"MRNET_{f.name.upper()}")
+            if raw is None:
+                continue
+            if f.type == "bool":
+                values[f.name] = raw.strip().lower() in ("1", "true", "yes")
+            elif f.type == "int":
+                try:
+                    values[f.name] = int(raw)
+                except ValueError:
+                    continue  # a malformed number keeps the default
+            else:
+                values[f.name] = raw
+        return cls(**values)
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    return Settings.from_env()

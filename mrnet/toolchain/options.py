@@ -1,0 +1,33 @@
+"""Training options as one dataclass (the CLI fills it; the library never sees an argparse Namespace).
+Kept free of heavy imports so that `python -m mrnet train --help` stays fast."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class TrainOptions:
+    data: str                           # folder in MRNet's layout (train/, valid/, *-TASK.csv)
+    out: str                            # weights folder to write
+    epochs: int = 12
+    patience: int = 3                   # early stopping: epochs without a better validation AUC
+    lr: float = 1e-4
+    weight_decay: float = 1e-4
+    optimizer: str = "adam"             # adam or sgd
+    mask_weight: float = 1.0            # lesion-mask loss on the CAM where DATA/masks exists; 0: plain MRNet
+    mask_pos_weight: float = 10.0
+    slice_steps: int = 600              # stage 1 steps (phantoms with masks only)
+    slice_batch: int = 24               # stage 1: slices per step
+    subset_slices: int = 8              # stage 1: slices per subset (a small exam)
+    stage1: str = "slices"              # single slices, or subsets (MRNet's max over the subset)
+    stage1_lr: float = 1e-3             # cosine-annealed to 5 %
+    stage1_batchnorm: bool = True       # BatchNorm after each conv in stage 1, folded into the convs afterwards
+    stage2_lr_factor: float = 0.3       # exam-level stage: lr multiplied by this
+    seed: int = 0
+    tasks: list[str] = field(default_factory=lambda: ["abnormal", "acl", "meniscus"])
+    planes: list[str] = field(default_factory=lambda: ["axial", "coronal", "sagittal"])
+    device: str = "auto"                # auto, cpu, cuda, cuda:N (mrnet.compute)
+    threads: int = 0                    # CPU threads; 0: torch's default
+    trained_on: str = ""                # provenance text for the model card; empty: described from the data
+    record_command: str | None = None   # the command recorded in the card; None: this process's argv
+    progress: bool = True

@@ -1,0 +1,107 @@
+"""The plan of the code, checked: the runtime apart from the toolchain, a light CLI, one registry of CAM
+methods, one settings object, and scikit-learn where the toolchain used hand-written statistics."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tomllib
+import torch
+
+from mrnet import cli
+from mrnet.compute import compute_for
+from mrnet.errors import MRNetError
+from mrnet.explain import METHODS, CamMethod
+
+from server import ROOT
+
+
+def test_the_import_contract_names_every_runtime_module():
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    runtime = set(contracts[0]["source_modules"])
+    modules = {f"mrnet.{p.stem}" for p in (ROOT / "mrnet").glob("*.py")} - {"mrnet.__init__", "mrnet.__main__", "mrnet.cli"}
+    assert runtime == modules
+    assert {"mrnet.toolchain", "sklearn"} <= set(contracts[0]["forbidden_modules"])
+
+
+def test_the_cli_and_the_package_load_no_torch_until_a_command_runs():
+    code = ("import sys, mrnet, mrnet.cli; mrnet.cli.build_parser(); "
+            "print(sorted(m for m in ('torch', 'sklearn', 'cv2', 'gradio', 'mrnet.toolchain.train') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_the_cli_lists_the_registry_and_evaluate_defaults():
+    from mrnet.toolchain.evaluate import DILATE_PX
+    assert cli.METHODS == tuple(METHODS) and cli.DILATE_PX == DILATE_PX
+
+
+def test_a_registered_cam_method_reaches_the_analysis_and_the_renderer(random_weights, small_exam_files):
+    """Adding a method is one entry in the registry: the analysis computes it and the renderer draws it."""
+    from mrnet import analyze, load_exam, load_weights
+    from mrnet.render import Renderer
+    METHODS["negative"] = CamMethod("negative", "Negative evidence", lambda f, p, w: (-torch.einsum("c,schw->shw", w, f)).clamp_min(0),
+                                    lambda maps, every: maps / max(float(m.max()) for m in every))
+    try:
+        analysis = analyze(load_exam([small_exam_files / "axial.npy"]), load_weights(random_weights), compute_for("cpu", "fp32"))
+        plane = analysis.tasks["acl"].planes["axial"]
+        assert set(plane.maps) == {"exact", "classic", "negative"} and plane.maps["negative"].min() >= 0
+        cams = Renderer(analysis).cam_volume("acl", "axial", "negative")
+        assert cams.shape == (12, 256, 256) and cams.max() >= 240  # scaled to its peak (bilinear blurs it a little)
+    finally:
+        del METHODS["negative"]
+
+
+def test_settings_are_read_once_with_one_name_per_limit(set_env):
+    from mrnet.inputs import max_upload_bytes
+    from mrnet.settings import Settings, settings
+    set_env("MRNET_MAX_UPLOAD_MB", "3")
+    assert settings().max_upload_mb == 3 and max_upload_bytes() == 3 * 2**20
+    assert Settings.from_env({"MRNET_SHARE": "1", "MRNET_CONCURRENCY": "4"}) == Settings(share=True, concurrency=4)
+    assert Settings.from_env({"MRNET_MAX_SLICES": "many"}).max_slices == Settings().max_slices
+
+
+def test_compute_choices():
+    assert compute_for("cpu", "fp32").precision == "fp32"
+    with pytest.raises(MRNetError, match="Unknown device"):
+        compute_for("tpu:7")
+    with pytest.raises(MRNetError, match="fp16 runs on CUDA only"):
+        compute_for("cpu", "fp16")
+    if not torch.cuda.is_available():
+        with pytest.raises(MRNetError, match="no CUDA GPU"):
+            compute_for("cuda")
+        assert compute_for("auto").device.type == "cpu"
+
+
+def newton_logistic(x, y, l2, steps=50):
+    """The hand-written fit the toolchain used before scikit-learn (kept here as the reference)."""
+    X = np.hstack([np.ones((len(x), 1)), x])
+    w = np.zeros(X.shape[1])
+    penalty = np.diag([0.0] + [l2] * (X.shape[1] - 1))
+    for _ in range(steps):
+        p = 1 / (1 + np.exp(-np.clip(X @ w, -30, 30)))
+        step = np.linalg.solve(X.T @ (X * (p * (1 - p))[:, None]) + penalty + 1e-9 * np.eye(len(w)), X.T @ (p - y) + penalty @ w)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return w[0], w[1:]
+
+
+def rank_sum_auc(labels, scores):
+    pos, neg = scores[labels == 1], scores[labels == 0]
+    return ((pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()) / (len(pos) * len(neg))
+
+
+def test_scikit_learn_fusion_and_auc_agree_with_the_hand_written_ones():
+    from mrnet.toolchain.dataset import auc, fit_logistic
+    rng = np.random.default_rng(7)
+    y = rng.integers(0, 2, 80)
+    x = np.stack([y * 2.0 + rng.normal(0, 1.5, 80) for _ in range(3)], axis=1)   # three plane logits
+    for l2 in (1.0, 1e-2):
+        intercept, coef = fit_logistic(x, y, l2=l2)
+        ref_intercept, ref_coef = newton_logistic(x, y, l2)
+        np.testing.assert_allclose(coef, ref_coef, rtol=1e-5, atol=1e-6)
+        assert abs(intercept - ref_intercept) < 1e-5
+    scores = np.round(x[:, 0], 1)  # ties counted half in both
+    assert abs(auc(y, scores) - rank_sum_auc(y, scores)) < 1e-12
+    assert auc(np.zeros(5), np.arange(5)) is None
