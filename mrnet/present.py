@@ -1,16 +1,23 @@
-"""What the app shows, computed from an Analysis: tables, plot data, gallery items, the zip.
-Kept out of app.py so that it is importable and testable without a browser."""
+"""What the app shows, computed from an Analysis: the predictions table, the payload of the slice viewer
+drawn in the browser (mrnet/web/), the zip. Kept out of app.py so that it is importable and testable
+without a browser."""
 from __future__ import annotations
 
+import base64
 import io
 import json
+import uuid
 import zipfile
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
+import cv2
 import numpy as np
-import pandas as pd
 
 from .analysis import DISCLAIMER, Analysis
 from .config import PLANES, TASK_TITLES
+from .explain import METHODS
 from .export import overlays, png_bytes
 from .render import Renderer
 from .weights import Weights
@@ -63,26 +70,62 @@ def predictions_markdown(analysis: Analysis, truth: dict | None = None) -> str:
     return "\n".join(rows) + "\n\n" + "\n\n".join(notes) + f"\n\n*{DISCLAIMER}*"
 
 
-def contribution_frame(analysis: Analysis, task: str, plane: str) -> pd.DataFrame:
-    r = analysis.tasks[task].planes[plane]
-    return pd.DataFrame({"slice": np.arange(len(r.contributions)), "contribution": r.contributions.astype(float),
-                         "sign": np.where(r.contributions >= 0, "for", "against")})
+WEB = Path(__file__).resolve().parent / "web"
 
 
-def slice_caption(analysis: Analysis, task: str, plane: str, index: int) -> str:
-    r = analysis.tasks[task].planes[plane]
-    return (f"{plane} slice {index} of {len(r.contributions) - 1} — contribution {r.contributions[index]:+.3f} "
-            f"(logit {r.logit:+.2f}, bias {r.bias:+.2f}); top slice: {r.top_slice}")
+def viewer_assets() -> tuple[str, str, str]:
+    """The browser viewer's HTML skeleton, CSS and script (gr.HTML's html_template, css_template, js_on_load)."""
+    return tuple((WEB / name).read_text() for name in ("viewer.html", "viewer.css", "viewer.js"))
 
 
-def gallery_items(renderer: Renderer, task: str, method: str, opacity: float, k: int = 6):
-    """[(RGB image, caption)], and [(plane, slice)] in the same order for click-through."""
-    items, where = [], []
-    for plane, index, share in renderer.analysis.top_slices(task, k):
-        items.append((renderer.overlay(task, plane, index, method, opacity),
-                      f"{plane} · slice {index} · {100 * share:.0f} % of the logit"))
-        where.append((plane, index))
-    return items, where
+def b64(array: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(array).tobytes()).decode("ascii")
+
+
+def jet_table() -> np.ndarray:
+    """OpenCV's JET colormap as 256 RGB rows: the browser colours CAMs with the server's own table."""
+    return cv2.applyColorMap(np.arange(256, dtype=np.uint8)[None, :], cv2.COLORMAP_JET)[0, :, ::-1]
+
+
+def analysed_planes(analysis: Analysis) -> list[str]:
+    return [p for p in PLANES if any(p in t.planes for t in analysis.tasks.values())]
+
+
+def viewer_payload(analysis: Analysis) -> dict:
+    """Everything the browser needs to draw any slice, task and method: each plane's uint8 slices once
+    (zlib, then base64), and every task's and method's low-resolution maps as the method displays them
+    (clipped to 0..1 and times 255, float32: the values `explain.upsample` resizes), plus the numbers for
+    captions and bars. The browser upsamples and colours them; nothing more comes from the server."""
+    planes = analysed_planes(analysis)
+    grid = next(iter(next(iter(analysis.tasks.values())).planes.values())).maps["exact"].shape[-2:]
+    with ThreadPoolExecutor(max_workers=len(planes)) as pool:  # zlib releases the GIL: planes compress in parallel
+        packed = dict(zip(planes, pool.map(lambda p: zlib_bytes(analysis.exam.volumes[p]), planes)))
+    return {
+        "id": uuid.uuid4().hex,
+        "grid": [int(grid[0]), int(grid[1])],
+        "planes": {p: {"slices": int(len(analysis.exam.volumes[p])),
+                       "pixels": base64.b64encode(packed[p]).decode("ascii")} for p in planes},
+        "tasks": [[t, TASK_TITLES.get(t, t)] for t in analysis.tasks],
+        "methods": [[name, m.title] for name, m in METHODS.items()],
+        "cams": {t: {p: {m: b64(np.clip(result.display_maps(p, m), 0, 1).astype(np.float32) * np.float32(255))
+                         for m in METHODS} for p in result.planes} for t, result in analysis.tasks.items()},
+        "results": {t: {p: {"contributions": [round(float(c), 6) for c in r.contributions], "logit": r.logit,
+                            "bias": r.bias, "top_slice": r.top_slice} for p, r in result.planes.items()}
+                    for t, result in analysis.tasks.items()},
+        "top": {t: [[p, i, share] for p, i, share in analysis.top_slices(t, 6)] for t in analysis.tasks},
+        "jet": b64(jet_table()),
+    }
+
+
+def zlib_bytes(volume: np.ndarray) -> bytes:
+    return zlib.compress(np.ascontiguousarray(volume, dtype=np.uint8).tobytes(), 1)  # level 1: most of the gain, a fraction of the time
+
+
+def viewer_view(analysis: Analysis, task: str | None = None, method: str = "exact", opacity: float = 0.4) -> dict:
+    """The view the viewer opens on: each plane at its decisive slice for the task."""
+    task = task if task in analysis.tasks else next(iter(analysis.tasks))
+    return {"task": task, "method": method, "opacity": opacity, "mode": "overlay",
+            "slices": {p: r.top_slice for p, r in analysis.tasks[task].planes.items()}}
 
 
 def report_zip(renderer: Renderer, method: str, opacity: float) -> bytes:

@@ -1,11 +1,13 @@
-"""A real browser (Debian chromium via Playwright) drives the real app: sample -> analyze -> probabilities,
-move a slider, change the task, click a gallery item, download the zip; a screenshot for the README."""
+"""A real browser (Debian chromium via Playwright) drives the real app: sample -> analyze -> probabilities and
+the slice viewer drawn in the browser: wheel, keys, task/method/opacity with no request to the server, the
+canvas against the server's own overlay, window/level, zoom, swipe, bars, top slices, the zip, a screenshot."""
 import json
 import os
 import shutil
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from server import running_app
@@ -15,72 +17,179 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
         "--disable-component-update", "--no-first-run", "--disable-sync"]
 # `make figures` sets MRNET_SCREENSHOT to docs/figures/app.png; a plain test run writes into its temp folder.
 SCREENSHOT = os.environ.get("MRNET_SCREENSHOT")
+SAMPLE = "Phantom — ACL and meniscal tears"
 pytestmark = pytest.mark.browser
+
+
+def launch(pw):
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian chromium is not installed (make test installs it)")
+    return pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
 
 
 @pytest.fixture(scope="module")
 def page():
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian chromium is not installed (make test installs it)")
     from playwright.sync_api import sync_playwright
     with running_app() as (url, proc, log), sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        browser = launch(pw)
         context = browser.new_context(viewport={"width": 1500, "height": 1500}, accept_downloads=True)
         page = context.new_page()
-        page.errors = []
+        page.errors, page.requests = [], []
         page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
         page.on("pageerror", lambda e: page.errors.append(str(e)))
+        page.on("request", lambda r: page.requests.append(r.url))
         page.goto(url)
         yield page
         browser.close()
 
 
-def slider_value(page, plane):
-    return int(page.locator(f"#slider-{plane} input[type=number]").input_value())
-
-
-def move_slider(page, plane, value):
-    box = page.locator(f"#slider-{plane} input[type=number]")
-    box.fill(str(value))
-    box.press("Enter")
-    page.wait_for_function(f"document.querySelector('#caption-{plane}').innerText.startsWith('{plane} slice {value} of')")
-
-
-def test_full_flow(page, tmp_path):
-    page.get_by_text("research demo, not for diagnosis", exact=False).first.wait_for()
-    # choose a sample and run
+def analyze_sample(page, title):
     page.locator("#sample input").click()
-    page.get_by_role("option", name="Phantom — ACL and meniscal tears").click()
+    page.get_by_role("option", name=title).click()
+    before = page.locator("#viewer .mrv").get_attribute("data-analysis")
     page.locator("#analyze").click()
-    predictions = page.locator("#predictions")
-    predictions.get_by_text("Probability (fused)").wait_for(timeout=60_000)
-    text = predictions.inner_text()
+    page.wait_for_function("(old) => { const r = document.querySelector('#viewer .mrv'); "
+                           "return r.dataset.ready === '1' && r.dataset.analysis !== old; }", arg=before, timeout=60_000)
+
+
+def caption(page, plane):
+    return page.locator(f"#caption-{plane}").inner_text()
+
+
+def shown_slice(page, plane) -> int:
+    return int(page.locator(f"#viewer .mrv-plane[data-plane={plane}] .mrv-stage").get_attribute("data-slice"))
+
+
+def canvas_pixels(page, plane) -> np.ndarray:
+    """The plane's visible canvas (512x512 at fit: each slice pixel drawn as 2x2), back at 256x256 RGB."""
+    flat = page.evaluate("(plane) => { const c = document.querySelector(`#viewer .mrv-plane[data-plane=${plane}] canvas`);"
+                         " return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data); }", plane)
+    return np.array(flat, dtype=np.uint8).reshape(512, 512, 4)[::2, ::2, :3]
+
+
+def choose(page, name, value):
+    page.locator(f"#viewer input[name=mrv-{name}][value={value}]").check()
+
+
+def set_range(page, selector, value):
+    page.evaluate("([sel, v]) => { const el = document.querySelector(sel); el.value = v;"
+                  " el.dispatchEvent(new Event('input', {bubbles: true})); }", [selector, str(value)])
+
+
+@pytest.fixture(scope="module")
+def server_view():
+    """The same analysis in this process: what the server would draw (bundled weights, same compute)."""
+    from mrnet import analyze, compute_for, load_exam
+    from mrnet.hub import resolve
+    from mrnet.render import Renderer
+    from mrnet.toolchain.samples import BY_TITLE, sample_file
+    return Renderer(analyze(load_exam([sample_file(BY_TITLE[SAMPLE])]), resolve("").weights, compute_for()))
+
+
+def test_viewer_scrolls_and_switches_in_the_browser_only(page, server_view):
+    page.get_by_text("research demo, not for diagnosis", exact=False).first.wait_for()
+    analyze_sample(page, SAMPLE)
+    text = page.locator("#predictions").inner_text()
     for title in ("Abnormality", "ACL tear", "Meniscal tear", "Decisive plane", "Ground truth", "positive"):
         assert title in text
-    # the sagittal slider starts at the decisive slice (shown in the caption)
-    caption = page.locator("#caption-sagittal")
-    caption.get_by_text("top slice").wait_for()
-    top = int(caption.inner_text().rsplit("top slice:", 1)[1].strip().rstrip("."))
-    assert slider_value(page, "sagittal") == top
-    # move the slider: the caption follows
-    target = 0 if top != 0 else 1
-    move_slider(page, "sagittal", target)
-    # change the task: the sliders jump to that task's decisive slice
-    page.locator("#task").get_by_text("ACL tear").click()
-    page.wait_for_function("!document.querySelector('#caption-sagittal').innerText.includes('slice %d of')" % target)
-    # click a gallery item: its plane's slider moves there
-    items = page.locator("#gallery button")
-    items.first.wait_for()
-    captions = page.locator("#gallery").inner_text()
-    item = items.nth(1)
-    page.wait_for_function("document.querySelectorAll('#gallery button')[1].innerText.includes(' · slice ')")
-    plane, _, rest = item.inner_text().partition(" · slice ")
-    plane, index = plane.strip(), int(rest.split(" ")[0])
-    move_slider(page, plane, 0 if index != 0 else 1)   # away from the item's slice first
+    analysis = server_view.analysis
+    task = analysis.tasks["abnormal"]
+    for plane, result in task.planes.items():  # every plane opens at its decisive slice, marked on the track
+        assert shown_slice(page, plane) == result.top_slice
+        assert caption(page, plane).startswith(f"{plane} slice {result.top_slice} of ")
+    top, n = task.planes["sagittal"].top_slice, len(task.planes["sagittal"].contributions)
+    stage = page.locator("#viewer .mrv-plane[data-plane=sagittal] .mrv-stage")
+    page.requests.clear()
+    stage.hover()
+    page.mouse.wheel(0, 120 if top < n - 1 else -120)
+    expected = top + 1 if top < n - 1 else top - 1
+    page.wait_for_function(f"document.querySelector('#caption-sagittal').innerText.startsWith('sagittal slice {expected} of')")
+    stage.focus()
+    page.keyboard.press("Home")
+    assert shown_slice(page, "sagittal") == 0 and caption(page, "sagittal").startswith("sagittal slice 0 of")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("PageDown")
+    assert shown_slice(page, "sagittal") == 6
+    assert page.locator("#viewer .mrv-plane[data-plane=sagittal] .mrv-slider").input_value() == "6"
+    page.keyboard.press("End")
+    assert shown_slice(page, "sagittal") == n - 1
+    # task, method and opacity: the viewer redraws, the captions follow, and the server hears nothing
+    choose(page, "task", "acl")
+    acl_top = analysis.tasks["acl"].planes["coronal"].top_slice
+    assert caption(page, "coronal").endswith(f"top slice: {acl_top}")
+    choose(page, "method", "classic")
+    set_range(page, "#viewer .mrv-opacity", 0.7)
+    bar = page.locator("#viewer .mrv-plane[data-plane=axial] .mrv-bars rect.hit").nth(3)
+    bar.click()
+    assert shown_slice(page, "axial") == 3
+    page.wait_for_timeout(400)  # past the view's write-back to props.value: that must not call the server either
+    assert page.requests == [], page.requests
+    assert not page.errors, page.errors
+
+
+def test_canvas_matches_the_server_overlay_and_the_raw_slice(page, server_view):
+    """At opacity 0 the canvas is the raw slice exactly; at 0.4 it is the server's overlay() within 1 grey level
+    on at most 0.5 % of the pixels (the browser interpolates in double precision, cv2 in float32; a value that
+    lands within rounding of .5 can round the other way)."""
+    analysis = server_view.analysis
+    choose(page, "mode", "overlay")
+    for task, method, plane, index in (("acl", "exact", "sagittal", 4), ("meniscus", "classic", "coronal", 9),
+                                       ("abnormal", "exact", "axial", analysis.tasks["abnormal"].planes["axial"].top_slice)):
+        choose(page, "task", task)
+        choose(page, "method", method)
+        stage = page.locator(f"#viewer .mrv-plane[data-plane={plane}] .mrv-stage")
+        stage.focus()
+        page.keyboard.press("Home")
+        for _ in range(index):
+            page.keyboard.press("ArrowDown")
+        set_range(page, "#viewer .mrv-opacity", 0)
+        raw = analysis.exam.volumes[plane][index]
+        np.testing.assert_array_equal(canvas_pixels(page, plane), np.repeat(raw[:, :, None], 3, axis=2))
+        set_range(page, "#viewer .mrv-opacity", 0.4)
+        diff = np.abs(canvas_pixels(page, plane).astype(int) - server_view.overlay(task, plane, index, method, 0.4))
+        assert diff.max() <= 1 and (diff > 0).mean() <= 0.005, (task, method, plane, diff.max(), (diff > 0).mean())
+    assert not page.errors, page.errors
+
+
+def test_window_level_zoom_swipe_and_top_slices(page, server_view):
+    plane = "sagittal"
+    stage = page.locator(f"#viewer .mrv-plane[data-plane={plane}] .mrv-stage")
+    before = canvas_pixels(page, plane)
+    box = stage.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] / 2 - 60, box["y"] + box["height"] / 2 - 40, steps=4)
+    page.mouse.up()
+    assert "W " in page.locator("#viewer .mrv-wl").inner_text()
+    windowed = canvas_pixels(page, plane)
+    assert (windowed != before).mean() > 0.2  # a narrower window, a higher level: most pixels change
+    page.locator("#viewer .mrv-reset-wl").click()
+    np.testing.assert_array_equal(canvas_pixels(page, plane), before)
+    zoom = page.locator(f"#viewer .mrv-plane[data-plane={plane}] .mrv-zoom")
+    zoom.locator("[data-zoom=in]").click()
+    assert (canvas_pixels(page, plane) != before).mean() > 0.2
+    zoom.locator("[data-zoom=fit]").click()
+    np.testing.assert_array_equal(canvas_pixels(page, plane), before)
+    # swipe: the overlay left of the divider, the raw slice right of it
+    choose(page, "mode", "swipe")
+    set_range(page, "#viewer .mrv-swipe", 100)
+    swiped, index = canvas_pixels(page, plane), int(stage.get_attribute("data-slice"))
+    raw = server_view.analysis.exam.volumes[plane][index]
+    np.testing.assert_array_equal(swiped[:, 100:], np.repeat(raw[:, 100:, None], 3, axis=2))
+    np.testing.assert_array_equal(swiped[:, :100], before[:, :100])
+    choose(page, "mode", "overlay")
+    # a top slice of the strip moves its plane there
+    item = page.locator("#viewer .mrv-strip button").nth(1)
+    target_plane, target = item.get_attribute("data-plane"), int(item.get_attribute("data-slice"))
     item.click()
-    page.wait_for_function(f"document.querySelector('#caption-{plane}').innerText.startsWith('{plane} slice {index} of')")
-    assert slider_value(page, plane) == index
-    # download the zip
+    assert shown_slice(page, target_plane) == target
+    assert not page.errors, page.errors
+
+
+def test_zip_uses_the_viewer_method_and_opacity(page, tmp_path):
+    choose(page, "method", "classic")
+    set_range(page, "#viewer .mrv-opacity", 0.6)
+    page.wait_for_timeout(400)  # the view rests: it is written back for the server to read
     page.locator("#zip").click()
     link = page.locator("#zip-file a").first
     link.wait_for(timeout=60_000)
@@ -92,8 +201,9 @@ def test_full_flow(page, tmp_path):
         names = zf.namelist()
         report = json.loads(zf.read("report.json"))
     assert "acl/sagittal/000.png" in names and len([n for n in names if n.endswith(".png")]) > 60
-    assert set(report["tasks"]) == {"abnormal", "acl", "meniscus"}
-    assert "slice" in captions
+    assert report["method"] == "classic" and set(report["tasks"]) == {"abnormal", "acl", "meniscus"}
+    choose(page, "method", "exact")
+    set_range(page, "#viewer .mrv-opacity", 0.4)
     page.locator("#predictions").scroll_into_view_if_needed()
     shot = Path(SCREENSHOT) if SCREENSHOT else tmp_path / "app.png"
     page.screenshot(path=str(shot), full_page=True)
@@ -112,24 +222,33 @@ def test_bad_upload_shows_one_sentence_then_samples_work(page, tmp_path):
 
 
 def test_every_sample_end_to_end(page):
-    """Each sample through the browser; prints how long each took (a measurement, not an assertion)."""
-    import time
-
     from mrnet.toolchain.samples import SAMPLES, sample_file
-    timings = {}
     for sample in SAMPLES:
-        page.locator("#sample input").click()
-        page.get_by_role("option", name=sample.title).click()
-        start = time.perf_counter()
-        page.locator("#analyze").click()
+        analyze_sample(page, sample.title)
         page.wait_for_function("(name) => document.querySelector('#predictions').innerText.includes('Exam: ' + name)",
                                arg=sample_file(sample).name, timeout=60_000)
-        page.locator("#gallery button").first.wait_for()
-        timings[sample.key] = round(time.perf_counter() - start, 2)
         text = page.locator("#predictions").inner_text()
+        planes = page.locator("#viewer .mrv-plane").evaluate_all("els => els.map(e => e.dataset.plane)")
         if sample.truth:
-            assert "Ground truth" in text
+            assert "Ground truth" in text and planes == ["axial", "coronal", "sagittal"]
         else:
-            assert "Ground truth" not in text and "Missing plane(s): axial, coronal" in text
-    print("browser end-to-end seconds per sample:", timings)
+            assert "Ground truth" not in text and "Missing plane(s): axial, coronal" in text and planes == ["sagittal"]
     assert not page.errors, page.errors
+
+
+def test_a_broken_viewer_payload_fails_loudly(page, tmp_path):
+    """No silent fallback: the viewer script, run on its own page, reports a corrupt payload as a page error
+    (and the tests above fail on any page error)."""
+    from mrnet.present import viewer_assets
+    html, css, js = viewer_assets()
+    broken = {"id": "x", "grid": [7, 7], "planes": {"sagittal": {"slices": 1, "pixels": "%%% not base64 %%%"}}}
+    (tmp_path / "page.html").write_text(
+        f"<style>{css}</style><div id='el'>{html}</div><script>(function (element, props, watch) {{ {js} }})"
+        f"(document.getElementById('el'), {{value: null, data: {json.dumps(broken)}}}, () => {{}});</script>")
+    alone = page.context.browser.new_page()
+    errors = []
+    alone.on("pageerror", lambda e: errors.append(str(e)))
+    alone.goto((tmp_path / "page.html").as_uri())
+    alone.wait_for_timeout(500)
+    alone.close()
+    assert len(errors) == 1 and ("base64" in errors[0] or "atob" in errors[0]), errors  # fromBase64 or atob

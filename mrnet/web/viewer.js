@@ -1,0 +1,364 @@
+// The slice viewer, drawn in the browser (gr.HTML js_on_load: `element`, `props`, `watch` come from Gradio).
+// The server sends each plane's slices once (zlib + base64) and every task's and method's low-resolution
+// CAM maps (float32, already scaled for display); this code upsamples them bilinearly as cv2.resize does,
+// colours them with the server's JET table and blends them as cv2.addWeighted does. Scrolling, task,
+// method, opacity, window/level, zoom and swipe never call the server. The view (task, method, opacity,
+// mode, slice per plane) is written back to props.value, which server events read; a server event that
+// sets props.value moves the viewer.
+const SIZE = 256;
+const root = element.querySelector(".mrv");
+const planesBox = root.querySelector(".mrv-planes");
+const strip = root.querySelector(".mrv-strip");
+let data = null;          // the payload, decoded
+let view = null;          // {task, method, opacity, mode, slices: {plane: index}}
+const panes = {};         // plane -> {canvas, ctx, slider, caption, bars, zoom, pan, ...}
+let wl = { center: 127.5, width: 255 };
+let wlTable = identityTable();
+let swipeX = 128;
+let syncTimer = null;
+
+function identityTable() { const t = new Uint8Array(256); for (let i = 0; i < 256; i++) t[i] = i; return t; }
+
+function windowTable(center, width) {
+  const t = new Uint8Array(256), lo = center - width / 2;
+  for (let i = 0; i < 256; i++) t[i] = Math.max(0, Math.min(255, Math.round((i - lo) / width * 255)));
+  return t;
+}
+
+function bytesOf(b64) {
+  if (Uint8Array.fromBase64) return Uint8Array.fromBase64(b64);  // native where the browser has it
+  const bin = atob(b64), out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+async function inflate(b64) {
+  const stream = new Blob([bytesOf(b64)]).stream().pipeThrough(new DecompressionStream("deflate"));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+// cv2.resize INTER_LINEAR on float input: source coordinate (d + 0.5) * scale - 0.5, clamped at the edges.
+function linearTaps(src, dst) {
+  const i0 = new Int32Array(dst), i1 = new Int32Array(dst), w1 = new Float32Array(dst), scale = src / dst;
+  for (let d = 0; d < dst; d++) {
+    let f = (d + 0.5) * scale - 0.5, s = Math.floor(f);
+    f -= s;
+    if (s < 0) { s = 0; f = 0; }
+    if (s >= src - 1) { s = src - 1; f = 0; }
+    i0[d] = s; i1[d] = Math.min(s + 1, src - 1); w1[d] = f;
+  }
+  return { i0, i1, w1 };
+}
+
+function upsampleInto(cells, offset, h, w, out) {
+  const xs = data.tapsX, ys = data.tapsY, rows = data.rowScratch;
+  for (let r = 0; r < h; r++) {
+    const base = offset + r * w;
+    for (let x = 0; x < SIZE; x++) {
+      const f = xs.w1[x];
+      rows[r * SIZE + x] = cells[base + xs.i0[x]] * (1 - f) + cells[base + xs.i1[x]] * f;
+    }
+  }
+  for (let y = 0; y < SIZE; y++) {
+    const f = ys.w1[y], a = ys.i0[y] * SIZE, b = ys.i1[y] * SIZE, o = y * SIZE;
+    for (let x = 0; x < SIZE; x++) out[o + x] = rows[a + x] * (1 - f) + rows[b + x] * f;  // Uint8ClampedArray rounds
+  }
+}
+
+// One slice composed at 256x256: grey through the window/level table, then the overlay (or a swipe of both).
+function compose(plane, index, image, mode, task, method, opacity) {
+  const p = data.planes[plane], grey = p.pixels.subarray(index * SIZE * SIZE, (index + 1) * SIZE * SIZE);
+  const px = image.data, jet = data.jet, table = wlTable;
+  if (mode === "slice") {
+    for (let i = 0, j = 0; i < grey.length; i++, j += 4) { const g = table[grey[i]]; px[j] = px[j + 1] = px[j + 2] = g; px[j + 3] = 255; }
+    return;
+  }
+  const cams = data.cams[task][plane][method];
+  upsampleInto(cams, index * data.grid[0] * data.grid[1], data.grid[0], data.grid[1], data.camScratch);
+  const cam = data.camScratch, a = opacity, b = 1 - opacity, split = mode === "swipe" ? swipeX : SIZE;
+  for (let i = 0, j = 0; i < grey.length; i++, j += 4) {
+    const g = table[grey[i]];
+    if ((i & 255) < split) {
+      const c = cam[i] * 3;
+      px[j] = jet[c] * a + g * b; px[j + 1] = jet[c + 1] * a + g * b; px[j + 2] = jet[c + 2] * a + g * b;
+    } else {
+      px[j] = px[j + 1] = px[j + 2] = g;
+    }
+    px[j + 3] = 255;
+  }
+}
+
+function draw(plane) {
+  const pane = panes[plane];
+  if (!pane) return;
+  const index = view.slices[plane];
+  compose(plane, index, pane.image, view.mode, view.task, view.method, view.opacity);
+  pane.native.getContext("2d").putImageData(pane.image, 0, 0);
+  const ctx = pane.ctx, scale = pane.zoom * pane.canvas.width / SIZE;
+  ctx.setTransform(1, 0, 0, 1, 0, 0);
+  ctx.fillStyle = "#000";
+  ctx.fillRect(0, 0, pane.canvas.width, pane.canvas.height);
+  ctx.imageSmoothingEnabled = false;
+  const off = (pane.canvas.width - SIZE * scale) / 2;
+  ctx.setTransform(scale, 0, 0, scale, off + pane.pan[0], off + pane.pan[1]);
+  ctx.drawImage(pane.native, 0, 0);
+  pane.slider.value = String(index);
+  pane.caption.textContent = caption(plane, index);
+  pane.stage.dataset.slice = String(index);
+  if (pane.current) pane.current.classList.remove("current");
+  pane.current = pane.barRects[index];
+  if (pane.current) pane.current.classList.add("current");
+}
+
+function signed(x, digits) { return (x >= 0 ? "+" : "") + x.toFixed(digits); }
+
+function caption(plane, index) {
+  const r = data.results[view.task][plane];
+  return `${plane} slice ${index} of ${r.contributions.length - 1} — contribution ${signed(r.contributions[index], 3)} ` +
+    `(logit ${signed(r.logit, 2)}, bias ${signed(r.bias, 2)}); top slice: ${r.top_slice}`;
+}
+
+function drawBars(plane) {
+  const pane = panes[plane], r = data.results[view.task][plane], n = r.contributions.length;
+  const peak = Math.max(1e-9, ...r.contributions.map(Math.abs));
+  const svg = pane.bars, ns = "http://www.w3.org/2000/svg";
+  svg.replaceChildren();
+  svg.setAttribute("viewBox", `0 0 ${n} 100`);
+  svg.setAttribute("preserveAspectRatio", "none");
+  pane.barRects = [];
+  r.contributions.forEach((c, i) => {
+    const h = Math.abs(c) / peak * 48, bar = document.createElementNS(ns, "rect");
+    bar.setAttribute("x", i + 0.1); bar.setAttribute("width", 0.8);
+    bar.setAttribute("y", c >= 0 ? 50 - h : 50); bar.setAttribute("height", Math.max(h, 0.5));
+    bar.setAttribute("class", c >= 0 ? "for" : "against");
+    const hit = document.createElementNS(ns, "rect");  // the whole column is clickable
+    hit.setAttribute("x", i); hit.setAttribute("width", 1); hit.setAttribute("y", 0); hit.setAttribute("height", 100);
+    hit.setAttribute("class", "hit"); hit.dataset.slice = i;
+    const title = document.createElementNS(ns, "title");
+    title.textContent = `slice ${i}: ${signed(c, 3)}`;
+    hit.appendChild(title);
+    svg.append(bar, hit);
+    pane.barRects.push(bar);
+  });
+  const axis = document.createElementNS(ns, "line");
+  axis.setAttribute("x1", 0); axis.setAttribute("x2", n); axis.setAttribute("y1", 50); axis.setAttribute("y2", 50);
+  svg.appendChild(axis);
+  pane.decisive.style.left = n > 1 ? `${r.top_slice / (n - 1) * 100}%` : "0%";
+  pane.decisive.title = `decisive slice ${r.top_slice}`;
+  pane.current = null;
+}
+
+function drawStrip() {
+  strip.replaceChildren();
+  for (const [plane, index, share] of data.top[view.task]) {
+    const button = document.createElement("button"), canvas = document.createElement("canvas");
+    canvas.width = canvas.height = SIZE;
+    const image = new ImageData(SIZE, SIZE);
+    compose(plane, index, image, view.mode === "slice" ? "overlay" : view.mode, view.task, view.method, view.opacity);
+    canvas.getContext("2d").putImageData(image, 0, 0);
+    button.type = "button";
+    button.dataset.plane = plane; button.dataset.slice = index;
+    button.append(canvas, `${plane} · slice ${index} · ${Math.round(share * 100)} % of the logit`);
+    button.addEventListener("click", () => { setSlice(plane, index); panes[plane].stage.focus(); });
+    strip.appendChild(button);
+  }
+}
+
+function redrawAll() {
+  for (const plane of Object.keys(panes)) draw(plane);
+  drawStrip();
+  syncSoon();
+}
+
+// props.value carries the view to the server; written once the view rests (each write makes Gradio
+// compare the component's props, which hold the whole payload).
+function syncSoon() {
+  clearTimeout(syncTimer);
+  syncTimer = setTimeout(() => { props.value = JSON.parse(JSON.stringify(view)); }, 200);
+}
+
+function setSlice(plane, index) {
+  const n = data.planes[plane].slices;
+  index = Math.max(0, Math.min(n - 1, index));
+  if (index === view.slices[plane]) return;
+  view.slices[plane] = index;
+  draw(plane);
+  syncSoon();
+}
+
+function setChoice(key, value) {
+  view[key] = value;
+  if (key === "task") for (const plane of Object.keys(panes)) drawBars(plane);
+  root.dataset.mode = view.mode;
+  redrawAll();
+}
+
+function choices(box, name, options, current) {
+  box.querySelectorAll("label").forEach((l) => l.remove());
+  for (const [value, title] of options) {
+    const label = document.createElement("label"), input = document.createElement("input");
+    input.type = "radio"; input.name = name; input.value = value; input.checked = value === current;
+    input.addEventListener("change", () => setChoice(name.slice(4), value));
+    label.append(input, " " + title);
+    box.appendChild(label);
+  }
+}
+
+function buildPane(plane) {
+  const p = data.planes[plane], section = document.createElement("section");
+  section.className = "mrv-plane";
+  section.dataset.plane = plane;
+  section.innerHTML = `<h3><span>${plane[0].toUpperCase() + plane.slice(1)}</span><span class="mrv-zoom">
+      <button type="button" data-zoom="fit">Fit</button><button type="button" data-zoom="one">1:1</button>
+      <button type="button" data-zoom="in" aria-label="zoom in">+</button><button type="button" data-zoom="out" aria-label="zoom out">−</button></span></h3>
+    <div class="mrv-stage" tabindex="0" role="img" aria-label="${plane} slices: wheel or arrow keys scroll, drag sets window/level, shift-drag pans">
+      <canvas width="512" height="512"></canvas></div>
+    <input type="range" class="mrv-slider" min="0" max="${p.slices - 1}" step="1" value="0" aria-label="${plane} slice">
+    <div class="mrv-track"><span class="mrv-decisive"></span></div>
+    <p class="mrv-caption" id="caption-${plane}"></p>
+    <svg class="mrv-bars" role="img" aria-label="contribution of each ${plane} slice to the logit; click a bar to go there"></svg>`;
+  const native = document.createElement("canvas");
+  native.width = native.height = SIZE;
+  const pane = {
+    section, native, image: new ImageData(SIZE, SIZE), stage: section.querySelector(".mrv-stage"),
+    canvas: section.querySelector("canvas"), slider: section.querySelector(".mrv-slider"),
+    caption: section.querySelector(".mrv-caption"), bars: section.querySelector(".mrv-bars"),
+    decisive: section.querySelector(".mrv-decisive"), zoom: 1, pan: [0, 0], barRects: [],
+  };
+  pane.ctx = pane.canvas.getContext("2d");
+  panes[plane] = pane;
+  pane.slider.addEventListener("input", () => setSlice(plane, Number(pane.slider.value)));
+  pane.bars.addEventListener("click", (e) => { const s = e.target.dataset && e.target.dataset.slice; if (s !== undefined) setSlice(plane, Number(s)); });
+  pane.stage.addEventListener("wheel", (e) => {
+    e.preventDefault();
+    if (e.ctrlKey || e.metaKey) { zoomBy(plane, e.deltaY < 0 ? 1.25 : 0.8); return; }
+    setSlice(plane, view.slices[plane] + (e.deltaY > 0 ? 1 : -1));
+  }, { passive: false });
+  pane.stage.addEventListener("keydown", (e) => {
+    const steps = { ArrowUp: -1, ArrowLeft: -1, ArrowDown: 1, ArrowRight: 1, PageUp: -5, PageDown: 5 };
+    if (e.key in steps) setSlice(plane, view.slices[plane] + steps[e.key]);
+    else if (e.key === "Home") setSlice(plane, 0);
+    else if (e.key === "End") setSlice(plane, data.planes[plane].slices - 1);
+    else if (e.key === "+" || e.key === "=") zoomBy(plane, 1.25);
+    else if (e.key === "-") zoomBy(plane, 0.8);
+    else return;
+    e.preventDefault();
+  });
+  let drag = null;
+  pane.stage.addEventListener("pointerdown", (e) => {
+    pane.stage.focus();
+    drag = { x: e.clientX, y: e.clientY, pan: e.shiftKey || e.button === 1, wl: { ...wl }, start: [...pane.pan] };
+    pane.stage.setPointerCapture(e.pointerId);
+  });
+  pane.stage.addEventListener("pointermove", (e) => {
+    if (!drag) return;
+    const dx = e.clientX - drag.x, dy = e.clientY - drag.y;
+    if (drag.pan) {
+      const k = pane.canvas.width / pane.canvas.getBoundingClientRect().width;
+      pane.pan = [drag.start[0] + dx * k, drag.start[1] + dy * k];
+      draw(plane);
+    } else {  // left-right: window width; up-down: level (centre), as on a radiology workstation
+      setWindow(drag.wl.center - dy, drag.wl.width + dx * 2);
+    }
+  });
+  const end = () => { drag = null; };
+  pane.stage.addEventListener("pointerup", end);
+  pane.stage.addEventListener("pointercancel", end);
+  section.querySelector(".mrv-zoom").addEventListener("click", (e) => {
+    const how = e.target.dataset && e.target.dataset.zoom;
+    if (how === "fit") { pane.zoom = 1; pane.pan = [0, 0]; draw(plane); }
+    else if (how === "one") { pane.zoom = SIZE / pane.canvas.width; pane.pan = [0, 0]; draw(plane); }
+    else if (how === "in") zoomBy(plane, 1.25);
+    else if (how === "out") zoomBy(plane, 0.8);
+  });
+  planesBox.appendChild(section);
+}
+
+function zoomBy(plane, factor) {
+  const pane = panes[plane];
+  pane.zoom = Math.max(0.25, Math.min(16, pane.zoom * factor));
+  draw(plane);
+}
+
+function setWindow(center, width) {
+  wl = { center: Math.max(-255, Math.min(510, center)), width: Math.max(1, Math.min(1020, width)) };
+  wlTable = windowTable(wl.center, wl.width);
+  root.querySelector(".mrv-wl").textContent = `W ${Math.round(wl.width)} / L ${Math.round(wl.center)}`;
+  for (const plane of Object.keys(panes)) draw(plane);
+}
+
+function resetWindow() {
+  wl = { center: 127.5, width: 255 };
+  wlTable = identityTable();
+  root.querySelector(".mrv-wl").textContent = "";
+  for (const plane of Object.keys(panes)) draw(plane);
+}
+
+function applyView(next) {
+  if (!data || !next || typeof next !== "object") return;
+  view = {
+    task: next.task in data.results ? next.task : data.tasks[0][0],
+    method: data.methods.some(([m]) => m === next.method) ? next.method : data.methods[0][0],
+    opacity: Number.isFinite(next.opacity) ? Math.max(0, Math.min(1, next.opacity)) : 0.4,
+    mode: ["overlay", "slice", "swipe"].includes(next.mode) ? next.mode : "overlay",
+    slices: {},
+  };
+  for (const plane of Object.keys(data.planes)) {
+    const wanted = next.slices && Number.isInteger(next.slices[plane]) ? next.slices[plane] : data.results[view.task][plane].top_slice;
+    view.slices[plane] = Math.max(0, Math.min(data.planes[plane].slices - 1, wanted));
+  }
+  choices(root.querySelector(".mrv-task"), "mrv-task", data.tasks, view.task);
+  choices(root.querySelector(".mrv-method"), "mrv-method", data.methods, view.method);
+  root.querySelectorAll("input[name=mrv-mode]").forEach((input) => { input.checked = input.value === view.mode; });
+  root.querySelector(".mrv-opacity").value = String(view.opacity);
+  root.querySelector(".mrv-opacity-out").textContent = view.opacity.toFixed(2);
+  root.dataset.mode = view.mode;
+  for (const plane of Object.keys(panes)) drawBars(plane);
+  redrawAll();
+}
+
+async function load(payload) {
+  const started = performance.now();
+  root.dataset.ready = "0";
+  planesBox.replaceChildren();
+  strip.replaceChildren();
+  for (const key of Object.keys(panes)) delete panes[key];
+  data = null;
+  if (!payload || !payload.planes) return;
+  const planes = {};
+  for (const [name, p] of Object.entries(payload.planes)) planes[name] = { slices: p.slices, pixels: await inflate(p.pixels) };
+  const cams = {};
+  for (const [task, perPlane] of Object.entries(payload.cams)) {
+    cams[task] = {};
+    for (const [plane, perMethod] of Object.entries(perPlane)) {
+      cams[task][plane] = {};
+      for (const [method, b64] of Object.entries(perMethod)) cams[task][plane][method] = new Float32Array(bytesOf(b64).buffer);
+    }
+  }
+  const [h, w] = payload.grid;
+  data = {
+    planes, cams, grid: payload.grid, tasks: payload.tasks, methods: payload.methods, results: payload.results,
+    top: payload.top, jet: bytesOf(payload.jet), tapsX: linearTaps(w, SIZE), tapsY: linearTaps(h, SIZE),
+    rowScratch: new Float32Array(h * SIZE), camScratch: new Uint8ClampedArray(SIZE * SIZE), id: payload.id,
+  };
+  for (const plane of Object.keys(planes)) buildPane(plane);
+  applyView(props.value);
+  root.dataset.analysis = payload.id;
+  root.dataset.loadMs = (performance.now() - started).toFixed(1);  // decode + first draw, for the benchmark
+  root.dataset.ready = "1";
+}
+
+root.querySelectorAll("input[name=mrv-mode]").forEach((input) => input.addEventListener("change", () => setChoice("mode", input.value)));
+root.querySelector(".mrv-opacity").addEventListener("input", (e) => {
+  root.querySelector(".mrv-opacity-out").textContent = Number(e.target.value).toFixed(2);
+  setChoice("opacity", Number(e.target.value));
+});
+root.querySelector(".mrv-swipe").addEventListener("input", (e) => { swipeX = Number(e.target.value); for (const plane of Object.keys(panes)) draw(plane); });
+root.querySelector(".mrv-reset-wl").addEventListener("click", resetWindow);
+
+// Loads run one after another: a new analysis that arrives while one is decoding waits for it.
+let loading = Promise.resolve();
+const reload = () => { loading = loading.then(() => load(props.data)); };
+watch("data", reload);
+watch("value", () => { if (data && JSON.stringify(props.value) !== JSON.stringify(view)) applyView(props.value); });
+reload();
