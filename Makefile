@@ -43,7 +43,7 @@ bench: $(VENV)/.runtime
 # The README's images, into docs/figures/ (no test writes into tracked files).
 figures: $(VENV)/.dev browser
 	$(PY) -m mrnet figure --out docs/figures/phantoms.png
-	MRNET_SCREENSHOT=docs/figures/app.png $(PY) -m pytest -q tests/test_browser.py -k full_flow
+	MRNET_SCREENSHOT=docs/figures/app.png $(PY) -m pytest -q tests/test_browser.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
