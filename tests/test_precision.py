@@ -1,5 +1,6 @@
 """bf16 is used only where the CPU has native bf16 and it agrees with fp32 on the bundled weights."""
 import pytest
+import torch
 
 from mrnet import analyze, load_exam
 from mrnet.compute import bf16_supported, compute_for
@@ -28,3 +29,20 @@ def test_auto_precision_follows_the_cpu():
     weights = resolve("").weights
     exam = load_exam([sample_file(SAMPLES[-1])])
     assert analyze(exam, weights, compute_for("cpu")).precision == ("bf16" if bf16_supported() else "fp32")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here: the CUDA precisions are checked where one exists")
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_cuda_autocast_within_0_005_of_cpu_fp32(precision):
+    """On a GPU, bf16 and fp16 autocast hold the same 0.005 tolerance against fp32 (on the CPU) as bf16 on the CPU."""
+    weights = resolve("").weights
+    for sample in SAMPLES:
+        exam = load_exam([sample_file(sample)])
+        reference = analyze(exam, weights.to("cpu"), compute_for("cpu", "fp32"))
+        cuda = analyze(exam, weights.to("cuda"), compute_for("cuda", precision))
+        assert cuda.precision == precision
+        for task in reference.tasks:
+            assert abs(reference.tasks[task].probability - cuda.tasks[task].probability) <= 0.005, (sample.key, task)
+            for plane, r in reference.tasks[task].planes.items():
+                assert abs(r.probability - cuda.tasks[task].planes[plane].probability) <= 0.005, (sample.key, task, plane)
+    weights.to("cpu")

@@ -26,6 +26,7 @@ from ..compute import Compute, bf16_supported, compute_for
 from ..config import PLANES
 from ..exam import Exam
 from ..export import export
+from ..model import to_input
 from ..render import Renderer
 
 GFLOP_PER_SLICE = 1.74  # AlexNet features at 256x256
@@ -112,6 +113,18 @@ def bench_exam(slices: int) -> Exam:
     return Exam(volumes=volumes)
 
 
+@torch.inference_mode()
+def model_only(exam: Exam, weights, compute: Compute) -> None:
+    """The model's own work on the exam (features and head of every plane), synchronised: the floor."""
+    norm = weights.config.normalization
+    for plane, volume in exam.volumes.items():
+        x = compute.input(to_input(volume, norm.mean, norm.std))
+        for _, model in weights.for_plane(plane):
+            with compute.autocast():
+                maps = model.forward_features(x)
+            model.forward_head(maps)[1].cpu()
+
+
 def run_bench(weights, slices: int = 32, repeats: int = 3, compute: Compute | None = None) -> dict:
     torch.set_num_threads(os.cpu_count() or 1)
     compute = compute or compute_for()
@@ -132,6 +145,7 @@ def run_bench(weights, slices: int = 32, repeats: int = 3, compute: Compute | No
         t_analysis, rendered = timed(analysis, repeats)
         t_export, n_png = timed(lambda: export(rendered, tmp / "ours", progress=False), repeats)
         t_forward, _ = timed(lambda: analyze(exam, weights, compute), repeats)
+        t_model, _ = timed(lambda: model_only(exam, weights, compute), max(repeats, 10))
         # what a slider step costs the app: one slice's overlay from the kept analysis (no model run)
         plane, task = exam.planes[0], tasks[0]
         steps = [(i % len(exam.volumes[plane])) for i in range(100)]
@@ -147,6 +161,8 @@ def run_bench(weights, slices: int = 32, repeats: int = 3, compute: Compute | No
             "bf16_supported": bf16_supported(), "threads": torch.get_num_threads(),
             "ours": {"analysis_s": round(t_analysis, 3), "export_s": round(t_export, 3), "pngs": n_png,
                      "total_s": round(ours_total, 3),
+                     "model_only_ms": round(1000 * t_model, 2),
+                     "analysis_without_display_cams_ms": round(1000 * t_forward, 2),
                      "slider_step_ms": round(1000 * t_step / len(steps), 2),
                      "first_view_of_a_task_method_ms": round(1000 * t_switch, 2),
                      "gflops_per_s": round(n_slices * GFLOP_PER_SLICE / t_forward, 1)},
