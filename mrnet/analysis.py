@@ -14,7 +14,6 @@ from .config import TASKS
 from .errors import MRNetError
 from .exam import Exam
 from .explain import METHODS
-from .model import to_input
 from .weights import Weights
 
 DISCLAIMER = ("Research demo, not for diagnosis. The bundled weights were trained on synthetic knee "
@@ -122,19 +121,22 @@ def analyze(exam: Exam, weights: Weights, compute: Compute | None = None) -> Ana
     norm = weights.config.normalization
     per_task: dict[str, dict[str, PlaneResult]] = {t: {} for t in weights.config.tasks}
     for plane in planes:
-        x = compute.input(to_input(exam.volumes[plane], norm.mean, norm.std))
+        x = compute.slices(exam.volumes[plane], norm)
         for entry, model in weights.for_plane(plane):
             with compute.autocast():
                 maps = model.forward_features(x)
             features = maps.float()
             pooled, logits = model.forward_head(features)
+            # each task's maps on the device, then one copy to the host per method (few syncs on a GPU)
+            cams = {name: torch.stack([method.maps(features, pooled, w) for w in model.classifier.weight])
+                    for name, method in METHODS.items()}
+            contributions = cams["exact"].mean(dim=(-2, -1)).cpu().numpy()  # exact attribution: with the bias, the logit
+            cams = {name: m.cpu().numpy() for name, m in cams.items()}
+            logits, biases = logits.cpu().numpy(), model.classifier.bias.detach().cpu().numpy()
             for i, task in enumerate(entry.tasks):
-                w, b = model.classifier.weight[i], model.classifier.bias[i]
-                cams = {name: method.maps(features, pooled, w) for name, method in METHODS.items()}
-                contributions = cams["exact"].mean(dim=(1, 2))  # exact attribution: with the bias, the logit
                 per_task[task][plane] = PlaneResult(
-                    logit=float(logits[i]), bias=float(b), contributions=contributions.cpu().numpy(),
-                    maps={name: m.cpu().numpy() for name, m in cams.items()})
+                    logit=float(logits[i]), bias=float(biases[i]), contributions=contributions[i],
+                    maps={name: m[i] for name, m in cams.items()})
     tasks = {}
     for task in sorted(per_task, key=lambda t: TASKS.index(t) if t in TASKS else 99):
         plane_results = per_task[task]

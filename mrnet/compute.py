@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from .errors import MRNetError
+from .model import to_input
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -39,6 +40,10 @@ class Compute:
     def input(self, x: torch.Tensor) -> torch.Tensor:
         """A batch of slices on the device, in the memory format the convolutions run fastest in."""
         return x.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+
+    def slices(self, volume, normalization) -> torch.Tensor:
+        """uint8 slices (S, H, W) -> the model's input on the device (normalised there)."""
+        return self.input(to_input(volume, normalization.mean, normalization.std, self.device))
 
     @property
     def label(self) -> str:

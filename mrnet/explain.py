@@ -21,21 +21,23 @@ import torch
 
 
 def exact_attribution(features: torch.Tensor, pooled: torch.Tensor, weight: torch.Tensor):
-    """-> (maps (S, h, w), contributions (S,)) with contributions.sum() + bias == logit.
+    """-> (maps (..., S, h, w), contributions (..., S)) with contributions.sum(-1) + bias == logit.
+    weight: one task's head row (C,), or every task's (T, C) at once (a leading task axis).
 
     pooled[s, c] = mean of features[s, c]; c*(s) = channels whose max over slices is at slice s;
     M_s = sum over c in c*(s) of w_c f[s, c]; m_s = mean(M_s)."""
     winners = pooled.argmax(dim=0)                                   # (C,) slice that wins each channel
     owns = torch.nn.functional.one_hot(winners, pooled.shape[0]).T.to(features.dtype)  # (S, C)
-    maps = torch.einsum("sc,c,schw->shw", owns, weight, features)
-    return maps, maps.mean(dim=(1, 2))
+    maps = torch.einsum("sc,...c,schw->...shw", owns, weight, features)
+    return maps, maps.mean(dim=(-2, -1))
 
 
 def classic_cam(features: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """features (S, C, h, w), weight (C,) -> (S, h, w) in [0, 1], min-max per slice (a flat map gives 0)."""
-    cam = torch.einsum("c,schw->shw", weight, features)
-    lo = cam.amin(dim=(1, 2), keepdim=True)
-    span = cam.amax(dim=(1, 2), keepdim=True) - lo
+    """features (S, C, h, w), weight (C,) or (T, C) -> (..., S, h, w) in [0, 1], min-max per slice (a flat
+    map gives 0)."""
+    cam = torch.einsum("...c,schw->...shw", weight, features)
+    lo = cam.amin(dim=(-2, -1), keepdim=True)
+    span = cam.amax(dim=(-2, -1), keepdim=True) - lo
     return torch.where(span > 0, (cam - lo) / span.clamp_min(1e-12), torch.zeros_like(cam))
 
 
@@ -54,7 +56,7 @@ def as_is(maps: np.ndarray, task_maps: list[np.ndarray]) -> np.ndarray:
 class CamMethod:
     name: str
     title: str
-    # (features (S, C, h, w) fp32, pooled (S, C), head weight of one task (C,)) -> maps (S, h, w)
+    # (features (S, C, h, w) fp32, pooled (S, C), head weights (C,) or (T, C)) -> maps ([T,] S, h, w)
     maps: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
     # (this plane's maps, the same task's maps of every plane) -> values to show in [0, 1] (clipped)
     display: Callable[[np.ndarray, list[np.ndarray]], np.ndarray]

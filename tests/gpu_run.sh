@@ -10,7 +10,7 @@ $PY -c "import torch, torchvision; print('torch', torch.__version__, 'torchvisio
 lscpu | grep 'Model name' | tee -a "$OUT/gpu.txt"
 timeout 240 $PY -m pytest -q -p no:cacheprovider tests/test_precision.py tests/test_layout.py -k "cuda or compute" 2>&1 | tail -4 | tee "$OUT/precision.txt"
 timeout 240 $PY -m mrnet bench --device cuda --repeats 20 > "$OUT/bench_cuda.json" 2> "$OUT/bench_cuda.err"
-timeout 120 $PY -m mrnet bench --device cpu --repeats 3 > "$OUT/bench_cpu16.json" 2> "$OUT/bench_cpu16.err"
+# timeout 120 $PY -m mrnet bench --device cpu --repeats 3 > "$OUT/bench_cpu16.json" 2> "$OUT/bench_cpu16.err"
 timeout 60 $PY -m mrnet phantom --out /tmp/ph --n-train 60 --n-valid 20 --seed 5 --workers 16 > /dev/null
 start=$(date +%s)
 timeout 200 $PY -m mrnet train --data /tmp/ph --out /tmp/w --epochs 1 --slice-steps 200 --device cuda --no-progress \

@@ -119,3 +119,14 @@ def test_missing_planes_are_fine(random_weights, small_exam_files):
     analysis = analyze(exam, load_weights(random_weights), compute_for("cpu", "fp32"))
     assert list(analysis.tasks["acl"].planes) == ["sagittal"]
     assert analysis.report()["exam"]["missing_planes"] == ["axial", "coronal"]
+
+
+def test_cam_functions_take_every_task_at_once():
+    g = torch.Generator().manual_seed(1)
+    features, weights = torch.rand(5, 256, 7, 7, generator=g), torch.randn(3, 256, generator=g)
+    pooled = features.mean(dim=(2, 3))
+    maps, contributions = exact_attribution(features, pooled, weights)
+    assert maps.shape == (3, 5, 7, 7) and contributions.shape == (3, 5)
+    for t in range(3):
+        torch.testing.assert_close(maps[t], exact_attribution(features, pooled, weights[t])[0])
+        torch.testing.assert_close(classic_cam(features, weights)[t], classic_cam(features, weights[t]))

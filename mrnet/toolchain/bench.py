@@ -26,7 +26,6 @@ from ..compute import Compute, bf16_supported, compute_for
 from ..config import PLANES
 from ..exam import Exam
 from ..export import export
-from ..model import to_input
 from ..render import Renderer
 
 GFLOP_PER_SLICE = 1.74  # AlexNet features at 256x256
@@ -118,7 +117,7 @@ def model_only(exam: Exam, weights, compute: Compute) -> None:
     """The model's own work on the exam (features and head of every plane), synchronised: the floor."""
     norm = weights.config.normalization
     for plane, volume in exam.volumes.items():
-        x = compute.input(to_input(volume, norm.mean, norm.std))
+        x = compute.slices(volume, norm)
         for _, model in weights.for_plane(plane):
             with compute.autocast():
                 maps = model.forward_features(x)

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from ..compute import Compute, compute_for
 from ..config import ModelEntry, Normalization, WeightsConfig
-from ..model import MRNet, to_input
+from ..model import MRNet
 from ..weights import save_weights
 from .card import write_card
 from .dataset import TASK_BITS, Split, auc, fit_logistic, read_split
@@ -137,7 +137,7 @@ def pretrain(model: MRNet, train: Split, plane, tasks, args: TrainOptions, norm,
             xs.append(v)
             ms.append(m.as_subclass(torch.Tensor))
             sizes.append(len(idx))
-        x = compute.input(to_input(torch.cat(xs).numpy(), norm.mean, norm.std))
+        x = compute.slices(torch.cat(xs).numpy(), norm)
         with compute.autocast():
             fmap = model.forward_features(x)
         fmap = fmap.float()
@@ -166,7 +166,7 @@ def predict_split(model: MRNet, split: Split, plane: str, norm: Normalization, c
     out = []
     with torch.inference_mode():
         for i in range(len(split.ids)):
-            x = compute.input(to_input(split.volume(plane, i), norm.mean, norm.std))
+            x = compute.slices(split.volume(plane, i), norm)
             with compute.autocast():
                 maps = model.forward_features(x)
             out.append(model.forward_head(maps)[1].cpu().numpy())
@@ -215,7 +215,7 @@ def train_plane(plane, train: Split, valid: Split, tasks, args: TrainOptions, no
                 vol, mask = aug(vol, tv_tensors.Mask(torch.from_numpy(train.mask(plane, i))))
             else:
                 vol = aug(vol)
-            x = compute.input(to_input(vol.numpy(), norm.mean, norm.std))
+            x = compute.slices(vol.numpy(), norm)
             with compute.autocast():
                 features = model.forward_features(x)
             features = features.float()
