@@ -19,6 +19,7 @@ import gradio as gr  # noqa: E402
 from gradio.utils import get_upload_folder  # noqa: E402
 
 from mrnet import DISCLAIMER, Analysis, MRNetError, analyze, load_exam, load_items  # noqa: E402
+from mrnet.access import ThrottledLogin, parse_auth  # noqa: E402
 from mrnet.compute import compute_for  # noqa: E402
 from mrnet.explain import METHODS  # noqa: E402
 from mrnet.hub import resolve  # noqa: E402
@@ -128,10 +129,14 @@ with gr.Blocks(title="MRNet knee-MRI explainer", delete_cache=(3600, 3600)) as d
 
 def launch() -> None:
     config = settings()
+    try:
+        login = parse_auth(config.auth)
+    except MRNetError as exc:  # fail closed: never serve without the login that was asked for
+        raise SystemExit(f"error: {exc}") from None
     demo.queue(default_concurrency_limit=config.concurrency, max_size=64)
     demo.launch(
         share=config.share,  # fails soft offline: Gradio prints why and serves locally
-        auth=tuple(config.auth.split(":", 1)) if ":" in config.auth else None,
+        auth=ThrottledLogin(*login).check if login else None,
         max_file_size=f"{config.max_upload_mb}mb",
         theme=gr.themes.Soft(), css=CSS, show_error=True, ssr_mode=False,
     )

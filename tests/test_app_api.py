@@ -57,3 +57,48 @@ def test_auth_and_share_fail_soft_offline():
         report = client.predict([handle_file(str(sample_file(BY_KEY["real-knee"])))], api_name="/analyze")
         assert report["tasks"]["acl"]["planes"]["sagittal"]["top_slice"] >= 0
         assert proc.poll() is None
+
+
+def login_seconds(url: str, password: str) -> tuple[int, float]:
+    import time
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+    body = urllib.parse.urlencode({"username": "radiology", "password": password}).encode()
+    start = time.perf_counter()
+    try:
+        status = urllib.request.urlopen(urllib.request.Request(url + "login", data=body), timeout=60).status
+    except urllib.error.HTTPError as err:
+        status = err.code
+    return status, time.perf_counter() - start
+
+
+def test_failed_logins_are_throttled_and_a_right_one_still_works():
+    from mrnet.access import BASE_DELAY_S, FREE_FAILURES
+    with running_app({"MRNET_AUTH": "radiology:s3cret"}) as (url, proc, log):
+        answers = [login_seconds(url, f"guess{i}") for i in range(FREE_FAILURES + 2)]
+        assert all(status >= 400 for status, _ in answers), answers
+        # the first ones answer at once; past the free failures each attempt first waits (0.5 s, then 1 s)
+        assert answers[FREE_FAILURES][1] >= BASE_DELAY_S and answers[FREE_FAILURES + 1][1] >= 2 * BASE_DELAY_S, answers
+        status, _ = login_seconds(url, "s3cret")
+        assert status == 200
+
+
+def test_malformed_auth_stops_the_app_with_one_sentence():
+    with pytest.raises(RuntimeError) as err:
+        with running_app({"MRNET_AUTH": "radiology-without-a-password"}, attempts=1):
+            pass
+    assert "MRNET_AUTH must be user:password" in str(err.value) and "Traceback" not in str(err.value)
+
+
+def test_the_throttle_forgets_old_failures():
+    import asyncio
+
+    from mrnet.access import FREE_FAILURES, WINDOW_S, ThrottledLogin
+    now = [0.0]
+    login = ThrottledLogin("radiology", "s3cret", clock=lambda: now[0])
+    for _ in range(FREE_FAILURES):
+        assert asyncio.run(login.check("radiology", "wrong")) is False
+    assert login.delay() > 0
+    now[0] += WINDOW_S + 1
+    assert login.delay() == 0 and asyncio.run(login.check("radiology", "s3cret")) is True
