@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import math
 import struct
+import warnings
 from collections import defaultdict
 from pathlib import Path
 
@@ -34,24 +35,47 @@ def max_dicom_files() -> int:
 
 
 def read_dataset(name: str, data: bytes):
+    """The dataset, its pixel data not yet decoded; pydicom's warnings stay out of our messages and output."""
     import pydicom
     from pydicom.errors import InvalidDicomError
     try:
-        return pydicom.dcmread(io.BytesIO(data), force=not data[128:132] == b"DICM")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return pydicom.dcmread(io.BytesIO(data), force=not data[128:132] == b"DICM")
     except (InvalidDicomError, EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError,
-            OSError, NotImplementedError, struct.error) as exc:
+            OSError, NotImplementedError, struct.error, RecursionError) as exc:
         raise MRNetError(f"{Path(name).name} is not a readable DICOM file ({type(exc).__name__}).") from None
+
+
+def check_image_header(ds, name: str) -> None:
+    """Rows, Columns, NumberOfFrames and BitsAllocated checked before any pixel is decoded."""
+    base = Path(name).name
+    try:
+        rows, columns = int(ds.Rows), int(ds.Columns)
+        frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
+        bits = int(getattr(ds, "BitsAllocated", 16))
+    except (AttributeError, TypeError, ValueError):
+        raise MRNetError(f"{base} has no usable Rows, Columns or BitsAllocated: its pixels cannot be read.") from None
+    side = settings().max_in_plane
+    if not (16 <= rows <= side and 16 <= columns <= side):
+        raise MRNetError(f"{base} has images of {rows}x{columns} pixels; between 16 and {side} pixels a side are accepted.")
+    if frames != 1:
+        raise MRNetError(f"{base} holds {frames} frames; multi-frame DICOM is not supported (one slice per file).")
+    if bits not in (1, 8, 16, 32):
+        raise MRNetError(f"{base} has {bits} bits per pixel; 8, 16 or 32 are read.")
 
 
 def plane_of(ds, name: str) -> tuple[str, float, np.ndarray]:
     try:
         iop = [float(v) for v in ds.ImageOrientationPatient]
-        row, col = np.array(iop[:3]), np.array(iop[3:6])
     except (AttributeError, TypeError, ValueError):
         raise MRNetError(f"{Path(name).name} has no usable ImageOrientationPatient: the plane cannot be told.") from None
-    normal = np.cross(row, col)
+    if len(iop) != 6:
+        raise MRNetError(f"{Path(name).name} has an ImageOrientationPatient of {len(iop)} values instead of 6: "
+                         "the plane cannot be told.")
+    normal = np.cross(np.array(iop[:3]), np.array(iop[3:]))
     norm = np.linalg.norm(normal)
-    if len(iop) != 6 or not np.isfinite(norm) or norm < 1e-6:
+    if not np.isfinite(norm) or norm < 1e-6:
         raise MRNetError(f"{Path(name).name} has an invalid ImageOrientationPatient.")
     normal /= norm
     plane = max(AXES, key=lambda p: abs(normal @ AXES[p]))
@@ -60,20 +84,55 @@ def plane_of(ds, name: str) -> tuple[str, float, np.ndarray]:
 
 
 def pixels(ds, name: str) -> np.ndarray:
+    base = Path(name).name
     try:
-        array = ds.pixel_array
-    except Exception as exc:  # pydicom raises several types for missing decoders and bad data
-        syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
-        label = f"{syntax.name} ({syntax})" if syntax is not None else "unknown"
-        if syntax is not None and syntax.is_compressed:
-            raise MRNetError(f"{Path(name).name} is compressed with {label}, which this server cannot decode; "
-                             "send it uncompressed (explicit VR little endian).") from None
-        raise MRNetError(f"{Path(name).name}: the pixel data cannot be read ({type(exc).__name__}).") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            array = ds.pixel_array
+    except Exception:  # pydicom raises several types for missing decoders and bad data
+        raise MRNetError(undecodable(ds, base)) from None
     if array.ndim != 2:
-        raise MRNetError(f"{Path(name).name} holds {array.shape} pixels; multi-frame and colour DICOM are not supported.")
-    slope = float(getattr(ds, "RescaleSlope", 1) or 1)
-    intercept = float(getattr(ds, "RescaleIntercept", 0) or 0)
+        raise MRNetError(f"{base} holds {array.shape} pixels; multi-frame and colour DICOM are not supported.")
+    slope, intercept = rescale_number(ds, "RescaleSlope", 1.0, base), rescale_number(ds, "RescaleIntercept", 0.0, base)
+    if slope == 0:
+        raise MRNetError(f"{base} has a RescaleSlope of 0, which would make every pixel {intercept:g}; the file is damaged.")
     return array.astype(np.float64) * slope + intercept
+
+
+def rescale_number(ds, keyword: str, default: float, base: str) -> float:
+    raw = None
+    try:
+        raw = getattr(ds, keyword, None)
+        if raw is None or raw == "":
+            return default
+        value = float(raw)
+    except (TypeError, ValueError):
+        shown = f" ({str(raw)[:20]!r})" if raw is not None else ""
+        raise MRNetError(f"{base} has a {keyword} that is not a number{shown}.") from None
+    if not math.isfinite(value):
+        raise MRNetError(f"{base} has a {keyword} that is not a finite number.")
+    return value
+
+
+def undecodable(ds, base: str) -> str:
+    """Why the pixel data could not be decoded, in our words: no decoder for its syntax, or damaged data."""
+    from pydicom.pixels import get_decoder
+    syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    if syntax is None:
+        return f"{base}: the pixel data cannot be read (the file names no transfer syntax)."
+    try:
+        compressed, label = syntax.is_compressed, f"{syntax.name} ({syntax})"
+    except ValueError:
+        return f"{base} names {str(syntax)[:64]!r} as its transfer syntax, which is not a DICOM transfer syntax."
+    if not compressed:
+        return f"{base}: the pixel data cannot be read; it does not match its Rows, Columns and bits per pixel."
+    try:
+        decodable = get_decoder(syntax).is_available
+    except (NotImplementedError, ValueError):
+        decodable = False
+    if decodable:
+        return f"{base}: its pixel data, compressed with {label}, is damaged and cannot be decoded."
+    return f"{base} is compressed with {label}, which this server cannot decode; send it uncompressed (explicit VR little endian)."
 
 
 def to_uint8_percentiles(volume: np.ndarray) -> np.ndarray:
@@ -97,6 +156,7 @@ def add_dicom_files(exam: Exam, items: list[tuple[str, bytes]]) -> None:
         if "PixelData" not in ds:
             non_image.append(Path(name).name)
             continue
+        check_image_header(ds, name)
         series[str(getattr(ds, "SeriesInstanceUID", "unknown"))].append((name, ds))
     if not series:
         raise MRNetError("The DICOM files hold no image (" + ", ".join(non_image[:3]) + ").")
@@ -152,6 +212,12 @@ def first_echo_volume(members: list, notes: list) -> dict:
             raise MRNetError(f"DICOM series {label} has slices of different sizes ({shape} and {image.shape}).")
         shape = image.shape
         slices.append((position, image))
+    positions = [p for p, _ in slices]
+    if not all(math.isfinite(p) for p in positions):
+        raise MRNetError(f"DICOM series {label} has slice positions that are not numbers; slices cannot be ordered.")
+    if len(set(positions)) < len(positions):
+        raise MRNetError(f"DICOM series {label} has {len(positions)} slices but only {len(set(positions))} distinct "
+                         "positions (ImagePositionPatient): slices cannot be ordered; send one series of distinct slices.")
     slices.sort(key=lambda s: s[0])
     try:
         number = int(getattr(ds0, "SeriesNumber", 0) or 0)

@@ -6,10 +6,9 @@ mrnet.dicom as one series set.
 """
 from __future__ import annotations
 
-import io
-import zipfile
 from pathlib import Path
 
+from .archive import open_zip, read_member
 from .errors import MRNetError
 from .exam import Exam, add_npy, add_npz
 from .settings import settings
@@ -20,14 +19,6 @@ ZIP_MAGIC = b"PK\x03\x04"
 
 def max_upload_bytes() -> int:
     return settings().max_upload_mb * 1024 * 1024
-
-
-def max_unzipped_bytes() -> int:
-    return settings().max_unzipped_mb * 1024 * 1024
-
-
-def max_zip_members() -> int:
-    return settings().max_zip_members
 
 
 def is_dicom(data: bytes, name: str) -> bool:
@@ -87,43 +78,27 @@ def add_file(exam: Exam, data: bytes, name: str, dicoms: list) -> None:
     elif data.startswith(ZIP_MAGIC):
         add_zip(exam, data, name, dicoms)
     elif is_dicom(data, name):
-        dicoms.append((name, data))
+        add_dicom_candidate(dicoms, name, data)
     else:
         raise MRNetError(f"{base} is not a file this tool reads: give per-plane .npy, a .npz, a .zip or DICOM files.")
 
 
 def add_zip(exam: Exam, data: bytes, name: str, dicoms: list) -> None:
-    """A zip of per-plane .npy files (any folders, e.g. MRNet's layout for one exam) or of DICOM files."""
+    """A zip of per-plane .npy files (any folders, e.g. MRNet's layout for one exam) or of DICOM files; checked
+    from its central directory (mrnet.archive) before any member is decompressed."""
     base = Path(name).name
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-        members = [m for m in archive.infolist() if not m.is_dir()]
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-        raise MRNetError(f"{base} is not a readable zip file ({exc}).") from None
-    if len(members) > max_zip_members():
-        raise MRNetError(f"{base} has {len(members)} files; at most {max_zip_members()} are accepted.")
-    total = sum(m.file_size for m in members)
-    if total > max_unzipped_bytes():
-        raise MRNetError(f"{base} unpacks to {total / 2**20:.0f} MB; at most {max_unzipped_bytes() // 2**20} MB are accepted.")
-    skipped, read_total, planes_before, dicoms_before = [], 0, len(exam.volumes), len(dicoms)
+    archive, members = open_zip(data, name)
+    skipped, planes_before, dicoms_before = [], len(exam.volumes), len(dicoms)
     for member in members:
         inner = member.filename
         leaf = Path(inner).name
         if leaf.startswith(".") or "__MACOSX" in inner:
             continue
-        try:
-            with archive.open(member) as fh:
-                # read at most the declared size + 1: a member that lies about its size is caught here
-                blob = fh.read(member.file_size + 1)
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError) as exc:
-            raise MRNetError(f"{base}: member {leaf} cannot be read ({exc}).") from None
-        read_total += len(blob)
-        if len(blob) > member.file_size or read_total > max_unzipped_bytes():
-            raise MRNetError(f"{base} unpacks to more than it declares; refused.")
+        blob = read_member(archive, member, base)
         if blob.startswith(NPY_MAGIC):
             add_npy(exam, blob, f"{base}/{inner}")
         elif is_dicom(blob, inner):
-            dicoms.append((f"{base}/{inner}", blob))
+            add_dicom_candidate(dicoms, f"{base}/{inner}", blob)
         else:
             skipped.append(leaf)
     if skipped:
@@ -131,3 +106,11 @@ def add_zip(exam: Exam, data: bytes, name: str, dicoms: list) -> None:
         exam.notes.append(f"{base}: skipped {len(skipped)} file(s) that are neither .npy nor DICOM: {shown}.")
     if len(exam.volumes) == planes_before and len(dicoms) == dicoms_before:
         raise MRNetError(f"{base} holds no .npy plane and no DICOM file.")
+
+
+def add_dicom_candidate(dicoms: list, name: str, data: bytes) -> None:
+    """Gather a DICOM file; the count limit is checked as they come, before any is parsed."""
+    if len(dicoms) >= settings().max_dicom_files:
+        raise MRNetError(f"More than {settings().max_dicom_files} DICOM files were given; at most "
+                         f"{settings().max_dicom_files} are accepted.")
+    dicoms.append((name, data))
