@@ -14,6 +14,7 @@ from .config import TASKS
 from .errors import MRNetError
 from .exam import Exam
 from .explain import METHODS
+from .ood import NO_STATISTICS, distance, exam_vector, warning
 from .weights import Weights
 
 DISCLAIMER = ("Research demo, not for diagnosis. The bundled weights were trained on synthetic knee "
@@ -61,6 +62,14 @@ class Analysis:
     weights: dict               # Weights.describe()
     tasks: dict[str, TaskResult]
     precision: str
+    ood: dict | None = None     # plane -> {"distance", "threshold", "percentile", "unusual"}; None: no statistics
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the user must read before the numbers: planes unlike the training data, or no way to tell."""
+        if self.ood is None:
+            return [NO_STATISTICS]
+        return [warning(plane, r) for plane, r in self.ood.items() if r["unusual"]]
 
     def top_slices(self, task: str, k: int = 6) -> list[tuple[str, int, float]]:
         """(plane, slice, share of the plane's logit minus bias) of the k largest contributions, all planes."""
@@ -78,6 +87,8 @@ class Analysis:
             "weights": self.weights,
             "exam": self.exam.describe(),
             "precision": self.precision,
+            "ood": ({"checked": True, "planes": self.ood} if self.ood is not None else {"checked": False}),
+            "warnings": self.warnings,
             "tasks": {
                 task: {
                     "probability": round(t.probability, 6),
@@ -120,13 +131,19 @@ def analyze(exam: Exam, weights: Weights, compute: Compute | None = None) -> Ana
                          f"{', '.join(weights.planes)}.")
     norm = weights.config.normalization
     per_task: dict[str, dict[str, PlaneResult]] = {t: {} for t in weights.config.tasks}
+    ood = {} if weights.config.ood else None
     for plane in planes:
         x = compute.slices(exam.volumes[plane], norm)
         for entry, model in weights.for_plane(plane):
             with compute.autocast():
-                maps = model.forward_features(x)
+                maps, stem = model.forward_features(x, with_stem=True)
             features = maps.float()
             pooled, logits = model.forward_head(features)
+            stats = weights.config.ood.get(plane)
+            if stats and plane not in ood:
+                d = distance(stats, exam_vector(stem))
+                ood[plane] = {"distance": round(d, 3), "threshold": stats["threshold"],
+                              "percentile": stats.get("percentile", 99.0), "unusual": bool(d > stats["threshold"])}
             # each task's maps on the device, then one copy to the host per method (few syncs on a GPU)
             cams = {name: torch.stack([method.maps(features, pooled, w) for w in model.classifier.weight])
                     for name, method in METHODS.items()}
@@ -145,4 +162,4 @@ def analyze(exam: Exam, weights: Weights, compute: Compute | None = None) -> Ana
         probability, how, terms = fuse(task, {p: r.logit for p, r in plane_results.items()}, weights.config.fusion)
         tasks[task] = TaskResult(probability=probability, fusion=how, planes=plane_results,
                                  decisive_plane=max(terms, key=terms.get))
-    return Analysis(exam=exam, weights=weights.describe(), tasks=tasks, precision=compute.precision)
+    return Analysis(exam=exam, weights=weights.describe(), tasks=tasks, precision=compute.precision, ood=ood)

@@ -39,6 +39,8 @@ def cmd_predict(a) -> int:
     exam = load_exam(a.inputs)
     compute = compute_for(a.device, a.precision)
     analysis = analyze(exam, load_weights(a.weights, compute.device), compute)
+    for text in analysis.warnings:
+        print(f"warning: {text}", file=sys.stderr)
     if a.out:
         n = export(Renderer(analysis), Path(a.out), method=a.method, opacity=a.opacity, progress=sys.stderr.isatty())
         print(f"wrote {n} overlays and report.json to {a.out}", file=sys.stderr)
@@ -73,6 +75,12 @@ def cmd_evaluate(a) -> int:
     if a.record:
         record(weights, report, a.data, a.data_note)
     print(json.dumps(report, indent=2))
+    return 0
+
+
+def cmd_ood_stats(a) -> int:
+    from .toolchain.ood_fit import record_statistics
+    print(json.dumps(record_statistics(load_weights(a.weights), a.data, a.split, progress=sys.stderr.isatty()), indent=2))
     return 0
 
 
@@ -183,6 +191,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write the result and this command into the (local) weights folder's config and card")
     p.add_argument("--data-note", default="", help="with --record: how the evaluation data was made")
     p.set_defaults(run=cmd_evaluate)
+
+    p = sub.add_parser("ood-stats", help="fit the out-of-distribution statistics of a weights folder on its training data")
+    p.add_argument("--data", required=True, help="folder in MRNet's layout")
+    p.add_argument("--split", default="train")
+    weights_arg(p)
+    p.set_defaults(run=cmd_ood_stats)
 
     p = sub.add_parser("convert", help="blog-code or Stanford-style MRNet checkpoints -> a weights folder")
     p.add_argument("sources", nargs="+", type=Path)

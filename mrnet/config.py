@@ -40,13 +40,22 @@ class WeightsConfig:
     fusion: dict = field(default_factory=dict)
     # free-form: trained_on, command, metrics, intended_use, license, ...
     provenance: dict = field(default_factory=dict)
+    # ood[plane]: statistics of the training exams' head features (mrnet.ood); empty: no check possible
+    ood: dict = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
     def model_for(self, plane: str) -> ModelEntry | None:
         return next((m for m in self.models if m.plane == plane), None)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, sort_keys=False) + "\n"
+        """Indented, except the out-of-distribution statistics: one line per plane (thousands of numbers)."""
+        data = asdict(self)
+        ood = data.pop("ood")
+        text = json.dumps(data, indent=2, sort_keys=False)
+        if ood:
+            planes = ",\n".join(f"    {json.dumps(plane)}: {json.dumps(stats)}" for plane, stats in ood.items())
+            text = text[:-2] + f',\n  "ood": {{\n{planes}\n  }}\n}}'
+        return text + "\n"
 
     def save(self, folder: Path) -> None:
         (Path(folder) / "config.json").write_text(self.to_json())
@@ -65,6 +74,7 @@ class WeightsConfig:
                 normalization=Normalization(**raw.get("normalization", {})),
                 fusion=dict(raw.get("fusion", {})),
                 provenance=dict(raw.get("provenance", {})),
+                ood=dict(raw.get("ood", {})),
                 format_version=version,
             )
         except MRNetError:

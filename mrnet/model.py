@@ -13,6 +13,7 @@ from torch import nn
 from torchvision.models import alexnet
 
 FEATURE_CHANNELS = 256
+STEM = 3  # AlexNet's first block (conv, ReLU, max-pool): its activations describe the image's appearance
 
 
 class MRNet(nn.Module):
@@ -32,10 +33,13 @@ class MRNet(nn.Module):
         nn.init.zeros_(self.classifier.bias)
         return self
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor, with_stem: bool = False):
         """x: (S, 3, H, W) normalised slices of one exam and plane -> (S, 256, h, w) maps of AlexNet's
-        last conv block (after its max-pool), in the autocast dtype the caller runs under."""
-        return self.features(x)
+        last conv block (after its max-pool), in the autocast dtype the caller runs under; with_stem: also
+        the first block's output (S, 64, H', W'), which the out-of-distribution check summarises."""
+        stem = self.features[:STEM](x)
+        maps = self.features[STEM:](stem)
+        return (maps, stem) if with_stem else maps
 
     def forward_head(self, maps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """maps (S, 256, h, w) -> pooled (S, 256) per-slice global average, and logits (n_tasks,): the head

@@ -67,7 +67,8 @@ def predictions_markdown(analysis: Analysis, truth: dict | None = None) -> str:
     if missing:
         notes.append(f"Missing plane(s): {', '.join(missing)} — predictions use the planes present.")
     notes += [f"Input: {n}" for n in analysis.exam.notes]
-    return "\n".join(rows) + "\n\n" + "\n\n".join(notes) + f"\n\n*{DISCLAIMER}*"
+    warnings = "".join(f"> ⚠️ **{text}**\n\n" for text in analysis.warnings)
+    return warnings + "\n".join(rows) + "\n\n" + "\n\n".join(notes) + f"\n\n*{DISCLAIMER}*"
 
 
 WEB = Path(__file__).resolve().parent / "web"

@@ -88,6 +88,18 @@ def evaluation_section(evaluation: dict | None) -> list[str]:
     return lines
 
 
+def ood_section(config: WeightsConfig) -> list[str]:
+    if not config.ood:
+        return ["## Out-of-distribution check", "", "None: these weights carry no statistics of their training data, "
+                "so the app cannot say when an exam is unlike it.", ""]
+    counts = ", ".join(f"{p} {s['n']}" for p, s in config.ood.items())
+    return ["## Out-of-distribution check", "",
+            f"config.json carries, per plane, statistics of the training exams' appearance ({counts}; `mrnet.ood`: each "
+            "channel's mean and std of AlexNet's first block, summarised by their mean and top 16 principal directions). "
+            "An exam plane farther than the training exams' own "
+            "99th percentile is flagged in the report, the CLI and the app: its probabilities and maps mean little.", ""]
+
+
 def card_text(config: WeightsConfig) -> str:
     prov = config.provenance
     body = [
@@ -100,6 +112,7 @@ def card_text(config: WeightsConfig) -> str:
         "these are optimistic; the held-out evaluation below is not):", "",
         metric_table(prov.get("metrics", {})) or "none recorded", "",
         *evaluation_section(prov.get("evaluation")),
+        *ood_section(config),
         "## Format", "",
         f"Tasks: {', '.join(config.tasks)}. Planes: {', '.join(config.planes)}. One safetensors file per "
         "plane with one logit per task; input slices are uint8 256x256, normalised as "

@@ -23,6 +23,7 @@ from ..model import MRNet
 from ..weights import save_weights
 from .card import write_card
 from .dataset import TASK_BITS, Split, auc, fit_logistic, read_split
+from .ood_fit import fit_statistics
 from .options import TrainOptions
 
 
@@ -292,6 +293,8 @@ def run_train(args: TrainOptions) -> dict:
                         + ". Not for diagnosis.",
         "license": "MIT",
     })
+    # the training exams' feature statistics, so that exams unlike them are flagged at analysis
+    config.ood = fit_statistics({entry.plane: model for entry, model in models}, data, "train", norm, compute_for("cpu"))
     save_weights(out, config, models)
     write_card(out, config)
     (out / "training_history.json").write_text(json.dumps(histories, indent=2) + "\n")

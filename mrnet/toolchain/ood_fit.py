@@ -1,0 +1,56 @@
+"""`python -m mrnet ood-stats --data DIR --weights FOLDER`: fit the out-of-distribution statistics (mrnet.ood)
+of each plane on a split's exams (the training split: what the weights saw) and write them into the weights
+folder's config.json and card. `train` does the same at its end."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..compute import Compute, compute_for
+from ..errors import MRNetError
+from ..model import STEM
+from ..ood import exam_vector, fit
+from .card import write_card
+from .dataset import read_split
+
+
+@torch.inference_mode()
+def exam_vectors(models_by_plane: dict, split, norm, compute: Compute, progress: bool = False) -> dict:
+    """plane -> (N, 2C): each exam's appearance vector (mrnet.ood.exam_vector)."""
+    out = {}
+    for plane, model in models_by_plane.items():
+        rows = []
+        for i in tqdm(range(len(split.ids)), desc=f"ood {plane}", disable=not progress, leave=False):
+            with compute.autocast():
+                stem = model.features[:STEM](compute.slices(split.volume(plane, i), norm))
+            rows.append(exam_vector(stem))
+        out[plane] = np.stack(rows)
+    return out
+
+
+def fit_statistics(models_by_plane: dict, data, split_name: str, norm, compute: Compute | None = None,
+                   progress: bool = False) -> dict:
+    split = read_split(data, split_name)
+    planes = {p: m for p, m in models_by_plane.items() if p in split.planes}
+    features = exam_vectors(planes, split, norm, compute or compute_for(), progress)
+    return {plane: fit(f) for plane, f in features.items()}
+
+
+def record_statistics(weights, data, split_name: str = "train", progress: bool = False) -> dict:
+    """Fit on DIR's split with the folder's own models, and write config.json and the card."""
+    from ..hub import BUNDLED
+    kind = weights.source.get("kind")
+    folder = BUNDLED if kind == "bundled" else Path(weights.source.get("folder", ""))
+    if kind not in ("local", "bundled"):
+        raise MRNetError("ood-stats writes into a local weights folder; this one came from the Hub.")
+    models = {entry.plane: model for entry, model in weights.models}
+    stats = fit_statistics(models, data, split_name, weights.config.normalization, progress=progress)
+    weights.config.ood = stats
+    weights.config.provenance["ood_statistics"] = {"data": str(data), "split": split_name,
+                                                   "exams": {p: s["n"] for p, s in stats.items()}}
+    weights.config.save(folder)
+    write_card(folder, weights.config)
+    return {p: {"n": s["n"], "threshold": s["threshold"]} for p, s in stats.items()}

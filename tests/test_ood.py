@@ -1,0 +1,55 @@
+"""Exams unlike the training data are flagged (mrnet.ood): the statistics themselves, weights without them,
+and the bundled weights on the real knee, noise, a plane under the wrong name and held-out phantoms."""
+import numpy as np
+import pytest
+
+from mrnet import analyze, compute_for, load_exam, load_items
+from mrnet.hub import resolve
+from mrnet.ood import NO_STATISTICS, distance, fit
+from mrnet.toolchain.samples import BY_KEY, SAMPLES, sample_file
+
+from helpers import npy_bytes
+
+
+def test_fit_flags_about_one_percent_of_its_own_data_and_a_far_point():
+    rng = np.random.default_rng(0)
+    train = rng.normal(size=(2000, 32)) @ rng.normal(size=(32, 32))
+    stats = fit(train, rank=8)
+    scores = np.array([distance(stats, row) for row in train])
+    assert 0.005 <= (scores > stats["threshold"]).mean() <= 0.015
+    assert 0.5 < np.median(scores) < 2  # a typical training row scores about 1
+    assert distance(stats, train.mean(0) + 50 * train.std(0)) > 10 * stats["threshold"]
+
+
+def test_weights_without_statistics_say_they_cannot_check(random_weights, small_exam_files):
+    from mrnet import load_weights
+    analysis = analyze(load_exam([small_exam_files / "axial.npy"]), load_weights(random_weights), compute_for("cpu", "fp32"))
+    report = analysis.report()
+    assert report["ood"] == {"checked": False} and report["warnings"] == [NO_STATISTICS]
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    weights = resolve("").weights
+    if not weights.config.ood:
+        pytest.fail("the bundled weights carry no out-of-distribution statistics (python -m mrnet ood-stats)")
+    return weights
+
+
+def unusual_planes(weights, exam):
+    report = analyze(exam, weights).report()
+    assert report["ood"]["checked"]
+    return sorted(p for p, r in report["ood"]["planes"].items() if r["unusual"]), report["warnings"]
+
+
+def test_phantom_samples_pass_and_the_real_knee_noise_and_a_misnamed_plane_are_flagged(bundled):
+    for sample in SAMPLES:
+        if sample.seed is not None:
+            assert unusual_planes(bundled, load_exam([sample_file(sample)]))[0] == [], sample.key
+    planes, warnings = unusual_planes(bundled, load_exam([sample_file(BY_KEY["real-knee"])]))
+    assert planes == ["sagittal"] and "looks unlike the data these weights were trained on" in warnings[0]
+    noise = np.random.default_rng(1).integers(0, 2, (32, 256, 256), dtype=np.uint8) * 255  # 1-bit noise
+    assert unusual_planes(bundled, load_items([("sagittal.npy", npy_bytes(noise))]))[0] == ["sagittal"]
+    phantom = load_exam([sample_file(BY_KEY["phantom-acl"])]).volumes
+    for given, named in (("axial", "sagittal"), ("coronal", "sagittal"), ("sagittal", "axial")):
+        assert unusual_planes(bundled, load_items([(f"{named}.npy", npy_bytes(phantom[given]))]))[0] == [named]
