@@ -32,7 +32,6 @@ from mrnet.uploads import read_uploads  # noqa: E402
 COMPUTE = compute_for()
 RESOLVED = resolve(settings().weights)  # once, at start
 WEIGHTS = RESOLVED.weights.to(COMPUTE.device)
-TASKS = list(WEIGHTS.config.tasks)
 VIEWER_HTML, VIEWER_CSS, VIEWER_JS = viewer_assets()
 CSS = ".notice {border-left: 4px solid #d97706; padding: 6px 12px; background: #fffbeb; color: #78350f;}"
 
@@ -80,11 +79,12 @@ def on_download(state: Session | None, view: dict | None) -> str:
         raise gr.Error("Run an analysis first.")
     view = view or {}
     method = view.get("method") if view.get("method") in METHODS else "exact"
-    opacity = float(view.get("opacity", 0.4)) if isinstance(view.get("opacity"), (int, float)) else 0.4
+    opacity = view.get("opacity")
+    opacity = min(max(float(opacity), 0.0), 1.0) if isinstance(opacity, (int, float)) else 0.4
     folder = Path(get_upload_folder()) / f"mrnet-{uuid.uuid4().hex}"
     folder.mkdir(parents=True)
     path = folder / "mrnet-overlays.zip"
-    path.write_bytes(report_zip(state.renderer, method, min(max(opacity, 0.0), 1.0)))
+    path.write_bytes(report_zip(state.renderer, method, opacity))
     return str(path)
 
 

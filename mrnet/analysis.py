@@ -14,6 +14,7 @@ from .config import TASKS
 from .errors import MRNetError
 from .exam import Exam
 from .explain import METHODS
+from .explain import method as explain_method
 from .ood import NO_STATISTICS, distance, exam_vector, warning
 from .weights import Weights
 
@@ -50,9 +51,7 @@ class TaskResult:
 
     def display_maps(self, plane: str, method: str) -> np.ndarray:
         """(S, h, w) of one plane as the method shows them (its display scaling), before upsampling."""
-        if method not in METHODS:
-            raise MRNetError(f"Unknown CAM method {method!r}; use {' or '.join(METHODS)}.")
-        display = METHODS[method].display
+        display = explain_method(method).display
         return display(self.planes[plane].maps[method], [r.maps[method] for r in self.planes.values()])
 
 

@@ -16,8 +16,7 @@ from .errors import MRNetError
 from .settings import settings
 from .toolchain.options import TrainOptions
 
-# Kept here so that --help imports no torch; tests keep them equal to mrnet.explain.METHODS and evaluate's DILATE_PX.
-METHODS = ("exact", "classic")
+# Kept here so that --help imports no torch; a test keeps it equal to evaluate's DILATE_PX.
 DILATE_PX = 15
 
 
@@ -33,11 +32,13 @@ def load_weights(source: str, device: str = "cpu"):
 def cmd_predict(a) -> int:
     from .analysis import analyze
     from .compute import compute_for
+    from .explain import method
     from .export import export
     from .inputs import load_exam
     from .render import Renderer
     exam = load_exam(a.inputs)
     compute = compute_for(a.device, a.precision)
+    method(a.method)  # an unknown method: one sentence, before any work
     analysis = analyze(exam, load_weights(a.weights, compute.device), compute)
     for text in analysis.warnings:
         print(f"warning: {text}", file=sys.stderr)
@@ -126,7 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", help="per-plane .npy (axial.npy, sagittal/0003.npy, ...), .npz, .zip or DICOM files")
     weights_arg(p)
     p.add_argument("--out", help="also write every overlay as DIR/TASK/PLANE/NNN.png and DIR/report.json")
-    p.add_argument("--method", choices=METHODS, default="exact", help="CAM method of the overlays")
+    p.add_argument("--method", default="exact", help="CAM method of the overlays: a name in mrnet.explain.METHODS "
+                   "(exact, classic, ...); checked when the overlays are drawn")
     p.add_argument("--opacity", type=float, default=0.4)
     device_arg(p)
     p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto",

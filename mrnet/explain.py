@@ -19,6 +19,8 @@ import cv2
 import numpy as np
 import torch
 
+from .errors import MRNetError
+
 
 def exact_attribution(features: torch.Tensor, pooled: torch.Tensor, weight: torch.Tensor):
     """-> (maps (..., S, h, w), contributions (..., S)) with contributions.sum(-1) + bias == logit.
@@ -63,6 +65,12 @@ class CamMethod:
 
 
 METHODS: dict[str, CamMethod] = {}
+
+
+def method(name: str) -> CamMethod:
+    if name not in METHODS:
+        raise MRNetError(f"Unknown CAM method {name!r}; use {' or '.join(METHODS)}.")
+    return METHODS[name]
 
 
 def register(name: str, title: str, display=as_is):

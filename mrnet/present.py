@@ -43,7 +43,7 @@ def percent(p: float) -> str:
 
 def predictions_markdown(analysis: Analysis, truth: dict | None = None) -> str:
     """One row per task: fused probability, then each plane's. Independent probabilities, not a softmax."""
-    planes = [p for p in PLANES if any(p in t.planes for t in analysis.tasks.values())]
+    planes = analysed_planes(analysis)
     head = (["Task", "Probability (fused)"] + [p.capitalize() for p in planes] + ["Decisive plane"]
             + (["Ground truth"] if truth else []))
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]

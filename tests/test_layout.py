@@ -31,9 +31,13 @@ def test_the_cli_and_the_package_load_no_torch_until_a_command_runs():
     assert out.strip() == "[]"
 
 
-def test_the_cli_lists_the_registry_and_evaluate_defaults():
+def test_the_cli_takes_methods_from_the_registry_and_evaluate_defaults(small_exam_files, random_weights):
     from mrnet.toolchain.evaluate import DILATE_PX
-    assert cli.METHODS == tuple(METHODS) and cli.DILATE_PX == DILATE_PX
+
+    from helpers import mrnet_cli
+    assert cli.DILATE_PX == DILATE_PX
+    run = mrnet_cli("predict", small_exam_files / "axial.npy", "--weights", random_weights, "--method", "gradcam")
+    assert run.returncode == 2 and run.stderr.strip().startswith("error: Unknown CAM method 'gradcam'; use exact or classic")
 
 
 def test_a_registered_cam_method_reaches_the_analysis_and_the_renderer(random_weights, small_exam_files):
