@@ -61,7 +61,7 @@ def test_rescale_and_big_endian():
     np.testing.assert_array_equal(little.volumes["sagittal"], big.volumes["sagittal"])  # linear rescale, same uint8
 
 
-def test_compressed_without_decoder_names_the_syntax():
+def test_an_undecodable_compressed_stream_names_its_syntax():
     img = np.zeros((64, 64), np.uint16)
     with pytest.raises(MRNetError, match="JPEG 2000"):
         load_items([(f"{k}.dcm", dicom_bytes(img, [4.0 * k, 0, 0], syntax=JPEG2000Lossless)) for k in range(2)])
