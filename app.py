@@ -102,7 +102,7 @@ with gr.Blocks(title="MRNet knee-MRI explainer", delete_cache=(3600, 3600)) as d
     gr.Markdown(weights_markdown(WEIGHTS, RESOLVED.notice), elem_id="weights-info")
     session = gr.State(None)
     with gr.Row():
-        files = gr.File(label="Exam files (.npy per plane, .npz, .zip, DICOM)", file_count="multiple", scale=3,
+        files = gr.File(label="Exam files (.npy per plane, .npz, .zip, NIfTI, DICOM)", file_count="multiple", scale=3,
                         elem_id="files")
         with gr.Column(scale=2):
             sample = gr.Dropdown([s.title for s in SAMPLES], value=SAMPLES[1].title, label="…or a sample patient",

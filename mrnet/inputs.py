@@ -11,6 +11,7 @@ from pathlib import Path
 from .archive import open_zip, read_member
 from .errors import MRNetError
 from .exam import Exam, add_npy, add_npz
+from .nifti import add_nifti, is_nifti
 from .settings import settings
 
 NPY_MAGIC = b"\x93NUMPY"
@@ -73,6 +74,8 @@ def add_file(exam: Exam, data: bytes, name: str, dicoms: list) -> None:
         raise MRNetError(f"{base} is empty.")
     if data.startswith(NPY_MAGIC):
         add_npy(exam, data, name)
+    elif is_nifti(data, name):
+        add_nifti(exam, data, name)
     elif data.startswith(ZIP_MAGIC) and base.lower().endswith(".npz"):
         add_npz(exam, data, name)
     elif data.startswith(ZIP_MAGIC):
@@ -80,7 +83,8 @@ def add_file(exam: Exam, data: bytes, name: str, dicoms: list) -> None:
     elif is_dicom(data, name):
         add_dicom_candidate(dicoms, name, data)
     else:
-        raise MRNetError(f"{base} is not a file this tool reads: give per-plane .npy, a .npz, a .zip or DICOM files.")
+        raise MRNetError(f"{base} is not a file this tool reads: give per-plane .npy, a .npz, a .zip, NIfTI (.nii, .nii.gz) "
+                         "or DICOM files.")
 
 
 def add_zip(exam: Exam, data: bytes, name: str, dicoms: list) -> None:
