@@ -1,12 +1,14 @@
 """Hostile inputs are refused from their headers, before any data is decoded, each with one sentence of ours;
 and the honest handling of volumes that cannot be shown (issue: real-world inputs, items 1-3)."""
 import io
+import re
 import time
 import tracemalloc
 import zipfile
 
 import numpy as np
 import pytest
+from hostile_corpus import corpus
 
 from mrnet import MRNetError
 from mrnet.inputs import load_items
@@ -163,3 +165,17 @@ def test_corrupt_rle_is_called_damaged_not_undecodable():
         ds.save_as(buf, enforce_file_format=True)
         files.append((name, buf.getvalue()))
     refused(files, "damaged")
+
+
+CORPUS = corpus()
+
+
+def test_the_corpus_is_large_enough():
+    assert len(CORPUS) >= 150
+
+
+@pytest.mark.parametrize("label, files, words", CORPUS, ids=[c[0] for c in CORPUS])
+def test_every_hostile_input_gets_its_sentence_quickly(label, files, words):
+    seconds, peak, _ = refused(files, re.escape(words))
+    assert seconds < 2.0, f"{label} took {seconds:.2f} s"   # a bound, not a timing: refusals are cheap
+    assert peak < 256 << 20, f"{label} held {peak >> 20} MB while being refused"
