@@ -28,8 +28,26 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def run_load(url: str, pid: int, clients: int = 8, rounds: int = 5) -> dict:
+def bad_inputs(folder: Path, count: int) -> list[list[str]]:
+    """`count` hostile inputs from the corpus, written as files to upload (the big zip bombs included)."""
+    from hostile_corpus import corpus
+    chosen = [c for c in corpus() if c[1] and len(c[1]) <= 5][:: max(1, len(corpus()) // count)][:count]
+    out = []
+    for n, (label, files, _) in enumerate(chosen):
+        paths = []
+        for name, blob in files:
+            path = folder / f"{n:03d}" / Path(name).name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(blob)
+            paths.append(str(path))
+        out.append(paths)
+    return out
+
+
+def run_load(url: str, pid: int, clients: int = 8, rounds: int = 5, bad_clients: int = 0) -> dict:
+    import tempfile
     files = [str(sample_file(s)) for s in SAMPLES]
+    bad = bad_inputs(Path(tempfile.mkdtemp(prefix="mrnet-bad-")), 40) if bad_clients else []
     sequential = {f: Client(url, verbose=False).predict([handle_file(f)], api_name="/analyze")["tasks"] for f in files}
     rss_before = peak_rss_mb(pid)
 
@@ -44,15 +62,33 @@ def run_load(url: str, pid: int, clients: int = 8, rounds: int = 5) -> dict:
                 results.append((f, None, repr(exc)))
         return results
 
+    done, refused, accepted = [], [], []
+
+    def hostile(k: int):
+        client = Client(url, verbose=False)
+        for n in range(k, 10**6, max(bad_clients, 1)):
+            if done:
+                return
+            try:
+                client.predict([handle_file(f) for f in bad[n % len(bad)]], api_name="/analyze")
+                accepted.append(bad[n % len(bad)])
+            except Exception:  # the expected answer: one sentence, as an error
+                refused.append(n)
+
     start = time.perf_counter()
-    with ThreadPoolExecutor(clients) as pool:
+    with ThreadPoolExecutor(clients + bad_clients) as pool:
+        attackers = [pool.submit(hostile, k) for k in range(bad_clients)]
         outcomes = [r for rs in pool.map(session, range(clients)) for r in rs]
+        done.append(True)
+        for a in attackers:
+            a.result()
     seconds = time.perf_counter() - start
     failures = [e for _, _, e in outcomes if e]
     mismatches = sum(1 for f, tasks, e in outcomes if not e and tasks != sequential[f])
     return {"clients": clients, "rounds": rounds, "analyses": len(outcomes), "failures": len(failures),
             "first_failure": failures[0] if failures else None, "mismatches": mismatches,
             "seconds": round(seconds, 2), "analyses_per_s": round(len(outcomes) / seconds, 2),
+            "bad_clients": bad_clients, "bad_inputs_refused": len(refused), "bad_inputs_accepted": len(accepted),
             "server_peak_rss_mb_before": round(rss_before, 1), "server_peak_rss_mb": round(peak_rss_mb(pid), 1)}
 
 
@@ -60,6 +96,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--bad-clients", type=int, default=0, help="clients sending hostile inputs meanwhile")
     args = parser.parse_args()
     with running_app() as (url, proc, log):
-        print(json.dumps(run_load(url, proc.pid, args.clients, args.rounds), indent=2))
+        print(json.dumps(run_load(url, proc.pid, args.clients, args.rounds, args.bad_clients), indent=2))

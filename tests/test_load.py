@@ -1,5 +1,6 @@
-"""8 concurrent gradio_client sessions x 5 analyses: no failure, results identical to sequential ones,
-memory bounded. Timings are printed by tests/load_bench.py, never asserted."""
+"""16 concurrent gradio_client sessions x 5 analyses while 4 more clients send hostile inputs: no good analysis
+fails, results identical to sequential ones, every hostile input refused, memory bounded. Timings are printed
+by tests/load_bench.py, never asserted."""
 import pytest
 from load_bench import run_load
 
@@ -10,9 +11,10 @@ pytestmark = pytest.mark.slow  # real servers, training or subprocesses: `make t
 
 def test_concurrent_sessions():
     with running_app() as (url, proc, log):
-        result = run_load(url, proc.pid, clients=8, rounds=5)
+        result = run_load(url, proc.pid, clients=16, rounds=5, bad_clients=4)
     print(result)
     assert result["failures"] == 0, result["first_failure"]
     assert result["mismatches"] == 0
-    assert result["analyses"] == 40
+    assert result["analyses"] == 80
+    assert result["bad_inputs_accepted"] == 0 and result["bad_inputs_refused"] >= 4
     assert result["server_peak_rss_mb"] < 8192  # bounded: the queue runs 2 analyses at a time
