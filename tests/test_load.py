@@ -2,8 +2,8 @@
 fails, results identical to sequential ones, every hostile input refused, memory bounded. Timings are printed
 by tests/load_bench.py, never asserted."""
 import pytest
-from load_bench import run_load
 
+from load_bench import run_load
 from server import running_app
 
 pytestmark = pytest.mark.slow  # real servers, training or subprocesses: `make test-fast` skips them

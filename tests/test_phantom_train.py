@@ -7,16 +7,8 @@ import torch
 
 from mrnet.config import PLANES, TASKS
 from mrnet.model import MRNet
-from mrnet.toolchain.phantom import (
-    ACL_OEDEMA,
-    CONTRAST,
-    MASK_BITS,
-    PREVALENCE,
-    TEAR_SIGNAL,
-    choose_labels,
-    generate_exam,
-    task_mask,
-)
+from mrnet.toolchain.dataset import MASK_BITS, task_mask
+from mrnet.toolchain.phantom import ACL_OEDEMA, CONTRAST, PREVALENCE, TEAR_SIGNAL, choose_labels, generate_exam
 from mrnet.toolchain.train import fold_batchnorm, with_batchnorm
 
 from helpers import mrnet_cli

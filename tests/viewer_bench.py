@@ -18,9 +18,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from test_browser import ARGS, CHROMIUM  # noqa: E402
-
 from server import running_app  # noqa: E402
+from test_browser import ARGS, CHROMIUM  # noqa: E402
 
 STEP = """async ([plane, key]) => {
   const stage = document.querySelector(`#viewer .mrv-plane[data-plane=${plane}] .mrv-stage`);

@@ -24,7 +24,7 @@ import torch
 from tqdm import tqdm
 
 from ..config import PLANES, TASKS
-from .dataset import MASK_BITS, TASK_BITS, task_mask  # noqa: F401  (the folder format's bits, defined there)
+from .dataset import MASK_BITS  # the folder format's lesion bits
 
 GENERATOR_VERSION = 2  # bump when the same seed draws a different exam (cached samples are keyed by it)
 N = 128            # voxels per side
