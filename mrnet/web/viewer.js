@@ -325,8 +325,9 @@ async function load(payload) {
   for (const key of Object.keys(panes)) delete panes[key];
   data = null;
   if (!payload || !payload.planes) return;
-  const planes = {};
-  for (const [name, p] of Object.entries(payload.planes)) planes[name] = { slices: p.slices, pixels: await inflate(p.pixels) };
+  const names = Object.keys(payload.planes);  // the planes decompress side by side
+  const pixels = await Promise.all(names.map((name) => inflate(payload.planes[name].pixels)));
+  const planes = Object.fromEntries(names.map((name, i) => [name, { slices: payload.planes[name].slices, pixels: pixels[i] }]));
   const cams = {};
   for (const [task, perPlane] of Object.entries(payload.cams)) {
     cams[task] = {};
