@@ -177,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--tasks", nargs="+", default=d.tasks)
     p.add_argument("--planes", nargs="+", default=d.planes)
-    p.add_argument("--device", default=d.device, help="auto (CUDA when present, else the CPU), cpu, cuda or cuda:N")
+    device_arg(p)
     p.add_argument("--threads", type=int, default=d.threads)
     p.add_argument("--trained-on", default=d.trained_on, help="provenance text for the model card")
     p.add_argument("--record-command", default=d.record_command, help=argparse.SUPPRESS)

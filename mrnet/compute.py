@@ -45,10 +45,6 @@ class Compute:
         """uint8 slices (S, H, W) -> the model's input on the device (normalised there)."""
         return self.input(to_input(volume, normalization.mean, normalization.std, self.device))
 
-    @property
-    def label(self) -> str:
-        return f"{self.device.type}/{self.precision}"
-
 
 def resolve_device(device: str = "auto") -> torch.device:
     if device in ("", "auto"):

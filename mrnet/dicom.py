@@ -30,10 +30,6 @@ from .settings import settings
 AXES = {"sagittal": np.array([1.0, 0, 0]), "coronal": np.array([0, 1.0, 0]), "axial": np.array([0, 0, 1.0])}
 
 
-def max_dicom_files() -> int:
-    return settings().max_dicom_files
-
-
 def read_dataset(name: str, data: bytes):
     """The dataset, its pixel data not yet decoded; pydicom's warnings stay out of our messages and output."""
     import pydicom
@@ -147,8 +143,6 @@ def to_uint8_percentiles(volume: np.ndarray) -> np.ndarray:
 
 
 def add_dicom_files(exam: Exam, items: list[tuple[str, bytes]]) -> None:
-    if len(items) > max_dicom_files():
-        raise MRNetError(f"{len(items)} DICOM files were given; at most {max_dicom_files()} are accepted.")
     series: dict[str, list] = defaultdict(list)
     non_image = []
     for name, data in items:

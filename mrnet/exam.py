@@ -83,7 +83,7 @@ def to_uint8_volume(array: np.ndarray, name: str) -> tuple[np.ndarray, list[str]
                              "save the plane as integers or ordinary floats.")
         scale = (lo, hi)
         notes.append(f"{name}: {array.dtype.name} values {lo:g}..{hi:g} rescaled to 0..255 (min-max over the volume).")
-    out = np.empty((s, SIZE, SIZE), np.uint8) if (h, w) != (SIZE, SIZE) else np.empty((s, h, w), np.uint8)
+    out = np.empty((s, SIZE, SIZE), np.uint8)
     for i in range(s):
         sl = array[i]
         if scale is not None:

@@ -90,9 +90,14 @@ def classic_maps(features, pooled, weight):
     return classic_cam(features, weight)
 
 
+def display_levels(maps: np.ndarray) -> np.ndarray:
+    """Display-scaled maps -> float32 grey levels 0..255 at low resolution (clipped: negative evidence is 0)."""
+    return np.clip(maps, 0, 1).astype(np.float32) * np.float32(255)
+
+
 def upsample(maps: np.ndarray, size: int = 256) -> np.ndarray:
     """(S, h, w) float in [0, 1] -> uint8 (S, size, size), bilinear (cv2.resize, as the blog code)."""
-    stacked = np.ascontiguousarray(np.clip(maps, 0, 1).transpose(1, 2, 0) * 255, dtype=np.float32)
+    stacked = np.ascontiguousarray(display_levels(maps).transpose(1, 2, 0))
     chunks = [cv2.resize(stacked[:, :, i:i + 256], (size, size), interpolation=cv2.INTER_LINEAR)
               for i in range(0, stacked.shape[2], 256)]  # cv2 takes at most 512 channels per image
     out = np.concatenate([c.reshape(size, size, -1) for c in chunks], axis=2)

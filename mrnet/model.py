@@ -37,9 +37,13 @@ class MRNet(nn.Module):
         """x: (S, 3, H, W) normalised slices of one exam and plane -> (S, 256, h, w) maps of AlexNet's
         last conv block (after its max-pool), in the autocast dtype the caller runs under; with_stem: also
         the first block's output (S, 64, H', W'), which the out-of-distribution check summarises."""
-        stem = self.features[:STEM](x)
+        stem = self.forward_stem(x)
         maps = self.features[STEM:](stem)
         return (maps, stem) if with_stem else maps
+
+    def forward_stem(self, x: torch.Tensor) -> torch.Tensor:
+        """The first block alone (conv, ReLU, max-pool): what the out-of-distribution check summarises."""
+        return self.features[:STEM](x)
 
     def forward_head(self, maps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """maps (S, 256, h, w) -> pooled (S, 256) per-slice global average, and logits (n_tasks,): the head

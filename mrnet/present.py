@@ -17,7 +17,7 @@ import numpy as np
 
 from .analysis import DISCLAIMER, Analysis
 from .config import PLANES, TASK_TITLES
-from .explain import METHODS
+from .explain import METHODS, display_levels
 from .export import overlays, png_bytes
 from .render import Renderer
 from .weights import Weights
@@ -95,7 +95,7 @@ def analysed_planes(analysis: Analysis) -> list[str]:
 def viewer_payload(analysis: Analysis) -> dict:
     """Everything the browser needs to draw any slice, task and method: each plane's uint8 slices once
     (zlib, then base64), and every task's and method's low-resolution maps as the method displays them
-    (clipped to 0..1 and times 255, float32: the values `explain.upsample` resizes), plus the numbers for
+    (`explain.display_levels`: the values `explain.upsample` resizes), plus the numbers for
     captions and bars. The browser upsamples and colours them; nothing more comes from the server."""
     planes = analysed_planes(analysis)
     grid = next(iter(next(iter(analysis.tasks.values())).planes.values())).maps["exact"].shape[-2:]
@@ -108,7 +108,7 @@ def viewer_payload(analysis: Analysis) -> dict:
                        "pixels": base64.b64encode(packed[p]).decode("ascii")} for p in planes},
         "tasks": [[t, TASK_TITLES.get(t, t)] for t in analysis.tasks],
         "methods": [[name, m.title] for name, m in METHODS.items()],
-        "cams": {t: {p: {m: b64(np.clip(result.display_maps(p, m), 0, 1).astype(np.float32) * np.float32(255))
+        "cams": {t: {p: {m: b64(display_levels(result.display_maps(p, m)))
                          for m in METHODS} for p in result.planes} for t, result in analysis.tasks.items()},
         "results": {t: {p: {"contributions": [round(float(c), 6) for c in r.contributions], "logit": r.logit,
                             "bias": r.bias, "top_slice": r.top_slice} for p, r in result.planes.items()}

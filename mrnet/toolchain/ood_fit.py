@@ -11,7 +11,6 @@ from tqdm import tqdm
 
 from ..compute import Compute, compute_for
 from ..errors import MRNetError
-from ..model import STEM
 from ..ood import exam_vector, fit
 from .card import write_card
 from .dataset import read_split
@@ -25,7 +24,7 @@ def exam_vectors(models_by_plane: dict, split, norm, compute: Compute, progress:
         rows = []
         for i in tqdm(range(len(split.ids)), desc=f"ood {plane}", disable=not progress, leave=False):
             with compute.autocast():
-                stem = model.features[:STEM](compute.slices(split.volume(plane, i), norm))
+                stem = model.forward_stem(compute.slices(split.volume(plane, i), norm))
             rows.append(exam_vector(stem))
         out[plane] = np.stack(rows)
     return out
