@@ -109,6 +109,39 @@ def cmd_figure(a) -> int:
     return 0
 
 
+def open_cases(source: str, split: str):
+    """DATA of `score`: `phantom` (the app's default set), a folder in MRNet's layout or a Hub dataset repo."""
+    if source == "phantom":
+        from .toolchain.phantom_cases import phantom_cases
+        return phantom_cases()
+    from .cases import open_source
+    return open_source(source, split)
+
+
+def cmd_score(a) -> int:
+    from .compute import compute_for
+    from .toolchain.score import score
+    cases = open_cases(a.data, a.split)
+    compute = compute_for(a.device, a.precision)
+    summary = score(cases, load_weights(a.weights, compute.device), compute, Path(a.out), progress=not a.no_progress)
+    for problem in summary["problems"]:
+        print(f"warning: {problem}", file=sys.stderr)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def cmd_flags(a) -> int:
+    from .flags import FlagStore
+    store = FlagStore(a.db)
+    text = store.csv()
+    if a.out == "-":
+        sys.stdout.write(text)
+    else:
+        Path(a.out).write_text(text)
+        print(f"wrote {text.count(chr(10)) - 1} flags to {a.out}", file=sys.stderr)
+    return 0
+
+
 def weights_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", default=settings().weights,
                    help="weights folder, or Hub repo owner/name[@revision]; default: $MRNET_WEIGHTS, else bundled weights/")
@@ -116,6 +149,11 @@ def weights_arg(p: argparse.ArgumentParser) -> None:
 
 def device_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA when present, else the CPU), cpu, cuda or cuda:N")
+
+
+def precision_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto",
+                   help="autocast precision of the convolutions; auto: bf16 where native (CUDA or a bf16 CPU), else fp32")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -131,9 +169,27 @@ def build_parser() -> argparse.ArgumentParser:
                    "(exact, classic, ...); checked when the overlays are drawn")
     p.add_argument("--opacity", type=float, default=0.4)
     device_arg(p)
-    p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto",
-                   help="autocast precision of the convolutions; auto: bf16 where native (CUDA or a bf16 CPU), else fp32")
+    precision_arg(p)
     p.set_defaults(run=cmd_predict)
+
+    p = sub.add_parser("score", help="predict every case of a labelled set (no CAMs drawn): a score table for the "
+                       "app's Cases view, with AUC per task; reruns score only new or changed cases")
+    p.add_argument("data", help="`phantom` (the app's default set), a folder in MRNet's layout, or a Hub dataset "
+                   "repo owner/name[@revision]")
+    p.add_argument("--split", default="valid")
+    weights_arg(p)
+    p.add_argument("--out", required=True, help="the score table (CSV); its cache is OUT.cache.jsonl")
+    device_arg(p)
+    precision_arg(p)
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(run=cmd_score)
+
+    p = sub.add_parser("flags", help="reviewer flags kept by the app")
+    flags = p.add_subparsers(dest="action", required=True)
+    e = flags.add_parser("export", help="write every flag as CSV")
+    e.add_argument("--out", required=True, help="CSV file, or - for standard output")
+    e.add_argument("--db", default=settings().flags, help="the SQLite database; default: $MRNET_FLAGS, else data/flags.sqlite")
+    e.set_defaults(run=cmd_flags)
 
     p = sub.add_parser("bench", help="time the analysis and the PNG export against the blog code's path")
     weights_arg(p)

@@ -113,3 +113,30 @@ def repo_exists(repo: str) -> bool:
 def is_offline(exc: Exception) -> bool:
     from huggingface_hub import constants
     return bool(constants.HF_HUB_OFFLINE) or "offline" in type(exc).__name__.lower()
+
+
+def dataset_folder(source: str, split: str) -> tuple[Path, str]:
+    """A Hub dataset repo `owner/name[@revision]` in MRNet's layout -> (local snapshot of one split, notice).
+    Private repos (MRNet itself may never be public) need HF_TOKEN, which huggingface_hub reads. When the
+    Hub cannot be reached, a cached snapshot is used and the notice says so."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+    repo, revision = parse_source(source)
+    wanted = revision or "main"
+    patterns = [f"{split}/*/*.npy", f"{split}-*.csv", f"masks/{split}/*/*.npy"]
+
+    def snapshot(local_only: bool) -> Path:
+        return Path(snapshot_download(repo_id=repo, repo_type="dataset", revision=wanted, allow_patterns=patterns,
+                                      local_files_only=local_only))
+    try:
+        return snapshot(local_only=False), ""
+    except RevisionNotFoundError:
+        raise MRNetError(f"The Hub dataset {repo} has no revision {wanted!r} (branch, tag or commit).") from None
+    except RepositoryNotFoundError:
+        raise MRNetError(f"The Hub dataset {repo} does not exist or is private (check the name and HF_TOKEN).") from None
+    except network_errors() as exc:
+        why = "offline mode is on (HF_HUB_OFFLINE=1)" if is_offline(exc) else "the Hub could not be reached"
+        try:
+            return snapshot(local_only=True), f"Using the cached copy of the dataset {source}: {why}."
+        except (LocalEntryNotFoundError, FileNotFoundError, ValueError):
+            raise MRNetError(f"The dataset {source} cannot be read: {why} and no cached copy exists.") from None

@@ -4,8 +4,11 @@ import os
 import subprocess
 import sys
 
+import shutil
+
 import pytest
 from conftest import make_weights
+from test_cases import write_set
 
 from mrnet.toolchain.samples import BY_KEY, sample_file
 
@@ -31,6 +34,10 @@ def hub(tmp_path_factory):
     data[-100] ^= 0x55
     (tampered / "axial.safetensors").write_bytes(bytes(data))
     git_repo_with(server.repo("acme/tampered"), tampered, "tampered")
+    # a private-hospital-style dataset repo in MRNet's layout
+    dataset = write_set(root / "dataset-files", n=4, slices=6)
+    shutil.copytree(dataset, server.mirrors / "datasets" / "acme" / "knee-set")
+    git_repo_with(server.mirrors / "datasets" / "acme" / "knee-set", dataset, "a labelled set")
     server.config_sha = {v: json.loads((root / v / "config.json").read_text())["models"][0]["sha256"] for v in ("v1", "v2")}
     server.start()
     yield server
@@ -114,6 +121,25 @@ def test_app_with_hub_weights_pinned_to_a_commit(hub, tmp_path):
                                                     api_name="/analyze")
     assert report["weights"]["source"] == {"kind": "hub", "repo": "acme/knee-mrnet", "revision": hub.sha_v1,
                                            "commit": hub.sha_v1}
+
+
+def test_a_hub_dataset_repo_is_scored(hub, tmp_path, random_weights):
+    env = dict(os.environ, HF_ENDPOINT=hub.url, HF_HOME=str(tmp_path / "hf"), HF_HUB_DISABLE_TELEMETRY="1")
+    env.pop("HF_HUB_OFFLINE", None)
+
+    def score(source):
+        return subprocess.run([sys.executable, "-m", "mrnet", "score", source, "--out", str(tmp_path / "s.csv"),
+                               "--weights", str(random_weights), "--no-progress"], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=300)
+    run = score("acme/knee-set")
+    assert run.returncode == 0, run.stderr
+    summary = json.loads(run.stdout)
+    assert summary["cases"] == 4 and summary["scored"] == 4 and summary["auc"]["acl"]["n"] == 4
+    assert list((tmp_path / "hf" / "hub").glob("datasets--acme--knee-set/snapshots/*/valid/axial/0000.npy"))
+    run = score("acme/no-such-set")
+    assert run.returncode == 2
+    assert run.stderr.strip() == ("error: The Hub dataset acme/no-such-set does not exist or is private "
+                                  "(check the name and HF_TOKEN).")
 
 
 def test_bad_source_syntax(tmp_path):

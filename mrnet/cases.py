@@ -1,0 +1,173 @@
+"""A labelled set of exams to browse case by case: a folder in MRNet's layout, local or from a Hub dataset repo.
+
+    DIR/{split}/{axial,coronal,sagittal}/NNNN.npy     one file per case and plane
+    DIR/{split}-{abnormal,acl,meniscus}.csv            `id,label` rows (no header), label 0 or 1
+    DIR/masks/{split}/{plane}/NNNN.npy                 optional: uint8 lesion bit fields aligned with the slices
+
+A damaged set is read as far as it goes: each problem (a missing plane folder or label file, a malformed
+line, a label for an absent case, a stray file) becomes one sentence in `problems`, and every good case stays
+browsable. Files are read with the upload path's checks (header first, never unpickled).
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .config import PLANES, TASK_TITLES, TASKS
+from .errors import MRNetError
+from .exam import Exam, add_npy, read_npy_bytes
+from .inputs import read_path
+
+CASE_FILE = re.compile(r"^(\d{1,8})\.npy$")
+
+
+def case_id(raw: str) -> str:
+    """'7', '0007' -> '0007' (MRNet's file names are zero-padded to 4 digits)."""
+    return f"{int(raw):04d}"
+
+
+@dataclass
+class CaseSet:
+    name: str                                   # what a link names: "phantom", a folder's name, a repo id
+    title: str                                  # what the app shows
+    split: str
+    ids: list[str]
+    labels: dict[str, dict[str, int]]           # case -> task -> 0/1 (a task without labels is absent)
+    load_exam: Callable[[str], Exam]
+    fingerprint: Callable[[str], str]           # changes when the case's content does (the score cache's key)
+    load_masks: Callable[[str], dict[str, np.ndarray]] = lambda case: {}
+    problems: list[str] = field(default_factory=list)
+    has_masks: bool = False
+
+    def exam(self, case: str) -> Exam:
+        if case not in self.ids:
+            raise MRNetError(f"The {self.title} set has no case {case!r}.")
+        return self.load_exam(case)
+
+    def masks(self, case: str) -> dict[str, np.ndarray]:
+        return self.load_masks(case) if self.has_masks and case in self.ids else {}
+
+
+def few(items: list[str], k: int = 3) -> str:
+    """'a', 'a and b', 'a, b and c', 'a, b, c and 4 more'."""
+    if len(items) > k:
+        return ", ".join(items[:k]) + f" and {len(items) - k} more"
+    return " and ".join([", ".join(items[:-1]), items[-1]]) if len(items) > 1 else "".join(items)
+
+
+def read_labels(csv: Path, problems: list[str]) -> dict[str, int]:
+    """`id,label` rows; malformed lines are skipped with one sentence for all of them."""
+    labels, bad = {}, []
+    try:
+        text = csv.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        problems.append(f"{csv.name} cannot be read ({exc.strerror}): its task has no labels.")
+        return labels
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        cells = [c.strip() for c in line.split(",")]
+        if len(cells) != 2 or not cells[0].isdigit() or cells[1] not in ("0", "1", "0.0", "1.0"):
+            bad.append(str(number))
+            continue
+        labels[case_id(cells[0])] = int(float(cells[1]))
+    if bad:
+        problems.append(f"{csv.name}: line{'s' if len(bad) > 1 else ''} {few(bad)} "
+                        f"{'are' if len(bad) > 1 else 'is'} not `id,label` with a label of 0 or 1, and "
+                        f"{'were' if len(bad) > 1 else 'was'} skipped.")
+    return labels
+
+
+def open_folder(root: Path, split: str = "valid", name: str | None = None) -> CaseSet:
+    """A folder in MRNet's layout -> CaseSet (see the module's docstring)."""
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise MRNetError(f"{root} is not a folder.")
+    problems: list[str] = []
+    files: dict[str, dict[str, Path]] = {}       # case -> plane -> file
+    planes = [p for p in PLANES if (root / split / p).is_dir()]
+    if not planes:
+        raise MRNetError(f"{root.name} is not in MRNet's layout: it has no {split}/axial, {split}/coronal or "
+                         f"{split}/sagittal folder.")
+    for plane in PLANES:
+        if plane not in planes:
+            problems.append(f"There is no {split}/{plane} folder: cases are shown without the {plane} plane.")
+            continue
+        stray = []
+        for path in sorted((root / split / plane).iterdir()):
+            match = CASE_FILE.match(path.name)
+            if match and path.is_file():
+                files.setdefault(case_id(match.group(1)), {})[plane] = path
+            else:
+                stray.append(path.name)
+        if stray:
+            problems.append(f"{split}/{plane} holds {len(stray)} item{'s' if len(stray) > 1 else ''} that "
+                            f"{'are' if len(stray) > 1 else 'is'} not NNNN.npy ({few(stray)}): ignored.")
+    ids = sorted(files)
+    if not ids:
+        raise MRNetError(f"{root.name} has no exams: {split}/{{plane}}/NNNN.npy files are expected.")
+    lacking = {p: [c for c in ids if p not in files[c]] for p in planes}
+    for plane, cases in lacking.items():
+        if cases:
+            problems.append(f"{len(cases)} case{'s' if len(cases) > 1 else ''} ({few(cases)}) "
+                            f"{'have' if len(cases) > 1 else 'has'} no {plane} file: shown without that plane.")
+    labels: dict[str, dict[str, int]] = {c: {} for c in ids}
+    for task in TASKS:
+        csv = root / f"{split}-{task}.csv"
+        if not csv.is_file():
+            problems.append(f"{csv.name} is missing: the {TASK_TITLES.get(task, task)} task has no ground truth.")
+            continue
+        task_labels = read_labels(csv, problems)
+        absent = sorted(set(task_labels) - set(ids))
+        if absent:
+            problems.append(f"{csv.name} labels {len(absent)} case{'s' if len(absent) > 1 else ''} with no exam "
+                            f"file ({few(absent)}): ignored.")
+        for case in ids:
+            if case in task_labels:
+                labels[case][task] = task_labels[case]
+    masks_root = root / "masks" / split
+
+    def load_exam(case: str) -> Exam:
+        exam = Exam(volumes={})
+        for plane, path in files[case].items():
+            add_npy(exam, read_path(path), f"{split}/{plane}/{path.name}", plane=plane)
+        return exam
+
+    def fingerprint(case: str) -> str:
+        digest = hashlib.sha256()
+        for plane in sorted(files[case]):
+            digest.update(plane.encode() + read_path(files[case][plane]))
+        return digest.hexdigest()
+
+    def load_masks(case: str) -> dict[str, np.ndarray]:
+        found = {}
+        for plane, path in files[case].items():
+            mask = masks_root / plane / path.name
+            if mask.is_file():
+                try:
+                    found[plane] = read_npy_bytes(read_path(mask), f"masks/{split}/{plane}/{path.name}")
+                except MRNetError:
+                    continue  # a broken mask only loses its outline
+        return found
+
+    return CaseSet(name=name or root.name, title=name or root.name, split=split, ids=ids, labels=labels,
+                   load_exam=load_exam, fingerprint=fingerprint, load_masks=load_masks, problems=problems,
+                   has_masks=masks_root.is_dir())
+
+
+def open_source(source: str, split: str = "valid") -> CaseSet:
+    """A local folder, or a Hub dataset repo `owner/name[@revision]` (downloaded once into the HF cache)."""
+    path = Path(source).expanduser()
+    if path.is_dir():
+        return open_folder(path, split)
+    from .hub import dataset_folder
+    folder, notice = dataset_folder(source, split)
+    cases = open_folder(folder, split, name=source)
+    if notice:
+        cases.problems.insert(0, notice)
+    return cases

@@ -1,0 +1,118 @@
+"""A labelled set's predictions, one row per case and task (`python -m mrnet score` writes them, the app's
+Cases view reads them), and the ROC curve and AUC computed from them (numpy only: the runtime has no sklearn).
+
+The file is CSV with the columns of FIELDS: `label` is empty for a case without ground truth; `p_PLANE`
+is empty for a plane the case lacks; `weights` is the digest of the weights' config.json (which records
+every model file's sha256 and the fusion), so a table is never shown against weights that did not make it.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .analysis import Analysis
+from .config import PLANES
+from .errors import MRNetError
+from .weights import Weights
+
+FIELDS = ["case", "task", "label", "probability", "decisive_plane", "top_slice",
+          *[f"p_{p}" for p in PLANES], "weights", "content"]
+
+
+def weights_digest(weights: Weights) -> str:
+    return hashlib.sha256(weights.config.to_json().encode()).hexdigest()[:16]
+
+
+def predictions(analysis: Analysis) -> dict:
+    """What a score row keeps of an analysis, per task (JSON-ready; the score cache stores it as is)."""
+    return {task: {"probability": round(t.probability, 6), "decisive_plane": t.decisive_plane,
+                   "top_slice": t.planes[t.decisive_plane].top_slice,
+                   "planes": {p: round(r.probability, 6) for p, r in t.planes.items()}}
+            for task, t in analysis.tasks.items()}
+
+
+def rows_for(case: str, predicted: dict, labels: dict, weights: str, content: str) -> list[dict]:
+    return [{"case": case, "task": task, "label": labels.get(task, ""), "probability": p["probability"],
+             "decisive_plane": p["decisive_plane"], "top_slice": p["top_slice"],
+             **{f"p_{plane}": p["planes"].get(plane, "") for plane in PLANES}, "weights": weights, "content": content}
+            for task, p in predicted.items()]
+
+
+def write_scores(path: Path, rows: list[dict]) -> None:
+    """Atomically: a reader never sees half a table."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=FIELDS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(buf.getvalue())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass
+class Scores:
+    rows: list[dict]          # parsed: label int or None, probability float, top_slice int
+
+    @property
+    def weights(self) -> set[str]:
+        return {r["weights"] for r in self.rows}
+
+    def by_case(self) -> dict[str, dict[str, dict]]:
+        table: dict[str, dict[str, dict]] = {}
+        for r in self.rows:
+            table.setdefault(r["case"], {})[r["task"]] = r
+        return table
+
+
+def read_scores(path: Path) -> Scores:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise MRNetError(f"The score file {path.name} cannot be read ({exc.strerror}).") from None
+    reader = csv.DictReader(io.StringIO(text))
+    if not reader.fieldnames or not {"case", "task", "label", "probability", "weights"} <= set(reader.fieldnames):
+        raise MRNetError(f"{path.name} is not a score file written by `python -m mrnet score`.")
+    rows = []
+    try:
+        for r in reader:
+            rows.append({**r, "label": int(r["label"]) if r["label"] not in ("", None) else None,
+                         "probability": float(r["probability"]), "top_slice": int(r.get("top_slice") or 0)})
+    except (ValueError, TypeError):
+        raise MRNetError(f"{path.name}: line {reader.line_num} has a malformed number.") from None
+    return Scores(rows)
+
+
+def roc_curve(labels, scores) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(false positive rate, true positive rate, threshold) at each distinct score, highest first; the
+    curve starts at (0, 0). Ties share one point."""
+    labels, scores = np.asarray(labels, dtype=np.int64), np.asarray(scores, dtype=np.float64)
+    order = np.argsort(-scores, kind="stable")
+    labels, scores = labels[order], scores[order]
+    last = np.r_[np.flatnonzero(np.diff(scores)), len(scores) - 1]   # the last index of each distinct score
+    tp, fp = np.cumsum(labels)[last], np.cumsum(1 - labels)[last]
+    pos, neg = max(int(labels.sum()), 1), max(int((1 - labels).sum()), 1)
+    return np.r_[0.0, fp / neg], np.r_[0.0, tp / pos], np.r_[np.inf, scores[last]]
+
+
+def auc(labels, scores) -> float | None:
+    """Area under the ROC curve (ties count one half); None when only one class is present."""
+    labels = np.asarray(labels, dtype=np.int64)
+    if labels.size == 0 or labels.min() == labels.max():
+        return None
+    fpr, tpr, _ = roc_curve(labels, scores)
+    return float(np.trapezoid(tpr, fpr))

@@ -1,0 +1,64 @@
+"""The case browser's default set: 60 phantom exams from seeds never used in training (the bundled weights
+were trained on `phantom --seed 0`; this set is what `phantom --seed 3 --n-valid 60` writes, one seed per case).
+
+Labels come from the generator's first draw, so the set opens instantly; an exam (and its lesion masks) is
+generated when it is first opened and cached as one .npz under the sample cache. The predictions ship with
+the bundled weights (weights/scores-phantom.csv, made by `python -m mrnet score phantom --out ...`).
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..cases import CaseSet
+from ..config import PLANES
+from ..exam import Exam
+from ..hub import BUNDLED
+from .phantom import GENERATOR_VERSION, choose_labels, generate_exam
+from .samples import cache_dir
+
+SEED, COUNT = 3, 60
+SCORES = BUNDLED / "scores-phantom.csv"
+
+
+def case_seed(case: str) -> int:
+    return SEED * 100000 + 50000 + int(case)   # write_dataset's seed for exam `case` of the valid split
+
+
+def cached(case: str) -> Path:
+    """The case's volumes and masks as one .npz, generated on first use (atomic rename: concurrent makers
+    of the same case never expose half a file)."""
+    path = cache_dir() / f"phantom-case-{case_seed(case)}-v{GENERATOR_VERSION}.npz"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ph = generate_exam(case_seed(case))
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem + ".", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **ph.volumes, **{f"mask_{p}": m for p, m in ph.masks.items()})
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    return path
+
+
+def load_exam(case: str) -> Exam:
+    with np.load(cached(case), allow_pickle=False) as npz:
+        return Exam(volumes={p: npz[p] for p in PLANES}, sources={p: f"phantom case {case} ({p})" for p in PLANES})
+
+
+def load_masks(case: str) -> dict[str, np.ndarray]:
+    with np.load(cached(case), allow_pickle=False) as npz:
+        return {p: npz[f"mask_{p}"] for p in PLANES}
+
+
+def phantom_cases(count: int = COUNT) -> CaseSet:
+    ids = [f"{i:04d}" for i in range(count)]
+    labels = {case: choose_labels(np.random.default_rng(case_seed(case)))[0] for case in ids}
+    return CaseSet(name="phantom", title="Phantom validation set (60 synthetic knees)", split="valid", ids=ids,
+                   labels=labels, load_exam=load_exam, load_masks=load_masks, has_masks=True,
+                   fingerprint=lambda case: f"phantom-v{GENERATOR_VERSION}-seed{case_seed(case)}")

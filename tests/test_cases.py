@@ -1,0 +1,183 @@
+"""Labelled sets (mrnet.cases), the score table and its ROC/AUC (mrnet.scores), `python -m mrnet score` with its
+cache and resume after a kill, and reviewer flags in SQLite with concurrent writers (mrnet.flags)."""
+import csv
+import json
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score, roc_curve as sk_roc_curve
+
+from mrnet.cases import open_folder
+from mrnet.errors import MRNetError
+from mrnet.flags import Flag, FlagStore
+from mrnet.scores import auc, read_scores, roc_curve
+
+from server import ROOT
+
+
+def write_set(root: Path, n: int = 4, slices: int = 6, seed: int = 0) -> Path:
+    """A small set in MRNet's layout (random pixels: reading does not need anatomy)."""
+    rng = np.random.default_rng(seed)
+    for plane in ("axial", "coronal", "sagittal"):
+        (root / "valid" / plane).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            np.save(root / "valid" / plane / f"{i:04d}.npy", rng.integers(0, 255, (slices, 64, 64), dtype=np.uint8))
+    for t, labels in (("abnormal", [1, 0, 1, 1]), ("acl", [1, 0, 0, 1]), ("meniscus", [0, 0, 1, 1])):
+        (root / f"valid-{t}.csv").write_text("".join(f"{i},{labels[i % 4]}\n" for i in range(n)))
+    return root
+
+
+def test_a_good_set_reads_whole(tmp_path):
+    cases = open_folder(write_set(tmp_path / "set"))
+    assert cases.ids == ["0000", "0001", "0002", "0003"] and cases.problems == []
+    assert cases.labels["0003"] == {"abnormal": 1, "acl": 1, "meniscus": 1}
+    exam = cases.exam("0002")
+    assert exam.planes == ["axial", "coronal", "sagittal"] and exam.volumes["axial"].shape == (6, 256, 256)
+    with pytest.raises(MRNetError, match="no case '0099'"):
+        cases.exam("0099")
+
+
+def test_a_damaged_set_says_each_problem_and_keeps_the_good_cases(tmp_path):
+    root = write_set(tmp_path / "set")
+    for f in (root / "valid" / "coronal").iterdir():
+        f.unlink()
+    (root / "valid" / "coronal").rmdir()                                   # a missing plane
+    (root / "valid-meniscus.csv").unlink()                                 # a missing label file
+    (root / "valid-acl.csv").write_text("0,1\n1,maybe\nnot a row\n2,0\n3,1\n77,1\n")  # malformed lines, an absent case
+    (root / "valid" / "axial" / "notes.txt").write_text("stray")           # a stray file
+    (root / "valid" / "sagittal" / "0003.npy").unlink()                    # a case lacking one plane
+    (root / "valid" / "axial" / "0001.npy").write_bytes(b"\x93NUMPY garbage")  # a broken exam file
+    cases = open_folder(root)
+    text = "\n".join(cases.problems)
+    assert "There is no valid/coronal folder" in text
+    assert "valid-meniscus.csv is missing" in text
+    assert "valid-acl.csv: lines 2 and 3" in text and "skipped" in text
+    assert "valid-acl.csv labels 1 case with no exam file (0077)" in text
+    assert "valid/axial holds 1 item that is not NNNN.npy (notes.txt)" in text
+    assert "1 case (0003) has no sagittal file" in text
+    assert len(cases.problems) == 6 and all("\n" not in p and "Traceback" not in p for p in cases.problems)
+    assert cases.ids == ["0000", "0001", "0002", "0003"]
+    assert cases.labels["0002"] == {"abnormal": 1, "acl": 0} and "meniscus" not in cases.labels["0000"]
+    assert cases.exam("0003").planes == ["axial"]
+    with pytest.raises(MRNetError, match="0001.npy"):
+        cases.exam("0001")
+    assert cases.exam("0000").planes == ["axial", "sagittal"]  # the good cases stay browsable
+
+
+def test_not_a_set_is_one_sentence(tmp_path):
+    with pytest.raises(MRNetError, match="not in MRNet's layout"):
+        open_folder(tmp_path)
+    with pytest.raises(MRNetError, match="is not a folder"):
+        open_folder(tmp_path / "nowhere")
+
+
+def test_the_phantom_set_labels_match_the_generated_exams():
+    from mrnet.toolchain.phantom import generate_exam
+    from mrnet.toolchain.phantom_cases import case_seed, phantom_cases
+    cases = phantom_cases()
+    assert len(cases.ids) == 60
+    for case in ("0000", "0007"):
+        assert cases.labels[case] == generate_exam(case_seed(case)).labels
+    # never a training seed of the bundled weights (trained on `phantom --seed 0`: seeds below 100000)
+    assert min(case_seed(c) for c in cases.ids) >= 100000
+
+
+def test_roc_and_auc_agree_with_scikit_learn():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 300)
+    scores = np.round(rng.random(300) + labels * 0.3, 1)  # many ties
+    fpr, tpr, _ = roc_curve(labels, scores)
+    sk_fpr, sk_tpr, _ = sk_roc_curve(labels, scores, drop_intermediate=False)
+    np.testing.assert_allclose(fpr, sk_fpr)
+    np.testing.assert_allclose(tpr, sk_tpr)
+    assert auc(labels, scores) == pytest.approx(roc_auc_score(labels, scores))
+    assert auc([1, 1], [0.2, 0.3]) is None
+
+
+def score_cli(data, out, weights, *extra, **popen):
+    cmd = [sys.executable, "-m", "mrnet", "score", str(data), "--out", str(out), "--weights", str(weights),
+           "--no-progress", *extra]
+    if popen:
+        return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout)
+
+
+@pytest.mark.slow
+def test_score_caches_resumes_after_a_kill_and_rescoring_only_what_changed(tmp_path, random_weights):
+    root = write_set(tmp_path / "set", n=16, slices=16)
+    whole = score_cli(root, tmp_path / "whole.csv", random_weights)
+    assert (whole["cases"], whole["scored"], whole["reused"]) == (16, 16, 0)
+    assert set(whole["auc"]) == {"abnormal", "acl", "meniscus"} and whole["auc"]["acl"]["n"] == 16
+    table = read_scores(tmp_path / "whole.csv")
+    assert len(table.rows) == 48 and {r["label"] for r in table.rows} == {0, 1}
+
+    # killed mid-run: what was scored stays, the rerun does the rest, and the table equals the uninterrupted one
+    out = tmp_path / "killed.csv"
+    proc = score_cli(root, out, random_weights, popen=True)
+    cache = out.with_name(out.name + ".cache.jsonl")
+    deadline = time.time() + 300
+    while not (cache.is_file() and cache.read_text().count("\n") >= 3):
+        assert proc.poll() is None and time.time() < deadline, proc.stderr.read() if proc.poll() is not None else "slow"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not out.exists()
+    done = cache.read_text().count("\n")
+    assert 3 <= done < 16
+    resumed = score_cli(root, out, random_weights)
+    assert resumed["reused"] == done and resumed["scored"] == 16 - done
+    assert (tmp_path / "killed.csv").read_text() == (tmp_path / "whole.csv").read_text()
+
+    # one case changes: only it is scored again; a label change needs no scoring at all
+    np.save(root / "valid" / "axial" / "0005.npy", np.full((16, 64, 64), 7, np.uint8) + np.eye(64, dtype=np.uint8)[None])
+    (root / "valid-acl.csv").write_text("".join(f"{i},{1 - i % 2}\n" for i in range(16)))
+    again = score_cli(root, out, random_weights)
+    assert (again["scored"], again["reused"]) == (1, 15)
+    rows = {(r["case"], r["task"]): r for r in read_scores(out).rows}
+    assert rows[("0002", "acl")]["label"] == 1 and rows[("0001", "acl")]["label"] == 0
+
+
+def add_flags(args):
+    path, writer, count = args
+    store = FlagStore(path)
+    for i in range(count):
+        store.add(Flag("phantom", "valid", f"{i:04d}", "acl", "sagittal", i, "exact",
+                       ["on", "off", "unsure"][i % 3], f"writer {writer} flag {i}", "abc123"))
+
+
+def test_concurrent_writers_lose_no_flag_and_the_export_lists_them(tmp_path):
+    db = tmp_path / "flags.sqlite"
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        pool.map(add_flags, [(db, w, 40) for w in range(4)])
+    flags = FlagStore(db).list()
+    assert len(flags) == 160
+    assert len({f.comment for f in flags}) == 160
+    out = tmp_path / "flags.csv"
+    run = subprocess.run([sys.executable, "-m", "mrnet", "flags", "export", "--out", str(out), "--db", str(db)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 160 and rows[0]["case_id"] == "0000" and rows[0]["created"].endswith("Z")
+    assert {r["verdict"] for r in rows} == {"on", "off", "unsure"}
+    with pytest.raises(MRNetError, match="A flag says one of"):
+        FlagStore(db).add(Flag("phantom", "valid", "0000", "acl", "sagittal", 0, "exact", "maybe", "", "abc"))
+
+
+def test_an_unopenable_flag_database_is_one_sentence(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(MRNetError, match="cannot be opened"):
+        FlagStore(tmp_path / "file" / "flags.sqlite").add(
+            Flag("phantom", "valid", "0000", "acl", "sagittal", 0, "exact", "on", "", "abc"))
+    env = dict(os.environ)
+    run = subprocess.run([sys.executable, "-m", "mrnet", "flags", "export", "--out", "-", "--db",
+                          str(tmp_path / "file" / "x.sqlite")], cwd=ROOT, capture_output=True, text=True, env=env)
+    assert run.returncode == 0 and run.stdout.startswith("dataset,")  # no database yet: an empty table
