@@ -1,10 +1,9 @@
 """Weights from a hub over HTTP: a real hub-compatible server (olah, offline mode) serving local git repos."""
 import json
 import os
+import shutil
 import subprocess
 import sys
-
-import shutil
 
 import pytest
 from conftest import make_weights
