@@ -1,5 +1,6 @@
-"""The Gradio app: upload an exam or pick a sample -> probabilities, and a slice viewer with CAM overlays
-drawn in the browser (mrnet/web/viewer.js).
+"""The Gradio app: upload an exam, pick a sample, or browse a labelled set case by case -> probabilities, and a
+slice viewer with CAM overlays drawn in the browser (mrnet/web/viewer.js; the Cases view: mrnet/web/cases.js).
+A case of a labelled set can be linked (the URL names the view) and flagged by a reviewer (SQLite).
 
 Only wiring lives here; everything it calls is in the importable `mrnet` library. Settings come from the
 environment (mrnet.settings; the README lists them), plus GRADIO_SERVER_NAME / GRADIO_SERVER_PORT
@@ -20,27 +21,57 @@ from gradio.utils import get_upload_folder  # noqa: E402
 
 from mrnet import DISCLAIMER, Analysis, MRNetError, analyze, load_exam, load_items  # noqa: E402
 from mrnet.access import ThrottledLogin, parse_auth  # noqa: E402
+from mrnet.browse import CaseBrowser, Opened, table_payload, view_from_link, with_scores  # noqa: E402
+from mrnet.cases import open_source  # noqa: E402
 from mrnet.compute import compute_for  # noqa: E402
 from mrnet.explain import METHODS  # noqa: E402
+from mrnet.flags import VERDICTS, Flag, FlagStore  # noqa: E402
 from mrnet.hub import resolve  # noqa: E402
-from mrnet.present import predictions_markdown, report_zip, viewer_assets, viewer_payload, viewer_view, weights_markdown  # noqa: E402
+from mrnet.present import predictions_markdown, report_zip, viewer_payload, viewer_view, web_assets, weights_markdown  # noqa: E402
 from mrnet.render import Renderer  # noqa: E402
+from mrnet.scores import weights_digest  # noqa: E402
 from mrnet.settings import settings  # noqa: E402
-from mrnet.toolchain.samples import BY_TITLE, SAMPLES, sample_file  # noqa: E402  (phantom samples need the generator)
+from mrnet.toolchain.phantom_cases import SCORES as PHANTOM_SCORES  # noqa: E402  (the phantom set needs the generator)
+from mrnet.toolchain.phantom_cases import phantom_cases  # noqa: E402
+from mrnet.toolchain.samples import BY_TITLE, SAMPLES, sample_file  # noqa: E402
 from mrnet.uploads import read_uploads  # noqa: E402
 
 COMPUTE = compute_for()
 RESOLVED = resolve(settings().weights)  # once, at start
 WEIGHTS = RESOLVED.weights.to(COMPUTE.device)
-VIEWER_HTML, VIEWER_CSS, VIEWER_JS = viewer_assets()
+VIEWER_HTML, VIEWER_CSS, VIEWER_JS = web_assets("viewer")
+CASES_HTML, CASES_CSS, CASES_JS = web_assets("cases")
 CSS = ".notice {border-left: 4px solid #d97706; padding: 6px 12px; background: #fffbeb; color: #78350f;}"
+FLAGS = FlagStore(settings().flags)
+WEIGHTS_ID = WEIGHTS.source.get("commit") or weights_digest(WEIGHTS)  # what a flag says about the weights
+FLAG_COLUMNS = ["case_id", "task", "plane", "slice", "method", "verdict", "comment", "weights", "created"]
+
+
+def labelled_sets() -> tuple[dict, str]:
+    """MRNET_DATA's set (the default when given) and the phantom set; a set that cannot be opened is said,
+    and the app runs on without it."""
+    sets, problem = {}, ""
+    if settings().data:
+        try:
+            cases = open_source(settings().data, settings().data_split)
+            sets[cases.name] = with_scores(cases, settings().scores, WEIGHTS)
+        except MRNetError as exc:
+            problem = f"⚠️ MRNET_DATA ({settings().data}) cannot be browsed: {exc}"
+    sets["phantom"] = with_scores(phantom_cases(), PHANTOM_SCORES, WEIGHTS)
+    return sets, problem
+
+
+SETS, SETS_PROBLEM = labelled_sets()
+BROWSER = CaseBrowser(SETS, WEIGHTS, COMPUTE)
 
 
 @dataclass
 class Session:
-    """One visitor's analysis and what draws its overlays for the zip (the viewer draws in the browser)."""
+    """One visitor's analysis, what draws its overlays for the zip (the viewer draws in the browser), and the
+    labelled set's case it is (None for an upload or a sample: those are never linked or flagged)."""
     analysis: Analysis
     renderer: Renderer
+    case: tuple[str, str] | None = None   # (set name, case id)
 
 
 def uploaded_exam(files):
@@ -72,6 +103,84 @@ def run_analysis(files, sample_title, progress=gr.Progress()):
             viewer: gr.HTML(value=viewer_view(analysis), data=viewer_payload(analysis))}
 
 
+def browse(dataset: str | None, case: str | None) -> Opened:
+    try:
+        return BROWSER.open(dataset, case)
+    except MRNetError as exc:
+        raise gr.Error(str(exc)) from None
+
+
+def shown(opened: Opened, view: dict) -> dict:
+    """A labelled set's case on screen: the session, the table with its ground truth, the viewer."""
+    return {session: Session(opened.analysis, Renderer(opened.analysis), (opened.dataset, opened.case)),
+            predictions: predictions_markdown(opened.analysis, opened.truth or None),
+            viewer: gr.HTML(value=view, data=opened.payload)}
+
+
+def open_case(evt: gr.EventData):
+    """A row of the Cases view was opened; the next row of its list is prepared meanwhile."""
+    asked = evt._data or {}
+    opened = browse(asked.get("dataset"), asked.get("case"))
+    BROWSER.prefetch(asked.get("dataset"), asked.get("next"))
+    return shown(opened, viewer_view(opened.analysis, asked.get("task")))
+
+
+def choose_set(title: str):
+    name = next((n for n, item in SETS.items() if item.cases.title == title), BROWSER.default)
+    return gr.HTML(value=None, data=table_payload(SETS[name]))
+
+
+def flag_rows(dataset: str | None) -> list[list]:
+    try:
+        return [[getattr(f, c) for c in FLAG_COLUMNS] for f in FLAGS.list(dataset)]
+    except MRNetError:
+        return []
+
+
+def open_link(request: gr.Request):
+    """A shared link (?case=...&task=...&method=...&plane=...&slice=..., &dataset=... when not the default
+    set) opens that case in that view. Only configured sets' cases can be named."""
+    params = dict(request.query_params)
+    # the table comes with the page load: gr.HTML props given at construction do not reach js_on_load
+    base = {flags_table: flag_rows(None), cases_view: gr.HTML(data=table_payload(SETS[BROWSER.default]))}
+    if "case" not in params:
+        return base
+    try:
+        opened = BROWSER.open(params.get("dataset"), params.get("case"))
+    except MRNetError as exc:
+        return {**base, link_note: gr.Markdown(f"⚠️ This link cannot be opened: {exc}", visible=True)}
+    view = view_from_link(params, opened)
+    return {**base, **shown(opened, view), tabs: gr.Tabs(selected="cases"),
+            dataset_choice: gr.Dropdown(value=SETS[opened.dataset].cases.title),
+            cases_view: gr.HTML(value={"dataset": opened.dataset, "case": opened.case, "task": view["task"]},
+                                data=table_payload(SETS[opened.dataset]))}
+
+
+def save_flag(state: Session | None, view: dict | None, verdict: str | None, comment: str):
+    """The view on screen (case, task, plane, slice, method) + the reviewer's verdict -> one row in SQLite."""
+    if not state or not state.case:
+        raise gr.Error("Flags are kept for cases of a labelled set (open one in the Cases tab); an upload or a "
+                       "sample is never stored.")
+    if verdict not in VERDICTS:
+        raise gr.Error("Choose whether the CAM is on the lesion, off it, or you are unsure.")
+    view, analysis = view or {}, state.analysis
+    task = view.get("task") if view.get("task") in analysis.tasks else next(iter(analysis.tasks))
+    plane = view.get("plane") if view.get("plane") in analysis.tasks[task].planes else analysis.tasks[task].decisive_plane
+    index = (view.get("slices") or {}).get(plane)
+    if not isinstance(index, int) or not 0 <= index < len(analysis.exam.volumes[plane]):
+        index = analysis.tasks[task].planes[plane].top_slice
+    method = view.get("method") if view.get("method") in METHODS else "exact"
+    dataset, case = state.case
+    try:
+        flag = FLAGS.add(Flag(dataset, SETS[dataset].cases.split, case, task, plane, index, method, verdict,
+                              comment or "", WEIGHTS_ID))
+    except MRNetError as exc:
+        raise gr.Error(str(exc)) from None
+    return {flag_note: f"Saved: case {case}, {task}, {plane} slice {index}, {method} — {VERDICTS[verdict]} "
+                       f"({flag.created}).",
+            flags_table: flag_rows(None), flag_comment: ""}
+
+
 def on_download(state: Session | None, view: dict | None) -> str:
     """The zip (every overlay with the viewer's method and opacity) goes into a folder of its own in Gradio's
     cache, which `delete_cache` empties after an hour."""
@@ -101,23 +210,52 @@ with gr.Blocks(title="MRNet knee-MRI explainer", delete_cache=(3600, 3600)) as d
     gr.Markdown(f"⚠️ **{DISCLAIMER}**", elem_classes=["notice"], elem_id="notice")
     gr.Markdown(weights_markdown(WEIGHTS, RESOLVED.notice), elem_id="weights-info")
     session = gr.State(None)
-    with gr.Row():
-        files = gr.File(label="Exam files (.npy per plane, .npz, .zip, NIfTI, DICOM)", file_count="multiple", scale=3,
-                        elem_id="files")
-        with gr.Column(scale=2):
-            sample = gr.Dropdown([s.title for s in SAMPLES], value=SAMPLES[1].title, label="…or a sample patient",
-                                 elem_id="sample")
-            gr.Markdown("The real knee sample: " + next(s.note for s in SAMPLES if s.note))
-            run = gr.Button("Analyze", variant="primary", elem_id="analyze")
+    with gr.Tabs(elem_id="tabs") as tabs:
+        with gr.Tab("Exam", id="exam", elem_id="tab-exam"):
+            with gr.Row():
+                files = gr.File(label="Exam files (.npy per plane, .npz, .zip, NIfTI, DICOM)", file_count="multiple",
+                                scale=3, elem_id="files")
+                with gr.Column(scale=2):
+                    sample = gr.Dropdown([s.title for s in SAMPLES], value=SAMPLES[1].title,
+                                         label="…or a sample patient", elem_id="sample")
+                    gr.Markdown("The real knee sample: " + next(s.note for s in SAMPLES if s.note))
+                    run = gr.Button("Analyze", variant="primary", elem_id="analyze")
+        with gr.Tab("Cases", id="cases", elem_id="tab-cases"):
+            gr.Markdown("Browse a labelled set by outcome: pick a task and a threshold, click a cell of the confusion "
+                        "matrix to list its cases, click a row to open it below (keys n / p: next / previous). "
+                        + DISCLAIMER)
+            if SETS_PROBLEM:
+                gr.Markdown(SETS_PROBLEM, elem_classes=["notice"])
+            dataset_choice = gr.Dropdown([item.cases.title for item in SETS.values()],
+                                         value=SETS[BROWSER.default].cases.title, label="Labelled set",
+                                         visible=len(SETS) > 1, elem_id="dataset")
+            cases_view = gr.HTML(value=None, html_template=CASES_HTML, css_template=CASES_CSS, js_on_load=CASES_JS,
+                                 data=None, elem_id="cases", apply_default_css=False)
+    link_note = gr.Markdown(visible=False, elem_id="link-note")
     predictions = gr.Markdown(elem_id="predictions")
     viewer = gr.HTML(value=None, html_template=VIEWER_HTML, css_template=VIEWER_CSS, js_on_load=VIEWER_JS,
                      data=None, elem_id="viewer", apply_default_css=False)
+    with gr.Accordion("Review: is the CAM on the lesion? (cases of a labelled set; saved with the view on screen)",
+                      open=True, elem_id="review"):
+        with gr.Row():
+            flag_verdict = gr.Radio([(title, key) for key, title in VERDICTS.items()], label="Verdict",
+                                    elem_id="flag-verdict")
+            flag_comment = gr.Textbox(label="Comment", lines=1, scale=2, elem_id="flag-comment")
+            flag_button = gr.Button("Save flag", elem_id="flag-save")
+        flag_note = gr.Markdown(elem_id="flag-note")
+        flags_table = gr.Dataframe(headers=FLAG_COLUMNS, label="Flags", interactive=False, elem_id="flags")
     with gr.Row():
         zip_button = gr.Button("Prepare zip: every overlay PNG (the viewer's method and opacity) + JSON report",
                                elem_id="zip")
         zip_file = gr.File(label="Download", interactive=False, elem_id="zip-file")
 
     run.click(run_analysis, [files, sample], [session, predictions, viewer], api_visibility="private")
+    cases_view.open(open_case, None, [session, predictions, viewer], api_visibility="private")
+    dataset_choice.change(choose_set, [dataset_choice], [cases_view], api_visibility="private")
+    flag_button.click(save_flag, [session, viewer, flag_verdict, flag_comment], [flag_note, flags_table, flag_comment],
+                      api_visibility="private")
+    demo.load(open_link, None, [session, predictions, viewer, tabs, dataset_choice, cases_view, link_note, flags_table],
+              api_visibility="private")
     zip_button.click(on_download, [session, viewer], [zip_file], api_visibility="private")
 
     # API only: a named endpoint for gradio_client (see the README)

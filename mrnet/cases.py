@@ -23,6 +23,8 @@ from .errors import MRNetError
 from .exam import Exam, add_npy, read_npy_bytes
 from .inputs import read_path
 
+MASK_BITS = {"acl": 1, "meniscus": 2, "other": 4}
+TASK_BITS = {"abnormal": 7, "acl": 1, "meniscus": 2}   # abnormal: any lesion
 CASE_FILE = re.compile(r"^(\d{1,8})\.npy$")
 
 

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from .analysis import DISCLAIMER, Analysis
+from .cases import TASK_BITS
 from .config import PLANES, TASK_TITLES
 from .explain import METHODS, display_levels
 from .export import overlays, png_bytes
@@ -74,9 +75,10 @@ def predictions_markdown(analysis: Analysis, truth: dict | None = None) -> str:
 WEB = Path(__file__).resolve().parent / "web"
 
 
-def viewer_assets() -> tuple[str, str, str]:
-    """The browser viewer's HTML skeleton, CSS and script (gr.HTML's html_template, css_template, js_on_load)."""
-    return tuple((WEB / name).read_text() for name in ("viewer.html", "viewer.css", "viewer.js"))
+def web_assets(name: str) -> tuple[str, str, str]:
+    """A browser component's HTML skeleton, CSS and script (gr.HTML's html_template, css_template, js_on_load):
+    "viewer" (the slice viewer) or "cases" (the Cases view)."""
+    return tuple((WEB / f"{name}.{ext}").read_text() for ext in ("html", "css", "js"))
 
 
 def b64(array: np.ndarray) -> str:
@@ -92,12 +94,16 @@ def analysed_planes(analysis: Analysis) -> list[str]:
     return [p for p in PLANES if any(p in t.planes for t in analysis.tasks.values())]
 
 
-def viewer_payload(analysis: Analysis) -> dict:
+def viewer_payload(analysis: Analysis, masks: dict[str, np.ndarray] | None = None, link: dict | None = None) -> dict:
     """Everything the browser needs to draw any slice, task and method: each plane's uint8 slices once
     (zlib, then base64), and every task's and method's low-resolution maps as the method displays them
     (`explain.display_levels`: the values `explain.upsample` resizes), plus the numbers for
-    captions and bars. The browser upsamples and colours them; nothing more comes from the server."""
+    captions and bars. The browser upsamples and colours them; nothing more comes from the server.
+    A case of a labelled set also carries its lesion masks (bit fields, cases.TASK_BITS; the browser
+    outlines them) and its link ({"dataset", "case"}: what the page's URL may name)."""
     planes = analysed_planes(analysis)
+    masks = {p: m for p, m in (masks or {}).items()
+             if p in planes and m.shape == analysis.exam.volumes[p].shape and m.dtype == np.uint8}
     grid = next(iter(next(iter(analysis.tasks.values())).planes.values())).maps["exact"].shape[-2:]
     with ThreadPoolExecutor(max_workers=len(planes)) as pool:  # zlib releases the GIL: planes compress in parallel
         packed = dict(zip(planes, pool.map(lambda p: zlib_bytes(analysis.exam.volumes[p]), planes)))
@@ -115,6 +121,9 @@ def viewer_payload(analysis: Analysis) -> dict:
                     for t, result in analysis.tasks.items()},
         "top": {t: [[p, i, share] for p, i, share in analysis.top_slices(t, 6)] for t in analysis.tasks},
         "jet": b64(jet_table()),
+        "masks": {p: base64.b64encode(zlib_bytes(m)).decode("ascii") for p, m in masks.items()},
+        "taskBits": TASK_BITS,
+        "link": link,
     }
 
 
@@ -123,9 +132,11 @@ def zlib_bytes(volume: np.ndarray) -> bytes:
 
 
 def viewer_view(analysis: Analysis, task: str | None = None, method: str = "exact", opacity: float = 0.4) -> dict:
-    """The view the viewer opens on: each plane at its decisive slice for the task."""
+    """The view the viewer opens on: each plane at its decisive slice for the task; `plane` (the plane a
+    link and a flag name) is the decisive one."""
     task = task if task in analysis.tasks else next(iter(analysis.tasks))
     return {"task": task, "method": method, "opacity": opacity, "mode": "overlay",
+            "plane": analysis.tasks[task].decisive_plane,
             "slices": {p: r.top_slice for p, r in analysis.tasks[task].planes.items()}}
 
 

@@ -239,8 +239,8 @@ def test_every_sample_end_to_end(page):
 def test_a_broken_viewer_payload_fails_loudly(page, tmp_path):
     """No silent fallback: the viewer script, run on its own page, reports a corrupt payload as a page error
     (and the tests above fail on any page error)."""
-    from mrnet.present import viewer_assets
-    html, css, js = viewer_assets()
+    from mrnet.present import web_assets
+    html, css, js = web_assets("viewer")
     broken = {"id": "x", "grid": [7, 7], "planes": {"sagittal": {"slices": 1, "pixels": "%%% not base64 %%%"}}}
     (tmp_path / "page.html").write_text(
         f"<style>{css}</style><div id='el'>{html}</div><script>(function (element, props, watch) {{ {js} }})"

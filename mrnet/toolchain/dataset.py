@@ -13,11 +13,9 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
+from ..cases import MASK_BITS, TASK_BITS  # noqa: F401  (the folder format's lesion bits; the app reads them too)
 from ..config import PLANES, TASKS
 from ..errors import MRNetError
-
-MASK_BITS = {"acl": 1, "meniscus": 2, "other": 4}
-TASK_BITS = {"abnormal": 7, "acl": 1, "meniscus": 2}   # abnormal: any lesion
 
 
 def task_mask(mask: np.ndarray, task: str) -> np.ndarray:

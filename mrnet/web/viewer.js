@@ -3,8 +3,9 @@
 // CAM maps (float32, already scaled for display); this code upsamples them bilinearly as cv2.resize does,
 // colours them with the server's JET table and blends them as cv2.addWeighted does. Scrolling, task,
 // method, opacity, window/level, zoom and swipe never call the server. The view (task, method, opacity,
-// mode, slice per plane) is written back to props.value, which server events read; a server event that
-// sets props.value moves the viewer.
+// mode, slice per plane, and `plane`: the one last used) is written back to props.value, which server events
+// read; a server event that sets props.value moves the viewer. A case of a labelled set comes with its link
+// (set and case id): the page's URL then names the view, so that it can be shared; anything else clears it.
 const SIZE = 256;
 const root = element.querySelector(".mrv");
 const planesBox = root.querySelector(".mrv-planes");
@@ -15,6 +16,8 @@ const panes = {};         // plane -> {canvas, ctx, slider, caption, bars, zoom,
 let wl = { center: 127.5, width: 255 };
 let wlTable = identityTable();
 let swipeX = 128;
+let outline = false;      // outline the true lesion (cases of sets with masks)
+const LINK_KEYS = ["dataset", "case", "task", "method", "plane", "slice"];
 let syncTimer = null;
 
 function identityTable() { const t = new Uint8Array(256); for (let i = 0; i < 256; i++) t[i] = i; return t; }
@@ -85,6 +88,20 @@ function compose(plane, index, image, mode, task, method, opacity) {
       px[j] = px[j + 1] = px[j + 2] = g;
     }
     px[j + 3] = 255;
+  }
+  if (outline && data.masks[plane]) drawOutline(data.masks[plane], index, data.taskBits[task], px);
+}
+
+// The border of the task's true lesion (mask pixels with a 4-neighbour outside it), in green.
+function drawOutline(masks, index, bits, px) {
+  const m = masks.subarray(index * SIZE * SIZE, (index + 1) * SIZE * SIZE);
+  const inside = (x, y) => x >= 0 && y >= 0 && x < SIZE && y < SIZE && (m[y * SIZE + x] & bits) !== 0;
+  for (let y = 0; y < SIZE; y++) {
+    for (let x = 0; x < SIZE; x++) {
+      if (!inside(x, y) || (inside(x - 1, y) && inside(x + 1, y) && inside(x, y - 1) && inside(x, y + 1))) continue;
+      const j = (y * SIZE + x) * 4;
+      px[j] = 0; px[j + 1] = 255; px[j + 2] = 0;
+    }
   }
 }
 
@@ -174,13 +191,32 @@ function redrawAll() {
 // compare the component's props, which hold the whole payload).
 function syncSoon() {
   clearTimeout(syncTimer);
-  syncTimer = setTimeout(() => { props.value = JSON.parse(JSON.stringify(view)); }, 200);
+  syncTimer = setTimeout(() => { props.value = JSON.parse(JSON.stringify(view)); syncLink(); }, 200);
+}
+
+// The URL names the view of a labelled set's case (never an upload's: it has no link).
+function syncLink() {
+  const url = new URL(window.location.href);
+  for (const key of LINK_KEYS) url.searchParams.delete(key);
+  const link = data && data.link;
+  if (link) {
+    if (link.dataset) url.searchParams.set("dataset", link.dataset);
+    url.searchParams.set("case", link.case);
+    url.searchParams.set("task", view.task);
+    url.searchParams.set("method", view.method);
+    url.searchParams.set("plane", view.plane);
+    url.searchParams.set("slice", String(view.slices[view.plane]));
+  }
+  if (url.href !== window.location.href) window.history.replaceState(window.history.state, "", url.href);
+  root.querySelector(".mrv-link").value = link ? url.href : "";
+  root.dataset.linked = link ? "1" : "0";
 }
 
 function setSlice(plane, index) {
   const n = data.planes[plane].slices;
   index = Math.max(0, Math.min(n - 1, index));
-  if (index === view.slices[plane]) return;
+  view.plane = plane;
+  if (index === view.slices[plane]) { syncSoon(); return; }
   view.slices[plane] = index;
   draw(plane);
   syncSoon();
@@ -245,6 +281,7 @@ function buildPane(plane) {
     e.preventDefault();
   });
   let drag = null;
+  pane.stage.addEventListener("focus", () => { if (view.plane !== plane) { view.plane = plane; syncSoon(); } });
   pane.stage.addEventListener("pointerdown", (e) => {
     pane.stage.focus();
     drag = { x: e.clientX, y: e.clientY, pan: e.shiftKey || e.button === 1, wl: { ...wl }, start: [...pane.pan] };
@@ -303,6 +340,7 @@ function applyView(next) {
     mode: ["overlay", "slice", "swipe"].includes(next.mode) ? next.mode : "overlay",
     slices: {},
   };
+  view.plane = next.plane in data.planes ? next.plane : Object.keys(data.planes)[0];
   for (const plane of Object.keys(data.planes)) {
     const wanted = next.slices && Number.isInteger(next.slices[plane]) ? next.slices[plane] : data.results[view.task][plane].top_slice;
     view.slices[plane] = Math.max(0, Math.min(data.planes[plane].slices - 1, wanted));
@@ -336,12 +374,16 @@ async function load(payload) {
       for (const [method, b64] of Object.entries(perMethod)) cams[task][plane][method] = new Float32Array(bytesOf(b64).buffer);
     }
   }
+  const masks = {};
+  for (const [plane, b64] of Object.entries(payload.masks || {})) masks[plane] = await inflate(b64);
   const [h, w] = payload.grid;
   data = {
     planes, cams, grid: payload.grid, tasks: payload.tasks, methods: payload.methods, results: payload.results,
     top: payload.top, jet: bytesOf(payload.jet), tapsX: linearTaps(w, SIZE), tapsY: linearTaps(h, SIZE),
     rowScratch: new Float32Array(h * SIZE), camScratch: new Uint8ClampedArray(SIZE * SIZE), id: payload.id,
+    masks, taskBits: payload.taskBits || {}, link: payload.link || null,
   };
+  root.dataset.masks = Object.keys(masks).length ? "1" : "0";
   for (const plane of Object.keys(planes)) buildPane(plane);
   applyView(props.value);
   root.dataset.analysis = payload.id;
@@ -356,6 +398,17 @@ root.querySelector(".mrv-opacity").addEventListener("input", (e) => {
 });
 root.querySelector(".mrv-swipe").addEventListener("input", (e) => { swipeX = Number(e.target.value); for (const plane of Object.keys(panes)) draw(plane); });
 root.querySelector(".mrv-reset-wl").addEventListener("click", resetWindow);
+root.querySelector(".mrv-outline").addEventListener("change", (e) => { outline = e.target.checked; redrawAll(); });
+root.querySelector(".mrv-copy").addEventListener("click", async () => {
+  const field = root.querySelector(".mrv-link"), note = root.querySelector(".mrv-copied");
+  try {
+    await navigator.clipboard.writeText(field.value);
+    note.textContent = "copied";
+  } catch (err) {  // no clipboard (an insecure origin, or refused): the link is selected for Ctrl-C
+    field.select();
+    note.textContent = "press Ctrl-C to copy";
+  }
+});
 
 // Loads run one after another: a new analysis that arrives while one is decoding waits for it.
 let loading = Promise.resolve();

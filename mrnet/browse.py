@@ -1,0 +1,135 @@
+"""The case browser's server side: labelled sets with their score tables, the table that the browser draws
+(mrnet/web/cases.js: filters, sorting, the confusion matrix and the ROC curve all run there), cases opened
+on demand with the most recent ones kept, and the links that name a view.
+
+Only cases of a configured set can be named by a link: a link carries a set's name (never a path or a repo
+the visitor picks) and a case id; uploads have no name and are never reachable from a link.
+"""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from .analysis import Analysis, analyze
+from .cases import CaseSet
+from .compute import Compute
+from .config import PLANES, TASK_TITLES
+from .errors import MRNetError
+from .explain import METHODS
+from .present import viewer_payload, viewer_view
+from .scores import read_scores, weights_digest
+from .weights import Weights
+
+
+@dataclass
+class Browsable:
+    cases: CaseSet
+    scores: dict[str, dict[str, dict]] | None   # case -> task -> score row; None: not scored for these weights
+    notice: str = ""                            # why there are no probabilities, when there are none
+
+
+def with_scores(cases: CaseSet, scores_file: str | Path | None, weights: Weights) -> Browsable:
+    """A set and its score table, kept only when these weights made it (the table records their digest)."""
+    how = f"`python -m mrnet score {cases.name} --out FILE`"
+    if not scores_file or not Path(scores_file).is_file():
+        return Browsable(cases, None, f"No predictions for this set yet: run {how} and set MRNET_SCORES=FILE. "
+                                      "Cases open and are analysed one by one meanwhile.")
+    try:
+        table = read_scores(Path(scores_file))
+    except MRNetError as exc:
+        return Browsable(cases, None, str(exc))
+    if table.weights != {weights_digest(weights)}:
+        return Browsable(cases, None, "The score table was made by other weights than the ones loaded: rerun "
+                                      f"{how} to see these weights' predictions.")
+    return Browsable(cases, table.by_case())
+
+
+def table_payload(item: Browsable) -> dict:
+    """What the Cases view draws: one row per case with its labels and, per task, the fused probability,
+    the decisive plane and its top slice (None where unscored)."""
+    cases, scores = item.cases, item.scores or {}
+    tasks = [t for t in TASK_TITLES if any(t in cases.labels[c] or t in scores.get(c, {}) for c in cases.ids)]
+    rows = []
+    for case in cases.ids:
+        scored = scores.get(case, {})
+        rows.append({"case": case, "labels": cases.labels.get(case, {}),
+                     "p": {t: scored[t]["probability"] for t in tasks if t in scored}})
+    return {"dataset": cases.name, "title": cases.title, "split": cases.split,
+            "tasks": [[t, TASK_TITLES[t]] for t in tasks], "rows": rows, "scored": item.scores is not None,
+            "notice": item.notice, "problems": cases.problems, "masks": cases.has_masks}
+
+
+@dataclass
+class Opened:
+    dataset: str
+    case: str
+    analysis: Analysis
+    payload: dict       # the viewer's data (present.viewer_payload), with the link and any lesion masks
+    truth: dict         # task -> 0/1
+
+
+class CaseBrowser:
+    """Opens cases (exam -> analysis -> viewer payload) on a small pool, keeping the `keep` most recent; a
+    case asked for while it is still being prepared (a prefetch) is waited for, not computed twice."""
+
+    def __init__(self, sets: dict[str, Browsable], weights: Weights, compute: Compute, keep: int = 8):
+        self.sets, self.weights, self.compute, self.keep = sets, weights, compute, keep
+        self.default = next(iter(sets))
+        self.lock = threading.Lock()
+        self.recent: OrderedDict[tuple[str, str], Future] = OrderedDict()
+        self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mrnet-cases")
+
+    def check(self, dataset: str | None, case: str | None) -> tuple[str, str]:
+        dataset = dataset or self.default
+        if dataset not in self.sets:
+            raise MRNetError(f"There is no labelled set called {dataset!r} here.")
+        cases = self.sets[dataset].cases
+        if not case or case not in cases.ids:
+            raise MRNetError(f"The {cases.title} set has no case {case!r}.")
+        return dataset, case
+
+    def future(self, key: tuple[str, str]) -> Future:
+        with self.lock:
+            found = self.recent.get(key)
+            if found is None or (found.done() and found.exception() is not None):
+                found = self.recent[key] = self.pool.submit(self.prepare, *key)
+            self.recent.move_to_end(key)
+            while len(self.recent) > self.keep:
+                self.recent.popitem(last=False)
+        return found
+
+    def open(self, dataset: str | None, case: str | None) -> Opened:
+        return self.future(self.check(dataset, case)).result()
+
+    def prefetch(self, dataset: str | None, case: str | None) -> None:
+        """Start preparing a case the reviewer is likely to open next (the next row of the table)."""
+        try:
+            self.future(self.check(dataset, case))
+        except MRNetError:
+            pass
+
+    def prepare(self, dataset: str, case: str) -> Opened:
+        cases = self.sets[dataset].cases
+        analysis = analyze(cases.exam(case), self.weights, self.compute)
+        link = {"dataset": None if dataset == self.default else dataset, "case": case}
+        payload = viewer_payload(analysis, masks=cases.masks(case), link=link)
+        return Opened(dataset, case, analysis, payload, dict(cases.labels.get(case, {})))
+
+
+def view_from_link(params: dict, opened: Opened) -> dict:
+    """A link's task, method, plane and slice -> the viewer's view (each falls back to the default when it
+    is missing or names nothing in this case)."""
+    analysis = opened.analysis
+    task = params.get("task") if params.get("task") in analysis.tasks else None
+    view = viewer_view(analysis, task, method=params.get("method") if params.get("method") in METHODS else "exact")
+    plane = params.get("plane")
+    if plane in PLANES and plane in analysis.exam.volumes:
+        view["plane"] = plane
+        slice_ = str(params.get("slice", ""))
+        if slice_.isdigit() and int(slice_) < len(analysis.exam.volumes[plane]):
+            view["slices"][plane] = int(slice_)
+    return view
+

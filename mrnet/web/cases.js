@@ -1,0 +1,179 @@
+// The Cases view (gr.HTML js_on_load: `element`, `props`, `watch`, `trigger` come from Gradio): a labelled set's
+// table, drawn in the browser. Task, threshold, the confusion-matrix filter and sorting never call the server;
+// opening a case does (trigger "open" with the case, the task, and the next case of the list to prepare
+// ahead). props.data is the table (mrnet.browse.table_payload); props.value {dataset, case, task} is the
+// case on screen, set here on open and by the server when a link opens one.
+const root = element.querySelector(".mrc");
+const body = root.querySelector(".mrc-table tbody");
+let table = null;                 // props.data
+let state = { task: null, threshold: 0.5, filter: "", sort: "case", current: null };
+let list = [];                    // the case ids shown, in order
+
+function esc(text) { return String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`); }
+
+function outcome(row, task, threshold) {
+  const label = row.labels[task], p = row.p[task];
+  if (label === undefined || p === undefined) return "";
+  return (p >= threshold ? (label ? "TP" : "FP") : (label ? "FN" : "TN"));
+}
+
+// The ROC curve over the labelled, scored rows: one point per distinct score, highest first (as mrnet.scores).
+function roc(task) {
+  const rows = table.rows.filter((r) => r.labels[task] !== undefined && r.p[task] !== undefined)
+    .sort((a, b) => b.p[task] - a.p[task]);
+  const pos = rows.filter((r) => r.labels[task] === 1).length, neg = rows.length - pos;
+  const points = [[0, 0]];
+  let tp = 0, fp = 0;
+  rows.forEach((r, i) => {
+    if (r.labels[task] === 1) tp++; else fp++;
+    if (i === rows.length - 1 || rows[i + 1].p[task] !== r.p[task]) points.push([fp / Math.max(neg, 1), tp / Math.max(pos, 1)]);
+  });
+  let area = 0;
+  for (let i = 1; i < points.length; i++) area += (points[i][0] - points[i - 1][0]) * (points[i][1] + points[i - 1][1]) / 2;
+  return { points, auc: pos && neg ? area : null, pos, neg };
+}
+
+function drawRoc() {
+  const svg = root.querySelector(".mrc-roc"), out = root.querySelector(".mrc-auc");
+  if (!table.scored) { svg.innerHTML = ""; out.textContent = ""; return; }
+  const task = state.task, curve = roc(task);
+  let tp = 0, fp = 0;
+  for (const r of table.rows) {
+    const o = outcome(r, task, state.threshold);
+    if (o === "TP") tp++; else if (o === "FP") fp++;
+  }
+  const x = (f) => (f * 100).toFixed(2), y = (t) => (100 - t * 100).toFixed(2);
+  const here = [fp / Math.max(curve.neg, 1), tp / Math.max(curve.pos, 1)];
+  svg.innerHTML = `<rect class="frame" x="0" y="0" width="100" height="100"/>
+    <line class="chance" x1="0" y1="100" x2="100" y2="0"/>
+    <polyline class="curve" points="${curve.points.map(([f, t]) => `${x(f)},${y(t)}`).join(" ")}"/>
+    <circle class="point" cx="${x(here[0])}" cy="${y(here[1])}" r="2.2"><title>threshold ${state.threshold.toFixed(2)}</title></circle>
+    <text x="50" y="111" text-anchor="middle">false positive rate</text>
+    <text x="-50" y="-5" transform="rotate(-90)" text-anchor="middle">true positive rate</text>`;
+  out.textContent = curve.auc === null ? "AUC: needs positive and negative cases."
+    : `AUC ${curve.auc.toFixed(3)} (${curve.pos} positive, ${curve.neg} negative). At ${state.threshold.toFixed(2)}: ` +
+      `sensitivity ${(here[1] * 100).toFixed(0)} %, specificity ${((1 - here[0]) * 100).toFixed(0)} %.`;
+  root.dataset.auc = curve.auc === null ? "" : curve.auc.toFixed(6);
+}
+
+function render() {
+  if (!table) return;
+  const started = performance.now();
+  const task = state.task, th = state.threshold, counts = { TP: 0, FN: 0, FP: 0, TN: 0 };
+  const rows = [];
+  for (const r of table.rows) {
+    const o = outcome(r, task, th);
+    if (o) counts[o]++;
+    if (!state.filter || o === state.filter) rows.push([r, o]);
+  }
+  const p = (r) => (r.p[task] === undefined ? -1 : r.p[task]);
+  const error = (r) => (r.labels[task] === undefined || r.p[task] === undefined ? -1 : Math.abs(r.labels[task] - r.p[task]));
+  if (state.sort === "prob") rows.sort((a, b) => p(b[0]) - p(a[0]));
+  else if (state.sort === "error") rows.sort((a, b) => error(b[0]) - error(a[0]));
+  list = rows.map(([r]) => r.case);
+  const sign = (label) => (label === undefined ? "—" : label ? "+" : "−");
+  const html = [];
+  for (const [r, o] of rows) {
+    const cells = table.tasks.map(([t]) => `<td>${sign(r.labels[t])}</td><td>${r.p[t] === undefined ? "—" : (r.p[t] * 100).toFixed(1) + " %"}</td>`);
+    html.push(`<tr data-case="${esc(r.case)}" tabindex="-1"${r.case === state.current ? ' class="current"' : ""}>` +
+      `<td>${esc(r.case)}</td>${cells.join("")}<td class="${o}">${o || "—"}</td></tr>`);
+  }
+  body.innerHTML = html.join("");
+  for (const button of root.querySelectorAll(".mrc-matrix button")) {
+    const o = button.dataset.outcome;
+    button.textContent = `${o} ${counts[o]}`;
+    button.classList.toggle("active", state.filter === o);
+  }
+  root.querySelector(".mrc-all button").classList.toggle("active", !state.filter);
+  root.querySelector(".mrc-all button").textContent = `All cases (${table.rows.length})`;
+  root.querySelector(".mrc-count").textContent = `${list.length} case${list.length === 1 ? "" : "s"} listed`;
+  drawRoc();
+  root.dataset.renderMs = (performance.now() - started).toFixed(1);  // for the benchmark
+  root.dataset.listed = String(list.length);
+}
+
+function head() {
+  const cols = table.tasks.map(([, title]) => `<th>${esc(title)}: truth</th><th>${esc(title)}: p</th>`);
+  root.querySelector(".mrc-table thead").innerHTML = `<tr><th>Case</th>${cols.join("")}<th>Outcome</th></tr>`;
+}
+
+function taskChoices() {
+  const box = root.querySelector(".mrc-task");
+  box.querySelectorAll("label").forEach((l) => l.remove());
+  for (const [value, title] of table.tasks) {
+    const label = document.createElement("label"), input = document.createElement("input");
+    input.type = "radio"; input.name = "mrc-task"; input.value = value; input.checked = value === state.task;
+    input.addEventListener("change", () => { state.task = value; render(); });
+    label.append(input, " " + title);
+    box.appendChild(label);
+  }
+}
+
+function open(caseId) {
+  if (!caseId) return;
+  state.current = caseId;
+  body.querySelectorAll("tr.current").forEach((tr) => tr.classList.remove("current"));
+  const tr = body.querySelector(`tr[data-case="${CSS.escape(caseId)}"]`);
+  if (tr) { tr.classList.add("current"); tr.scrollIntoView({ block: "nearest" }); }
+  const at = list.indexOf(caseId), next = at >= 0 && at + 1 < list.length ? list[at + 1] : null;
+  props.value = { dataset: table.dataset, case: caseId, task: state.task };
+  trigger("open", { dataset: table.dataset, case: caseId, task: state.task, next });
+}
+
+function step(by) {
+  if (!list.length) return;
+  const at = list.indexOf(state.current);
+  open(list[at < 0 ? 0 : Math.max(0, Math.min(list.length - 1, at + by))]);
+}
+
+function load() {
+  table = props.data && props.data.rows ? props.data : null;
+  root.dataset.ready = "0";
+  if (!table) return;
+  const tasks = table.tasks.map(([t]) => t);
+  state = { ...state, task: tasks.includes(state.task) ? state.task : tasks[0], filter: "" };
+  root.querySelector(".mrc-title").textContent = `${table.title} — ${table.split} split, ${table.rows.length} cases`;
+  const notes = [table.notice, ...table.problems].filter(Boolean);
+  root.querySelector(".mrc-notes").innerHTML = notes.map((n) => `<p>${esc(n)}</p>`).join("");
+  head();
+  taskChoices();
+  applyValue();
+  render();
+  root.dataset.ready = "1";
+}
+
+// The server opened a case (a link): show it as the current row, with its task.
+function applyValue() {
+  const v = props.value;
+  if (!table || !v || typeof v !== "object" || v.dataset !== table.dataset) return;
+  if (v.task && table.tasks.some(([t]) => t === v.task) && v.task !== state.task) {
+    state.task = v.task;
+    root.querySelectorAll("input[name=mrc-task]").forEach((i) => { i.checked = i.value === v.task; });
+  }
+  state.current = v.case || null;
+}
+
+body.addEventListener("click", (e) => { const tr = e.target.closest("tr[data-case]"); if (tr) open(tr.dataset.case); });
+root.querySelector(".mrc-matrix").addEventListener("click", (e) => {
+  const o = e.target.dataset && e.target.dataset.outcome;
+  if (o !== undefined) { state.filter = state.filter === o ? "" : o; render(); }
+});
+root.querySelector(".mrc-all").addEventListener("click", () => { state.filter = ""; render(); });
+root.querySelector(".mrc-threshold").addEventListener("input", (e) => {
+  state.threshold = Number(e.target.value);
+  root.querySelector(".mrc-threshold-out").textContent = state.threshold.toFixed(2);
+  render();
+});
+root.querySelector(".mrc-sort").addEventListener("change", (e) => { state.sort = e.target.value; render(); });
+root.querySelector(".mrc-prev").addEventListener("click", () => step(-1));
+root.querySelector(".mrc-next").addEventListener("click", () => step(1));
+// n / p anywhere on the page but in a text field: next / previous case of the list
+document.addEventListener("keydown", (e) => {
+  if (!table || e.ctrlKey || e.metaKey || e.altKey || e.target.closest("input[type=text], textarea, select, [contenteditable]")) return;
+  if (e.key === "n") step(1);
+  else if (e.key === "p") step(-1);
+});
+
+watch("data", load);
+watch("value", () => { applyValue(); render(); });
+load();
