@@ -5,12 +5,13 @@ import urllib.parse
 
 import numpy as np
 import pytest
-from test_browser import launch
 from test_cases import write_set
 
 from mrnet.scores import auc, read_scores
 from mrnet.toolchain.phantom_cases import SCORES
+
 from server import running_app
+from test_browser import launch
 
 pytestmark = pytest.mark.browser
 
