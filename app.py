@@ -27,7 +27,7 @@ from mrnet.compute import compute_for  # noqa: E402
 from mrnet.explain import METHODS  # noqa: E402
 from mrnet.flags import VERDICTS, Flag, FlagStore  # noqa: E402
 from mrnet.hub import resolve  # noqa: E402
-from mrnet.present import predictions_markdown, report_zip, viewer_payload, viewer_view, web_assets, weights_markdown  # noqa: E402
+from mrnet.present import PixelStore, predictions_markdown, report_zip, viewer_payload, viewer_view, web_assets, weights_markdown  # noqa: E402
 from mrnet.render import Renderer  # noqa: E402
 from mrnet.scores import weights_digest  # noqa: E402
 from mrnet.settings import settings  # noqa: E402
@@ -43,6 +43,8 @@ VIEWER_HTML, VIEWER_CSS, VIEWER_JS = web_assets("viewer")
 CASES_HTML, CASES_CSS, CASES_JS = web_assets("cases")
 CSS = ".notice {border-left: 4px solid #d97706; padding: 6px 12px; background: #fffbeb; color: #78350f;}"
 FLAGS = FlagStore(settings().flags)
+# the viewer's slices, fetched by the browser as files; one folder per app process inside Gradio's cache
+PIXELS = PixelStore(Path(get_upload_folder()) / f"mrnet-viewer-{uuid.uuid4().hex}")
 WEIGHTS_ID = WEIGHTS.source.get("commit") or weights_digest(WEIGHTS)  # what a flag says about the weights
 FLAG_COLUMNS = ["case_id", "task", "plane", "slice", "method", "verdict", "comment", "weights", "created"]
 
@@ -62,7 +64,7 @@ def labelled_sets() -> tuple[dict, str]:
 
 
 SETS, SETS_PROBLEM = labelled_sets()
-BROWSER = CaseBrowser(SETS, WEIGHTS, COMPUTE)
+BROWSER = CaseBrowser(SETS, WEIGHTS, COMPUTE, store=PIXELS)
 
 
 @dataclass
@@ -100,7 +102,7 @@ def run_analysis(files, sample_title, progress=gr.Progress()):
         sample = BY_TITLE[sample_title]
         analysis, truth = analyze_exam(lambda: load_exam([sample_file(sample)])), sample.truth or None
     return {session: Session(analysis, Renderer(analysis)), predictions: predictions_markdown(analysis, truth),
-            viewer: gr.HTML(value=viewer_view(analysis), data=viewer_payload(analysis))}
+            viewer: gr.HTML(value=viewer_view(analysis), data=viewer_payload(analysis, store=PIXELS))}
 
 
 def browse(dataset: str | None, case: str | None) -> Opened:
@@ -275,6 +277,7 @@ def launch() -> None:
     demo.launch(
         share=config.share,  # fails soft offline: Gradio prints why and serves locally
         auth=ThrottledLogin(*login).check if login else None,
+        allowed_paths=[str(PIXELS.folder)],  # only the viewer's slice files, named by random ids
         max_file_size=f"{config.max_upload_mb}mb",
         theme=gr.themes.Soft(), css=CSS, show_error=True, ssr_mode=False,
     )

@@ -8,6 +8,7 @@ the visitor picks) and a case id; uploads have no name and are never reachable f
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from .compute import Compute
 from .config import PLANES, TASK_TITLES
 from .errors import MRNetError
 from .explain import METHODS
-from .present import viewer_payload, viewer_view
+from .present import PixelStore, viewer_payload, viewer_view
 from .scores import read_scores, weights_digest
 from .weights import Weights
 
@@ -69,14 +70,18 @@ class Opened:
     analysis: Analysis
     payload: dict       # the viewer's data (present.viewer_payload), with the link and any lesion masks
     truth: dict         # task -> 0/1
+    made: float = 0.0   # time.time() when prepared
 
 
 class CaseBrowser:
     """Opens cases (exam -> analysis -> viewer payload) on a small pool, keeping the `keep` most recent; a
-    case asked for while it is still being prepared (a prefetch) is waited for, not computed twice."""
+    case asked for while it is still being prepared (a prefetch) is waited for, not computed twice. A kept
+    case is prepared again after `max_age_s`, before the store's files of it are removed."""
 
-    def __init__(self, sets: dict[str, Browsable], weights: Weights, compute: Compute, keep: int = 8):
+    def __init__(self, sets: dict[str, Browsable], weights: Weights, compute: Compute, keep: int = 8,
+                 store: PixelStore | None = None, max_age_s: float = 1800):
         self.sets, self.weights, self.compute, self.keep = sets, weights, compute, keep
+        self.store, self.max_age_s = store, max_age_s
         self.default = next(iter(sets))
         self.lock = threading.Lock()
         self.recent: OrderedDict[tuple[str, str], Future] = OrderedDict()
@@ -94,7 +99,8 @@ class CaseBrowser:
     def future(self, key: tuple[str, str]) -> Future:
         with self.lock:
             found = self.recent.get(key)
-            if found is None or (found.done() and found.exception() is not None):
+            if found is None or (found.done() and (found.exception() is not None
+                                                   or time.time() - found.result().made > self.max_age_s)):
                 found = self.recent[key] = self.pool.submit(self.prepare, *key)
             self.recent.move_to_end(key)
             while len(self.recent) > self.keep:
@@ -115,8 +121,8 @@ class CaseBrowser:
         cases = self.sets[dataset].cases
         analysis = analyze(cases.exam(case), self.weights, self.compute)
         link = {"dataset": None if dataset == self.default else dataset, "case": case}
-        payload = viewer_payload(analysis, masks=cases.masks(case), link=link)
-        return Opened(dataset, case, analysis, payload, dict(cases.labels.get(case, {})))
+        payload = viewer_payload(analysis, masks=cases.masks(case), link=link, store=self.store)
+        return Opened(dataset, case, analysis, payload, dict(cases.labels.get(case, {})), time.time())
 
 
 def view_from_link(params: dict, opened: Opened) -> dict:

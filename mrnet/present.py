@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import time
 import uuid
 import zipfile
 import zlib
@@ -94,11 +95,35 @@ def analysed_planes(analysis: Analysis) -> list[str]:
     return [p for p in PLANES if any(p in t.planes for t in analysis.tasks.values())]
 
 
-def viewer_payload(analysis: Analysis, masks: dict[str, np.ndarray] | None = None, link: dict | None = None) -> dict:
+class PixelStore:
+    """Where the app leaves each plane's packed slices for the browser to fetch as a file (no base64, no
+    7 MB of JSON through the event stream): a folder that `launch(allowed_paths=...)` serves, files named
+    by a random id, each removed an hour after it was written."""
+
+    def __init__(self, folder: Path, max_age_s: float = 3600):
+        self.folder, self.max_age_s = Path(folder), max_age_s
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def __call__(self, data: bytes) -> str:
+        now = time.time()
+        for old in self.folder.glob("*.bin"):
+            try:
+                if now - old.stat().st_mtime > self.max_age_s:
+                    old.unlink()
+            except OSError:
+                pass  # another thread removed it
+        path = self.folder / f"{uuid.uuid4().hex}.bin"
+        path.write_bytes(data)
+        return f"gradio_api/file={path}"   # relative to the page, so that it works under a proxy's path too
+
+
+def viewer_payload(analysis: Analysis, masks: dict[str, np.ndarray] | None = None, link: dict | None = None,
+                   store: PixelStore | None = None) -> dict:
     """Everything the browser needs to draw any slice, task and method: each plane's uint8 slices once
     (zlib, then base64), and every task's and method's low-resolution maps as the method displays them
     (`explain.display_levels`: the values `explain.upsample` resizes), plus the numbers for
     captions and bars. The browser upsamples and colours them; nothing more comes from the server.
+    With a `store`, the slices are files the browser fetches (`url`) instead of base64 in the JSON.
     A case of a labelled set also carries its lesion masks (bit fields, cases.TASK_BITS; the browser
     outlines them) and its link ({"dataset", "case"}: what the page's URL may name)."""
     planes = analysed_planes(analysis)
@@ -111,7 +136,8 @@ def viewer_payload(analysis: Analysis, masks: dict[str, np.ndarray] | None = Non
         "id": uuid.uuid4().hex,
         "grid": [int(grid[0]), int(grid[1])],
         "planes": {p: {"slices": int(len(analysis.exam.volumes[p])),
-                       "pixels": base64.b64encode(packed[p]).decode("ascii")} for p in planes},
+                       **({"url": store(packed[p])} if store else {"pixels": base64.b64encode(packed[p]).decode("ascii")})}
+                   for p in planes},
         "tasks": [[t, TASK_TITLES.get(t, t)] for t in analysis.tasks],
         "methods": [[name, m.title] for name, m in METHODS.items()],
         "cams": {t: {p: {m: b64(display_levels(result.display_maps(p, m)))

@@ -43,7 +43,8 @@ def browser():
 
 def new_page(browser, url):
     page = browser.new_page(viewport={"width": 1500, "height": 1600})
-    page.errors = []
+    page.errors, page.requests = [], []
+    page.on("request", lambda r: page.requests.append(r.url))
     page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
     page.on("pageerror", lambda e: page.errors.append(str(e)))
     page.goto(url)
@@ -137,9 +138,12 @@ def test_filter_open_next_previous_truth_and_outline(app, browser):
     lesion_slice = int(np.argmax(((mask & TASK_BITS["acl"]) > 0).sum(axis=(1, 2))))
     stage = page.locator(f"#viewer .mrv-plane[data-plane={plane}] .mrv-stage")
     stage.focus()
+    page.requests.clear()
     page.keyboard.press("Home")
     for _ in range(lesion_slice):
         page.keyboard.press("ArrowDown")
+    page.wait_for_timeout(400)  # past the view's write-back and the URL's update: neither calls the server
+    assert page.requests == [] and f"slice={lesion_slice}" in page.url
     assert green_pixels() == 0
     page.locator("#viewer .mrv-outline").check()
     assert green_pixels() > 0

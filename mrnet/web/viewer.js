@@ -40,6 +40,14 @@ async function inflate(b64) {
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
+// A plane's slices: a file the server left for us (the app), or base64 inside the payload.
+async function planePixels(plane) {
+  if (!plane.url) return inflate(plane.pixels);
+  const response = await fetch(new URL(plane.url, document.baseURI));
+  if (!response.ok) throw new Error(`viewer: the slices could not be fetched (HTTP ${response.status})`);
+  return new Uint8Array(await new Response(response.body.pipeThrough(new DecompressionStream("deflate"))).arrayBuffer());
+}
+
 // cv2.resize INTER_LINEAR on float input: source coordinate (d + 0.5) * scale - 0.5, clamped at the edges.
 function linearTaps(src, dst) {
   const i0 = new Int32Array(dst), i1 = new Int32Array(dst), w1 = new Float32Array(dst), scale = src / dst;
@@ -364,7 +372,7 @@ async function load(payload) {
   data = null;
   if (!payload || !payload.planes) return;
   const names = Object.keys(payload.planes);  // the planes decompress side by side
-  const pixels = await Promise.all(names.map((name) => inflate(payload.planes[name].pixels)));
+  const pixels = await Promise.all(names.map((name) => planePixels(payload.planes[name])));
   const planes = Object.fromEntries(names.map((name, i) => [name, { slices: payload.planes[name].slices, pixels: pixels[i] }]));
   const cams = {};
   for (const [task, perPlane] of Object.entries(payload.cams)) {
