@@ -92,9 +92,14 @@ def main():
     exam = load_exam([sample_file(BY_KEY["phantom-acl"])])
     small = {p: v[:32] for p, v in exam.volumes.items()}
     from mrnet.exam import Exam
-    payload = viewer_payload(analyze(Exam(volumes=small), resolve("").weights))
-    out = {"payload_bytes_3x32": len(json.dumps(payload)),
-           "payload_pixels_bytes_3x32": sum(len(p["pixels"]) for p in payload["planes"].values())}
+    import tempfile
+
+    from mrnet.present import PixelStore
+    analysis = analyze(Exam(volumes=small), resolve("").weights)
+    with tempfile.TemporaryDirectory() as tmp:  # as the app sends it: JSON + one slice file per plane
+        payload = viewer_payload(analysis, store=PixelStore(Path(tmp)))
+        out = {"event_json_bytes_3x32": len(json.dumps(payload)),
+               "slice_file_bytes_3x32": sum(f.stat().st_size for f in Path(tmp).glob("*.bin"))}
     with running_app() as (url, proc, log), sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         page = browser.new_page(viewport={"width": 1500, "height": 1400})
