@@ -91,9 +91,9 @@ def main():
     from mrnet.toolchain.samples import BY_KEY, sample_file
     exam = load_exam([sample_file(BY_KEY["phantom-acl"])])
     small = {p: v[:32] for p, v in exam.volumes.items()}
-    from mrnet.exam import Exam
     import tempfile
 
+    from mrnet.exam import Exam
     from mrnet.present import PixelStore
     analysis = analyze(Exam(volumes=small), resolve("").weights)
     with tempfile.TemporaryDirectory() as tmp:  # as the app sends it: JSON + one slice file per plane
