@@ -110,12 +110,16 @@ class CaseBrowser:
     def open(self, dataset: str | None, case: str | None) -> Opened:
         return self.future(self.check(dataset, case)).result()
 
-    def prefetch(self, dataset: str | None, case: str | None) -> None:
-        """Start preparing a case the reviewer is likely to open next (the next row of the table)."""
+    def prefetch(self, dataset: str | None, case: str | None, delay_s: float = 0.5) -> None:
+        """Start preparing a case the reviewer is likely to open next (the next row of the table), after
+        `delay_s`: the case on screen is still on its way to the browser, and the CPU is its first."""
         try:
-            self.future(self.check(dataset, case))
+            key = self.check(dataset, case)
         except MRNetError:
-            pass
+            return
+        timer = threading.Timer(delay_s, self.future, args=(key,))
+        timer.daemon = True
+        timer.start()
 
     def prepare(self, dataset: str, case: str) -> Opened:
         cases = self.sets[dataset].cases

@@ -2,13 +2,15 @@
 
 1. Filtering, sorting and moving the threshold on a 1,250-case table (a synthetic set: 1,250 tiny exams and a
    score table of random probabilities made here, only to time the table; never shown as results).
-2. Opening phantom cases: cold (generated, analysed and sent), prepared ahead (the next row, `n` pressed after
-   a 3-second look at the current case), and cached (back with `p` to a case opened before).
+2. Opening cases: phantom exams on disk in MRNet's layout, cold (read, analysed, sent, drawn); the next row
+   prepared ahead (`n` pressed after a 3-second look at the current case); cached (back with `p` to a case
+   opened before); and the generated default set's cases, cold (generated first).
 
     .venv/bin/python tests/cases_bench.py [--repeats 10]
 """
 import argparse
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -61,25 +63,52 @@ def wait_viewer(page, before):
                            timeout=120_000)
 
 
+def open_row(page, case) -> float:
+    before = page.locator("#viewer .mrv").get_attribute("data-analysis")
+    t = time.perf_counter()
+    page.locator(f"#cases .mrc-table tr[data-case='{case}']").click()
+    wait_viewer(page, before)
+    return 1000 * (time.perf_counter() - t)
+
+
+def press(page, key) -> float:
+    before = page.locator("#viewer .mrv").get_attribute("data-analysis")
+    t = time.perf_counter()
+    page.keyboard.press(key)
+    wait_viewer(page, before)
+    return 1000 * (time.perf_counter() - t)
+
+
+def choose_set(page, title):
+    page.locator("#dataset input").click()
+    page.get_by_role("option", name=title).click()
+    page.wait_for_function("(t) => document.querySelector('#cases .mrc-title').innerText.startsWith(t)", arg=title)
+
+
+def cases_page(browser, url):
+    page = browser.new_page(viewport={"width": 1500, "height": 1600})
+    page.goto(url)
+    page.locator("button[role=tab]:has-text('Cases')").first.click()
+    page.wait_for_selector("#cases .mrc[data-ready='1']", timeout=60_000)
+    return page
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=10)
     a = parser.parse_args()
+    n = a.repeats
     from playwright.sync_api import sync_playwright
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as pw:
+        browser = launch(pw)
         data, scores = big_set(Path(tmp) / "big")
-        env = {"MRNET_DATA": str(data), "MRNET_SCORES": str(scores), "MRNET_FLAGS": str(Path(tmp) / "flags.sqlite"),
-               "MRNET_SAMPLE_DIR": str(Path(tmp) / "samples")}  # a fresh cache: cold opens generate the phantom
-        with running_app(env) as (url, proc, log), sync_playwright() as pw:
-            browser = launch(pw)
-            page = browser.new_page(viewport={"width": 1500, "height": 1600})
-            page.goto(url)
-            page.locator("button[role=tab]:has-text('Cases')").first.click()
-            page.wait_for_selector("#cases .mrc[data-ready='1']", timeout=60_000)
+        env = {"MRNET_DATA": str(data), "MRNET_SCORES": str(scores), "MRNET_FLAGS": str(Path(tmp) / "flags.sqlite")}
+        with running_app(env) as (url, proc, log):
+            page = cases_page(browser, url)
             print(page.locator("#cases .mrc-title").inner_text())
             root = "document.querySelector('#cases .mrc')"
             threshold, sort, filt = [], [], []
-            for i in range(a.repeats):
+            for i in range(n):
                 threshold.append(timed_action(page, f"const el = {root}.querySelector('.mrc-threshold'); "
                                               f"el.value = '{0.3 + 0.04 * i:.2f}'; el.dispatchEvent(new Event('input'))"))
                 sort.append(timed_action(page, f"const el = {root}.querySelector('.mrc-sort'); "
@@ -89,36 +118,31 @@ def main():
             stats("1,250 rows: sort changed", sort)
             stats("1,250 rows: confusion-matrix filter toggled", filt)
 
-            page.locator("#dataset input").click()
-            page.get_by_role("option", name="Phantom validation set (60 synthetic knees)").click()
-            page.wait_for_function("() => document.querySelector('#cases .mrc-title').innerText.startsWith('Phantom')")
-            cold, ahead, cached = [], [], []
-            for i in range(a.repeats):  # rows far apart: nothing prepared
-                before = page.locator("#viewer .mrv").get_attribute("data-analysis")
-                t = time.perf_counter()
-                page.locator(f"#cases .mrc-table tr[data-case='{5 * i + 2:04d}']").click()
-                wait_viewer(page, before)
-                cold.append(time.perf_counter() - t)
-            page.locator("#cases .mrc-table tr[data-case='0050']").click()
+        # Phantom exams on disk in MRNet's layout (as a hospital's set would be), and the generated default set.
+        disk = Path(tmp) / "phantoms"
+        subprocess.run([sys.executable, "-m", "mrnet", "phantom", "--out", str(disk), "--n-train", "0",
+                        "--n-valid", str(2 * n + 2), "--seed", "3"], check=True, capture_output=True)
+        env = {"MRNET_DATA": str(disk), "MRNET_FLAGS": str(Path(tmp) / "flags.sqlite"),
+               "MRNET_SAMPLE_DIR": str(Path(tmp) / "samples")}  # a fresh cache: generated cases are generated
+        with running_app(env) as (url, proc, log):
+            page = cases_page(browser, url)
+            cold_disk = [open_row(page, f"{2 * i + 1:04d}") for i in range(n)]  # every other row: nothing prepared
             page.wait_for_timeout(3000)
-            for i in range(min(a.repeats, 9)):
-                page.wait_for_timeout(3000)  # a reviewer looks at the case; the next one is prepared meanwhile
-                before = page.locator("#viewer .mrv").get_attribute("data-analysis")
-                t = time.perf_counter()
-                page.keyboard.press("n")
-                wait_viewer(page, before)
-                ahead.append(time.perf_counter() - t)
-            for i in range(min(a.repeats, 7)):  # back through cases opened before (the server keeps 8)
+            ahead, cached = [], []
+            open_row(page, "0000")
+            for _ in range(n):
+                page.wait_for_timeout(3000)  # a reviewer looks at the case; the next row is prepared meanwhile
+                ahead.append(press(page, "n"))
+            for _ in range(min(n, 7)):       # back through cases opened before (the server keeps 8)
                 page.wait_for_timeout(500)
-                before = page.locator("#viewer .mrv").get_attribute("data-analysis")
-                t = time.perf_counter()
-                page.keyboard.press("p")
-                wait_viewer(page, before)
-                cached.append(time.perf_counter() - t)
-            stats("phantom case, cold (generate + analyse + send + draw)", [1000 * x for x in cold])
-            stats("phantom case, next row prepared ahead", [1000 * x for x in ahead])
-            stats("phantom case, opened before (cached)", [1000 * x for x in cached])
-            browser.close()
+                cached.append(press(page, "p"))
+            choose_set(page, "Phantom validation set (60 synthetic knees)")
+            cold_generated = [open_row(page, f"{5 * i + 2:04d}") for i in range(n)]
+        stats("case read from disk, cold (read + analyse + send + draw)", cold_disk)
+        stats("next row, prepared ahead", ahead)
+        stats("case opened before (cached)", cached)
+        stats("generated phantom case, cold (generate + analyse + send + draw)", cold_generated)
+        browser.close()
 
 
 if __name__ == "__main__":

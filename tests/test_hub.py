@@ -141,6 +141,35 @@ def test_a_hub_dataset_repo_is_scored(hub, tmp_path, random_weights):
                                   "(check the name and HF_TOKEN).")
 
 
+@pytest.mark.browser
+def test_the_app_browses_a_hub_dataset_repo(hub, tmp_path):
+    from playwright.sync_api import sync_playwright
+    from test_cases_browser import analysis_id, cases_tab, listed_cases, viewer_shows
+
+    from server import running_app
+    from test_browser import launch
+    env = {"MRNET_DATA": "acme/knee-set", "HF_ENDPOINT": hub.url, "HF_HOME": str(tmp_path / "hf"),
+           "MRNET_FLAGS": str(tmp_path / "flags.sqlite")}
+    with running_app(env) as (url, proc, log), sync_playwright() as pw:
+        browser = launch(pw)
+        page = browser.new_page(viewport={"width": 1500, "height": 1500})
+        page.goto(url)
+        cases_tab(page)
+        assert page.locator("#cases .mrc-title").inner_text().startswith("acme/knee-set")
+        assert listed_cases(page) == ["0000", "0001", "0002", "0003"]
+        before = analysis_id(page)
+        page.locator("#cases .mrc-table tr[data-case='0001']").click()
+        viewer_shows(page, before)
+        page.wait_for_function("() => document.querySelector('#viewer .mrv-link').value.includes('case=0001')")
+        link = page.locator("#viewer .mrv-link").input_value()
+        assert "dataset=" not in link  # MRNET_DATA's set is the default: its links need not name it
+        other = browser.new_page(viewport={"width": 1500, "height": 1500})
+        other.goto(link)
+        other.wait_for_function("() => document.querySelector('#viewer .mrv')?.dataset.ready === '1'", timeout=90_000)
+        assert "Exam: 0001.npy" in other.locator("#predictions").inner_text()
+        browser.close()
+
+
 def test_bad_source_syntax(tmp_path):
     from mrnet import MRNetError
     from mrnet.hub import parse_source
