@@ -44,6 +44,7 @@ bench: $(VENV)/.runtime
 figures: $(VENV)/.dev browser
 	$(PY) -m mrnet figure --out docs/figures/phantoms.png
 	MRNET_SCREENSHOT=docs/figures/app.png $(PY) -m pytest -q tests/test_browser.py
+	MRNET_SCREENSHOT_CASES=docs/figures/cases.png $(PY) -m pytest -q tests/test_cases_browser.py -k filter_open
 
 clean:
 	rm -rf $(VENV) .pytest_cache

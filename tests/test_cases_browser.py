@@ -1,6 +1,7 @@
 """The Cases view in a real browser on the real app: filter the phantom set's ACL false negatives, open a row,
 next/previous, the ground truth and the lesion outline, a link that restores the view, a flag that survives a
 restart, and a broken labelled set whose problems are said while its good cases still open."""
+import os
 import urllib.parse
 
 import numpy as np
@@ -111,6 +112,9 @@ def test_filter_open_next_previous_truth_and_outline(app, browser):
     acl_row = next(line for line in predictions.splitlines() if line.startswith("ACL tear"))
     assert acl_row.rstrip().endswith("positive")
     assert page.locator("#viewer input[name=mrv-task][value=acl]").is_checked()  # opens on the table's task
+    if os.environ.get("MRNET_SCREENSHOT_CASES"):  # `make figures`: the README's picture of the Cases tab
+        page.wait_for_timeout(400)
+        page.screenshot(path=os.environ["MRNET_SCREENSHOT_CASES"], full_page=True)
 
     # next / previous through the filtered list, by key and by button
     second = listed_cases(page)[1]
