@@ -15,6 +15,10 @@ from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+try:  # on a ZeroGPU Space, `spaces` must be imported before torch touches CUDA; anywhere else it is optional
+    import spaces  # noqa: F401
+except ImportError:
+    pass
 
 import gradio as gr  # noqa: E402
 from gradio.utils import get_upload_folder  # noqa: E402
@@ -23,7 +27,7 @@ from mrnet import DISCLAIMER, Analysis, MRNetError, analyze, load_exam, load_ite
 from mrnet.access import ThrottledLogin, parse_auth  # noqa: E402
 from mrnet.browse import CaseBrowser, Opened, table_payload, view_from_link, with_scores  # noqa: E402
 from mrnet.cases import open_source  # noqa: E402
-from mrnet.compute import compute_for  # noqa: E402
+from mrnet.compute import compute_for, for_zero_gpu  # noqa: E402
 from mrnet.explain import METHODS  # noqa: E402
 from mrnet.flags import VERDICTS, Flag, FlagStore  # noqa: E402
 from mrnet.hub import resolve  # noqa: E402
@@ -49,6 +53,12 @@ WEIGHTS_ID = WEIGHTS.source.get("commit") or weights_digest(WEIGHTS)  # what a f
 FLAG_COLUMNS = ["case_id", "task", "plane", "slice", "method", "verdict", "comment", "weights", "created"]
 
 
+@for_zero_gpu
+def analyze_on_device(exam):
+    """The model's work, the only part that needs the GPU (on a ZeroGPU Space: at most 60 s per call)."""
+    return analyze(exam, WEIGHTS, COMPUTE)
+
+
 def labelled_sets() -> tuple[dict, str]:
     """MRNET_DATA's set (the default when given) and the phantom set; a set that cannot be opened is said,
     and the app runs on without it."""
@@ -64,7 +74,7 @@ def labelled_sets() -> tuple[dict, str]:
 
 
 SETS, SETS_PROBLEM = labelled_sets()
-BROWSER = CaseBrowser(SETS, WEIGHTS, COMPUTE, store=PIXELS)
+BROWSER = CaseBrowser(SETS, WEIGHTS, COMPUTE, store=PIXELS, analyze_fn=analyze_on_device)
 
 
 @dataclass
@@ -85,7 +95,7 @@ def uploaded_exam(files):
 def analyze_exam(read):
     """Bad input becomes a gr.Error with our one sentence; the app keeps serving."""
     try:
-        return analyze(read(), WEIGHTS, COMPUTE)
+        return analyze_on_device(read())
     except MRNetError as exc:
         raise gr.Error(str(exc)) from None
 

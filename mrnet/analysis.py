@@ -62,6 +62,7 @@ class Analysis:
     tasks: dict[str, TaskResult]
     precision: str
     ood: dict | None = None     # plane -> {"distance", "threshold", "percentile", "unusual"}; None: no statistics
+    device: str = "cpu"         # where the model ran (with `precision`: what the report says ran)
 
     @property
     def warnings(self) -> list[str]:
@@ -85,6 +86,7 @@ class Analysis:
             "disclaimer": DISCLAIMER,
             "weights": self.weights,
             "exam": self.exam.describe(),
+            "device": self.device,
             "precision": self.precision,
             "ood": ({"checked": True, "planes": self.ood} if self.ood is not None else {"checked": False}),
             "warnings": self.warnings,
@@ -161,4 +163,5 @@ def analyze(exam: Exam, weights: Weights, compute: Compute | None = None) -> Ana
         probability, how, terms = fuse(task, {p: r.logit for p, r in plane_results.items()}, weights.config.fusion)
         tasks[task] = TaskResult(probability=probability, fusion=how, planes=plane_results,
                                  decisive_plane=max(terms, key=terms.get))
-    return Analysis(exam=exam, weights=weights.describe(), tasks=tasks, precision=compute.precision, ood=ood)
+    return Analysis(exam=exam, weights=weights.describe(), tasks=tasks, precision=compute.precision, ood=ood,
+                    device=str(compute.device))

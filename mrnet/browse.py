@@ -79,8 +79,10 @@ class CaseBrowser:
     case is prepared again after `max_age_s`, before the store's files of it are removed."""
 
     def __init__(self, sets: dict[str, Browsable], weights: Weights, compute: Compute, keep: int = 8,
-                 store: PixelStore | None = None, max_age_s: float = 1800):
+                 store: PixelStore | None = None, max_age_s: float = 1800, analyze_fn=None):
         self.sets, self.weights, self.compute, self.keep = sets, weights, compute, keep
+        # exam -> Analysis; the app passes its own (on a ZeroGPU Space it holds the GPU for the call)
+        self.analyze = analyze_fn or (lambda exam: analyze(exam, weights, compute))
         self.store, self.max_age_s = store, max_age_s
         self.default = next(iter(sets))
         self.lock = threading.Lock()
@@ -123,7 +125,7 @@ class CaseBrowser:
 
     def prepare(self, dataset: str, case: str) -> Opened:
         cases = self.sets[dataset].cases
-        analysis = analyze(cases.exam(case), self.weights, self.compute)
+        analysis = self.analyze(cases.exam(case))
         link = {"dataset": None if dataset == self.default else dataset, "case": case}
         payload = viewer_payload(analysis, masks=cases.masks(case), link=link, store=self.store)
         return Opened(dataset, case, analysis, payload, dict(cases.labels.get(case, {})), time.time())

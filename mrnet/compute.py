@@ -73,3 +73,13 @@ def compute_for(device: str = "auto", precision: str = "auto") -> Compute:
     if chosen.type == "cpu" and precision == "fp16":
         raise MRNetError("fp16 runs on CUDA only; on the CPU use bf16 or fp32.")
     return Compute(device=chosen, precision=precision)
+
+
+def for_zero_gpu(fn, duration_s: int = 60):
+    """On a ZeroGPU Hugging Face Space (the `spaces` package, SPACES_ZERO_GPU=true) `fn` gets a GPU for at most
+    `duration_s` per call, through `spaces.GPU`; anywhere else (no `spaces`, or not ZeroGPU) it is `fn` itself."""
+    try:
+        import spaces
+    except ImportError:
+        return fn
+    return spaces.GPU(duration=duration_s)(fn)

@@ -13,6 +13,7 @@ def test_predict_prints_the_json_report(random_weights, small_exam_files, tmp_pa
     report = json.loads(run.stdout)
     assert report["weights"]["source"] == {"kind": "local", "folder": str(random_weights)}
     assert report["method"] == "classic"
+    assert report["device"] == "cpu" and report["precision"] in ("bf16", "fp32")  # what ran, said in the report
     for task in ("abnormal", "acl", "meniscus"):
         t = report["tasks"][task]
         assert 0 <= t["probability"] <= 1
