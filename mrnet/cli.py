@@ -8,13 +8,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 from .config import PLANES, TASKS
 from .errors import MRNetError
 from .settings import settings
-from .toolchain.options import TrainOptions
+from .toolchain.options import RECIPES, TrainOptions
 
 # Kept here so that --help imports no torch; a test keeps it equal to evaluate's DILATE_PX.
 DILATE_PX = 15
@@ -65,6 +65,10 @@ def cmd_phantom(a) -> int:
 def cmd_train(a) -> int:
     from .toolchain.train import run_train
     options = TrainOptions(**{f.name: getattr(a, f.name) for f in fields(TrainOptions)})
+    if a.recipe:  # the recipe's values, except for options given on the command line
+        given = {dest for dest, names in a.option_names.items()
+                 if any(token == n or token.startswith(n + "=") for token in a.argv for n in names)}
+        options = replace(options, **{k: v for k, v in RECIPES[a.recipe].items() if k not in given})
     print(json.dumps(run_train(options), indent=2))
     return 0
 
@@ -238,7 +242,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trained-on", default=d.trained_on, help="provenance text for the model card")
     p.add_argument("--record-command", default=d.record_command, help=argparse.SUPPRESS)
     p.add_argument("--no-progress", dest="progress", action="store_false")
-    p.set_defaults(run=cmd_train)
+    p.add_argument("--init", default=d.init, help="where the convs start: scratch (He init), imagenet (torchvision's "
+                   "ImageNet AlexNet, downloaded once into the torch hub cache) or a .safetensors/.pth file")
+    p.add_argument("--recipe", choices=sorted(RECIPES), help="a preset of the options above (stanford: MRNet as "
+                   "published, see mrnet/toolchain/options.py); options given on the command line win")
+    p.add_argument("--augment", choices=["ours", "stanford"], default=d.augment)
+    p.add_argument("--plateau-patience", type=int, default=d.plateau_patience,
+                   help="> 0: lr x --plateau-factor after this many epochs without a lower validation loss")
+    p.add_argument("--plateau-factor", type=float, default=d.plateau_factor)
+    p.add_argument("--workers", type=int, default=d.workers, help="DataLoader processes reading and augmenting exams")
+    p.add_argument("--resume", action="store_true", help="continue the run whose checkpoints are in OUT/checkpoints")
+    p.set_defaults(run=cmd_train, option_names={x.dest: x.option_strings for x in p._actions})
 
     p = sub.add_parser("evaluate", help="AUC, pointing game and a histogram baseline on MRNet's folder layout")
     p.add_argument("--data", required=True)
@@ -282,6 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # which options were given (train --recipe)
     try:
         return args.run(args)
     except MRNetError as exc:

@@ -31,3 +31,24 @@ class TrainOptions:
     trained_on: str = ""                # provenance text for the model card; empty: described from the data
     record_command: str | None = None   # the command recorded in the card; None: this process's argv
     progress: bool = True
+    init: str = "scratch"               # scratch (He), imagenet (torchvision's AlexNet), or a weights file
+    augment: str = "ours"               # ours (10 deg, 8 % shift, 0.92-1.08 scale, flip) or stanford (see RECIPES)
+    plateau_patience: int = 0           # > 0: lr x plateau_factor after this many epochs without a lower valid loss
+    plateau_factor: float = 0.3
+    workers: int = 0                    # DataLoader processes reading and augmenting exams (0: in the main process)
+    resume: bool = False                # continue the run whose checkpoints are in OUT/checkpoints
+
+
+# Presets of `train --recipe NAME`; an option given on the command line wins over its recipe.
+RECIPES = {
+    # MRNet as published (Bien et al., "Deep-learning-assisted diagnosis for knee magnetic resonance imaging:
+    # development and retrospective validation of MRNet", PLOS Medicine 2018): AlexNet pretrained on ImageNet,
+    # exam-level labels only. The numbers are those of the blog code's train.py (github.com/ahmedbesbes/mrnet),
+    # which reimplements the paper: Adam, lr 1e-5, weight decay 0.01, 50 epochs, ReduceLROnPlateau(factor 0.3,
+    # patience 3) on the validation loss, augmentation RandomRotate(25), RandomTranslate(0.11), RandomFlip.
+    # One difference stays: ours trains the three tasks of a plane in one model (Stanford: one per task).
+    "stanford": {"init": "imagenet", "optimizer": "adam", "lr": 1e-5, "weight_decay": 0.01, "epochs": 50,
+                 "mask_weight": 0.0, "slice_steps": 0, "augment": "stanford", "plateau_patience": 3,
+                 "plateau_factor": 0.3,
+                 "patience": 10},  # ours: stop after 10 epochs without a better valid AUC (the blog never stops)
+}

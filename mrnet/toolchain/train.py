@@ -1,8 +1,10 @@
 """`python -m mrnet train --data DIR --out DIR`: one multi-task MRNet per plane, trained on MRNet's
 folder layout (real MRNet data or our phantoms), class-balanced BCE, torchvision v2 augmentation,
 early stopping on validation AUC, logistic-regression fusion fitted on validation logits, and a
-complete weights folder at the end. Restartable: a checkpoint per plane is kept in OUT/checkpoints
-(our own files, loaded with weights_only=True)."""
+complete weights folder at the end. A checkpoint per plane and epoch is kept in OUT/checkpoints (our own
+files, loaded with weights_only=True) with the random generators' states: `--resume` after a kill continues
+as the uninterrupted run would have. Exams are read and augmented by `--workers` DataLoader processes;
+every line of the log also goes to OUT/train.log, with each epoch's time and exams/s."""
 from __future__ import annotations
 
 import json
@@ -19,18 +21,40 @@ from tqdm import tqdm
 
 from ..compute import Compute, compute_for
 from ..config import ModelEntry, Normalization, WeightsConfig
+from ..errors import MRNetError
 from ..model import MRNet
 from ..weights import save_weights
 from .card import write_card
 from .dataset import TASK_BITS, Split, auc, fit_logistic, read_split
 from .ood_fit import fit_statistics
 from .options import TrainOptions
+from .pretrained import initial_model
 
 
-def augmenter() -> v2.Compose:
+def augmenter(kind: str = "ours") -> v2.Compose:
     # The same random transform for every slice of an exam (the slices are the channels).
+    if kind == "stanford":  # the blog code's RandomRotate(25), RandomTranslate(0.11 of 227 px: 25 px), RandomFlip
+        return v2.Compose([v2.RandomAffine(degrees=25, translate=(25 / 256, 25 / 256)), v2.RandomHorizontalFlip()])
     return v2.Compose([v2.RandomAffine(degrees=10, translate=(0.08, 0.08), scale=(0.92, 1.08)),
                        v2.RandomHorizontalFlip()])
+
+
+class TrainingExams(torch.utils.data.Dataset):
+    """One plane's training exams, read and augmented where the DataLoader runs (a worker process, or the main
+    one); the lesion masks get the same random transform as their slices."""
+
+    def __init__(self, split: Split, plane: str, use_masks: bool, augment: str):
+        self.split, self.plane, self.use_masks, self.aug = split, plane, use_masks, augmenter(augment)
+
+    def __len__(self) -> int:
+        return len(self.split.ids)
+
+    def __getitem__(self, i: int):
+        vol = torch.from_numpy(self.split.volume(self.plane, i))
+        if not self.use_masks:
+            return i, self.aug(vol), torch.empty(0)
+        vol, mask = self.aug(vol, tv_tensors.Mask(torch.from_numpy(self.split.mask(self.plane, i))))
+        return i, vol, mask.as_subclass(torch.Tensor)
 
 
 def cam_logits(model: MRNet, features: torch.Tensor) -> torch.Tensor:
@@ -128,7 +152,7 @@ def pretrain(model: MRNet, train: Split, plane, tasks, args: TrainOptions, norm,
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, args.slice_steps), eta_min=args.stage1_lr * 0.05)
     bce = torch.nn.BCEWithLogitsLoss()
     dense_bce = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(args.mask_pos_weight, device=compute.device))
-    aug = augmenter()
+    aug = augmenter(args.augment)
     model.train()
     recent = []
     for step in range(args.slice_steps):
@@ -179,8 +203,10 @@ def train_plane(plane, train: Split, valid: Split, tasks, args: TrainOptions, no
     device = compute.device
     torch.manual_seed(args.seed + ["axial", "coronal", "sagittal"].index(plane))
     rng = np.random.default_rng(args.seed)
-    model = MRNet(len(tasks)).init_from_scratch().to(device).to(memory_format=torch.channels_last)
+    model = initial_model(args.init, len(tasks)).to(device).to(memory_format=torch.channels_last)
     opt = make_optimizer(model.parameters(), args.lr, args)
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=args.plateau_factor,
+                                                         patience=max(args.plateau_patience, 1))
     y_train = np.stack([train.labels[t] for t in tasks], axis=1).astype(np.float32)
     pos = y_train.sum(0).clip(1)
     pos_weight = torch.tensor((len(y_train) - pos) / pos, dtype=torch.float32, device=device)  # class-balanced BCE
@@ -188,13 +214,15 @@ def train_plane(plane, train: Split, valid: Split, tasks, args: TrainOptions, no
     ckpt = ckpt_dir / f"{plane}.pt"
     state = {"epoch": 0, "best_auc": -1.0, "best_epoch": 0, "history": []}
     best = None
-    if ckpt.is_file():  # restart where we stopped
+    if ckpt.is_file():  # --resume: continue where the last epoch ended, random generators included
         saved = torch.load(ckpt, weights_only=True)
         model.load_state_dict(saved["model"])
         opt.load_state_dict(saved["opt"])
+        plateau.load_state_dict(json.loads(saved["plateau"]))
         best, state = saved["best"], json.loads(saved["state"])
+        rng.bit_generator.state = json.loads(saved["numpy_rng"])
+        torch.set_rng_state(saved["torch_rng"])
         log(f"{plane}: resuming after epoch {state['epoch']}")
-    aug = augmenter()
     use_masks = args.mask_weight > 0 and train.mask(plane, 0) is not None
     if use_masks and state["epoch"] == 0 and args.slice_steps > 0:
         pretrain(model, train, plane, tasks, args, norm, compute, log)
@@ -206,16 +234,17 @@ def train_plane(plane, train: Split, valid: Split, tasks, args: TrainOptions, no
     task_bits = task_bit_tensor(tasks)
     dense_loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(args.mask_pos_weight, device=device))
     log(f"{plane}: {'with' if use_masks else 'without'} lesion-mask supervision of the CAM")
+    exams = TrainingExams(train, plane, use_masks, args.augment)
     while state["epoch"] < args.epochs and state["epoch"] - state["best_epoch"] < args.patience:
         model.train()
-        order = rng.permutation(len(train.ids))
-        losses = []
-        for i in tqdm(order, desc=f"{plane} epoch {state['epoch'] + 1}", leave=False, disable=not args.progress):
-            vol = torch.from_numpy(train.volume(plane, i))
-            if use_masks:  # the same random transform for slices and lesion masks
-                vol, mask = aug(vol, tv_tensors.Mask(torch.from_numpy(train.mask(plane, i))))
-            else:
-                vol = aug(vol)
+        order = rng.permutation(len(train.ids)).tolist()
+        # batch_size=None: one exam at a time, as MRNet (exams have different slice counts); the workers'
+        # seeds derive from the torch generator, which a checkpoint restores
+        loader = torch.utils.data.DataLoader(exams, batch_size=None, sampler=order, num_workers=args.workers,
+                                             prefetch_factor=4 if args.workers else None)
+        losses, started = [], time.perf_counter()
+        for i, vol, mask in tqdm(loader, total=len(order), desc=f"{plane} epoch {state['epoch'] + 1}", leave=False,
+                                 disable=not args.progress):
             x = compute.slices(vol.numpy(), norm)
             with compute.autocast():
                 features = model.forward_features(x)
@@ -224,23 +253,35 @@ def train_plane(plane, train: Split, valid: Split, tasks, args: TrainOptions, no
             loss = loss_fn(logits, torch.from_numpy(y_train[i]).to(device))
             if use_masks:
                 loss = loss + args.mask_weight * dense_loss_fn(cam_logits(model, features), mask_targets(
-                    mask.as_subclass(torch.Tensor), task_bits, features.shape[-2:]).to(device))
+                    mask, task_bits, features.shape[-2:]).to(device))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
             opt.step()
             losses.append(loss.item())
+        seconds = time.perf_counter() - started
         scores = predict_split(model, valid, plane, norm, compute)
         aucs = {t: auc(valid.labels[t], scores[:, k]) for k, t in enumerate(tasks)}
         mean_auc = float(np.mean([a for a in aucs.values() if a is not None] or [0.0]))
+        y_valid = torch.from_numpy(np.stack([valid.labels[t] for t in tasks], axis=1).astype(np.float32))
+        valid_loss = float(torch.nn.functional.binary_cross_entropy_with_logits(  # the plateau schedule's signal
+            torch.from_numpy(scores).float(), y_valid, pos_weight=pos_weight.cpu()).item())
+        if args.plateau_patience > 0:
+            plateau.step(valid_loss)
         state["epoch"] += 1
-        state["history"].append({"epoch": state["epoch"], "loss": float(np.mean(losses)), "valid_auc": aucs})
+        state["history"].append({"epoch": state["epoch"], "loss": float(np.mean(losses)), "valid_loss": valid_loss,
+                                 "valid_auc": aucs, "seconds": round(seconds, 1),
+                                 "exams_per_s": round(len(order) / seconds, 2), "lr": opt.param_groups[0]["lr"]})
         if mean_auc > state["best_auc"]:
             state["best_auc"], state["best_epoch"] = mean_auc, state["epoch"]
             best = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-        log(f"{plane} epoch {state['epoch']}: loss {np.mean(losses):.4f} valid AUC "
-            + " ".join(f"{t} {a if a is None else round(a, 3)}" for t, a in aucs.items()))
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "best": best, "state": json.dumps(state)}, ckpt)
+        log(f"{plane} epoch {state['epoch']}: loss {np.mean(losses):.4f} valid loss {valid_loss:.4f} valid AUC "
+            + " ".join(f"{t} {a if a is None else round(a, 3)}" for t, a in aucs.items())
+            + f" ({seconds:.1f} s, {len(order) / seconds:.2f} exams/s)")
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "best": best, "state": json.dumps(state),
+                    "plateau": json.dumps(plateau.state_dict()), "numpy_rng": json.dumps(rng.bit_generator.state),
+                    "torch_rng": torch.get_rng_state()}, ckpt.with_suffix(".tmp"))
+        ckpt.with_suffix(".tmp").replace(ckpt)  # a kill while saving keeps the previous epoch's checkpoint
     model.load_state_dict(best)
     return model.cpu().eval(), state
 
@@ -263,8 +304,16 @@ def run_train(args: TrainOptions) -> dict:
     planes = [p for p in train.planes if p in args.planes]
     norm = Normalization()
     ckpt_dir = out / "checkpoints"
+    if any(ckpt_dir.glob("*.pt")) and not args.resume:
+        raise MRNetError(f"{out} holds checkpoints of an earlier run: add --resume to continue it, or choose "
+                         "another --out.")
     ckpt_dir.mkdir(parents=True, exist_ok=True)
-    log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+    log_file = out / "train.log"
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+        with log_file.open("a") as fh:
+            fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}\n")
     torch.set_num_threads(args.threads or torch.get_num_threads())
     start = time.time()
     models, histories, valid_logits = [], {}, {}

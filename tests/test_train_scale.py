@@ -1,0 +1,114 @@
+"""Training at scale: `--init imagenet` through torchvision's real loading path (a state dict the test builds is put
+in the torch hub cache under torchvision's file name, so nothing is downloaded), `--init PATH`, `--recipe
+stanford` with a command-line option winning over it, `--resume` after a kill with DataLoader workers (the result
+equals an uninterrupted run's), the log file and each epoch's time."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from mrnet.errors import MRNetError
+from server import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def tiny_set(tmp_path_factory) -> Path:
+    data = tmp_path_factory.mktemp("phantoms") / "set"
+    run = subprocess.run([sys.executable, "-m", "mrnet", "phantom", "--out", str(data), "--n-train", "6",
+                          "--n-valid", "4", "--seed", "21"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    return data
+
+
+def imagenet_like(seed: int = 5) -> dict:
+    from torchvision.models import alexnet
+    torch.manual_seed(seed)
+    return alexnet(weights=None).state_dict()  # torchvision's own key names, features.* and classifier.*
+
+
+def test_init_imagenet_reads_torchvisions_cached_file_and_local_files(tmp_path, monkeypatch):
+    from torchvision.models import AlexNet_Weights
+
+    from mrnet.toolchain.pretrained import initial_model
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    with pytest.raises(MRNetError, match="ImageNet AlexNet weights could not be read"):
+        initial_model("imagenet", 3)  # nothing cached, no network here: one sentence naming the file to place
+    state = imagenet_like()
+    cached = tmp_path / "torch" / "hub" / "checkpoints" / AlexNet_Weights.IMAGENET1K_V1.url.rsplit("/", 1)[-1]
+    assert not cached.exists()  # the failed download left no partial file behind
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, cached)
+    model = initial_model("imagenet", 3)
+    for key, value in model.features.state_dict().items():
+        assert torch.equal(value, state[f"features.{key}"])
+    assert model.classifier.out_features == 3
+    save_file({k: v.contiguous() for k, v in state.items()}, tmp_path / "alexnet.safetensors")
+    assert torch.equal(initial_model(str(tmp_path / "alexnet.safetensors"), 1).features[0].weight,
+                       state["features.0.weight"])
+    save_file({"conv.weight": torch.zeros(3)}, tmp_path / "other.safetensors")
+    with pytest.raises(MRNetError, match="not AlexNet's convolutions"):
+        initial_model(str(tmp_path / "other.safetensors"), 1)
+    (tmp_path / "pickled.pt").write_bytes(b"\x80\x04\x95 not a tensor file")
+    with pytest.raises(MRNetError, match="cannot be read as plain tensors"):
+        initial_model(str(tmp_path / "pickled.pt"), 1)
+
+
+def train(data, out, *extra, env=None, popen=False):
+    cmd = [sys.executable, "-m", "mrnet", "train", "--data", str(data), "--out", str(out), "--planes", "sagittal",
+           "--no-progress", "--threads", "1", *map(str, extra)]
+    env = {**os.environ, **(env or {})}
+    if popen:
+        return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+
+
+def test_recipe_stanford_from_imagenet_with_an_option_that_wins(tiny_set, tmp_path):
+    torch_home = tmp_path / "torch"
+    from torchvision.models import AlexNet_Weights
+    cached = torch_home / "hub" / "checkpoints" / AlexNet_Weights.IMAGENET1K_V1.url.rsplit("/", 1)[-1]
+    cached.parent.mkdir(parents=True)
+    torch.save(imagenet_like(), cached)
+    run = train(tiny_set, tmp_path / "w", "--recipe", "stanford", "--epochs", 1, "--workers", 1,
+                env={"TORCH_HOME": str(torch_home)})
+    assert run.returncode == 0, run.stderr
+    log = (tmp_path / "w" / "train.log").read_text()
+    assert "without lesion-mask supervision" in log and "stage 1" not in log   # the recipe: exam labels only
+    history = json.loads((tmp_path / "w" / "training_history.json").read_text())["sagittal"]["history"]
+    assert len(history) == 1                                                   # --epochs 1 beat the recipe's 50
+    assert history[0]["lr"] == pytest.approx(1e-5) and history[0]["exams_per_s"] > 0 and history[0]["seconds"] > 0
+    assert "exams/s" in log
+
+
+def test_resume_after_a_kill_equals_an_uninterrupted_run(tiny_set, tmp_path):
+    args = ("--epochs", 3, "--patience", 5, "--slice-steps", 3, "--workers", 2, "--seed", 4)
+    whole = train(tiny_set, tmp_path / "whole", *args)
+    assert whole.returncode == 0, whole.stderr
+
+    out = tmp_path / "killed"
+    proc = train(tiny_set, out, *args, popen=True)
+    log, deadline = out / "train.log", time.time() + 600
+    while not (log.is_file() and "sagittal epoch 1:" in log.read_text()):
+        assert proc.poll() is None and time.time() < deadline, proc.stderr.read() if proc.poll() is not None else "slow"
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "sagittal.safetensors").exists()
+    again = train(tiny_set, out, *args)
+    assert again.returncode == 2 and "add --resume to continue it" in again.stderr
+    resumed = train(tiny_set, out, *args, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "sagittal: resuming after epoch" in resumed.stderr
+    a, b = load_file(tmp_path / "whole" / "sagittal.safetensors"), load_file(out / "sagittal.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)   # bit for bit, on the CPU
+    history = lambda p: [(h["epoch"], h["loss"], h["valid_auc"]) for h in  # noqa: E731
+                         json.loads((p / "training_history.json").read_text())["sagittal"]["history"]]
+    assert history(out) == history(tmp_path / "whole")
