@@ -15,6 +15,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from mrnet.errors import MRNetError
+
 from server import ROOT
 
 pytestmark = pytest.mark.slow
