@@ -8,7 +8,11 @@ environment (mrnet.settings; the README lists them), plus GRADIO_SERVER_NAME / G
 """
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import signal
+import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -278,6 +282,9 @@ with gr.Blocks(title="MRNet knee-MRI explainer", delete_cache=(3600, 3600)) as d
 
 
 def launch() -> None:
+    # the viewer's slice files go with the app: at a normal exit, and at a plain kill (SIGTERM) too
+    atexit.register(shutil.rmtree, PIXELS.folder, True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     config = settings()
     try:
         login = parse_auth(config.auth)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .budget import check
 from .errors import MRNetError
 from .exam import Exam, to_uint8_volume
 from .settings import settings
@@ -146,6 +147,7 @@ def add_dicom_files(exam: Exam, items: list[tuple[str, bytes]]) -> None:
     series: dict[str, list] = defaultdict(list)
     non_image = []
     for name, data in items:
+        check(name)
         ds = read_dataset(name, data)
         if "PixelData" not in ds:
             non_image.append(Path(name).name)
@@ -194,6 +196,7 @@ def first_echo_volume(members: list, notes: list) -> dict:
     plane, angle, normal = plane_of(ds0, chosen[0][0])
     slices, shape = [], None
     for name, ds in chosen:
+        check(name)  # decoding pixels is the slow part
         p, a, n = plane_of(ds, name)
         if p != plane or float(n @ normal) < 0.99:
             raise MRNetError(f"DICOM series {label} mixes slice orientations; send one orientation per series.")

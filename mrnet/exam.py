@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from .archive import READ_ERRORS, member_stream, open_zip
+from .budget import check
 from .config import PLANES
 from .errors import MRNetError
 from .settings import settings
@@ -85,6 +86,7 @@ def to_uint8_volume(array: np.ndarray, name: str) -> tuple[np.ndarray, list[str]
         notes.append(f"{name}: {array.dtype.name} values {lo:g}..{hi:g} rescaled to 0..255 (min-max over the volume).")
     out = np.empty((s, SIZE, SIZE), np.uint8)
     for i in range(s):
+        check(name)
         sl = array[i]
         if scale is not None:
             lo, hi = scale

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .archive import open_zip, read_member
+from .budget import check, reading
 from .errors import MRNetError
 from .exam import Exam, add_npy, add_npz
 from .nifti import add_nifti, is_nifti
@@ -55,11 +56,13 @@ def load_items(items: list[tuple[str, bytes]]) -> Exam:
     if not items:
         raise MRNetError("No input files were given.")
     exam, dicoms = Exam(volumes={}), []
-    for name, data in items:
-        add_file(exam, data, name, dicoms)
-    if dicoms:
-        from .dicom import add_dicom_files
-        add_dicom_files(exam, dicoms)
+    with reading(settings().max_read_seconds):
+        for name, data in items:
+            check(name)
+            add_file(exam, data, name, dicoms)
+        if dicoms:
+            from .dicom import add_dicom_files
+            add_dicom_files(exam, dicoms)
     if not exam.volumes:
         raise MRNetError("The input holds no plane of an exam.")
     return exam
@@ -98,6 +101,7 @@ def add_zip(exam: Exam, data: bytes, name: str, dicoms: list) -> None:
         leaf = Path(inner).name
         if leaf.startswith(".") or "__MACOSX" in inner:
             continue
+        check(inner)
         blob = read_member(archive, member, base)
         if blob.startswith(NPY_MAGIC):
             add_npy(exam, blob, f"{base}/{inner}")

@@ -19,6 +19,7 @@ class Settings:
     max_slices: int = 128           # MRNET_MAX_SLICES: per plane
     max_in_plane: int = 1024        # MRNET_MAX_IN_PLANE: pixels a side
     max_dicom_files: int = 1000     # MRNET_MAX_DICOM_FILES
+    max_read_seconds: int = 60      # MRNET_MAX_READ_SECONDS: wall-clock cap on reading one exam
     sample_dir: str = ""            # MRNET_SAMPLE_DIR: where phantom samples are cached; empty: TMP/mrnet-samples
     concurrency: int = 2            # MRNET_CONCURRENCY: analyses at a time in the app
     share: bool = False             # MRNET_SHARE=1: ask Gradio for a public link

@@ -73,6 +73,16 @@ def test_too_many_dicom_files_are_refused_as_they_come(set_env):
     refused(files, "More than 5 DICOM files")
 
 
+def test_reading_one_exam_has_a_wall_clock_cap(set_env):
+    files = dicom_series({})
+    assert load_items(files).planes  # within the default cap
+    set_env("MRNET_MAX_READ_SECONDS", "0")  # every reader checks the clock between files, members and slices
+    _, _, text = refused(files, "Reading the exam took longer than 0 s")
+    assert "give fewer or smaller files" in text
+    refused([("axial.npy", npy_bytes(np.zeros((3, 64, 64), np.uint8) + np.eye(64, dtype=np.uint8)))],
+            "took longer than 0 s")
+
+
 @pytest.mark.parametrize("array, message", [
     (np.array([-1e308, 1e308, 0.0] * (2 * 256 * 256 // 3 + 1))[:2 * 256 * 256].reshape(2, 256, 256), "cannot be scaled"),
     (np.full((2, 256, 256), 5e-324) * np.arange(2)[:, None, None], "cannot be scaled"),

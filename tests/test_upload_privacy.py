@@ -50,6 +50,16 @@ def test_another_visitors_upload_folder_and_the_cache_root_are_refused(app, tmp_
         assert "Doe_John" not in answer and "MRN123456" not in answer and str(target) not in answer, answer
 
 
+def test_the_viewer_folder_is_removed_when_the_app_stops(tmp_path):
+    """The app's only folder of its own (the slice files the browser viewer fetches) goes with the app."""
+    root = tmp_path / "gradio-cache"
+    with running_app({"GRADIO_TEMP_DIR": str(root)}):
+        made = list(root.glob("mrnet-viewer-*"))
+        assert len(made) == 1 and made[0].is_dir()
+        (made[0] / "left.bin").write_bytes(b"x")
+    assert not list(root.glob("mrnet-viewer-*"))
+
+
 def test_a_file_outside_the_upload_cache_is_refused(app):
     """A server path that was never uploaded (here the shipped sample) is not read: no report comes back.
     (Gradio refuses it before our code runs, echoing the path the caller sent.)"""
