@@ -9,6 +9,7 @@ environment (mrnet.settings; the README lists them), plus GRADIO_SERVER_NAME / G
 from __future__ import annotations
 
 import atexit
+import ctypes
 import os
 import shutil
 import signal
@@ -44,6 +45,18 @@ from mrnet.toolchain.phantom_cases import phantom_cases  # noqa: E402
 from mrnet.toolchain.samples import BY_TITLE, SAMPLES, sample_file  # noqa: E402
 from mrnet.uploads import read_uploads  # noqa: E402
 
+
+def fewer_malloc_arenas(arenas: int = 2) -> None:
+    """glibc gives each thread that allocates its own malloc arena; with Gradio's worker threads each holding
+    freed exam buffers, the server's memory grew with the number of visitors. Two arenas keep it bounded
+    (no-op off glibc)."""
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(-8, arenas)  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
+
+
+fewer_malloc_arenas()
 COMPUTE = compute_for()
 RESOLVED = resolve(settings().weights)  # once, at start
 WEIGHTS = RESOLVED.weights.to(COMPUTE.device)
@@ -54,7 +67,7 @@ FLAGS = FlagStore(settings().flags)
 # the viewer's slices, fetched by the browser as files; one folder per app process inside Gradio's cache
 PIXELS = PixelStore(Path(get_upload_folder()) / f"mrnet-viewer-{uuid.uuid4().hex}")
 WEIGHTS_ID = WEIGHTS.source.get("commit") or weights_digest(WEIGHTS)  # what a flag says about the weights
-FLAG_COLUMNS = ["case_id", "task", "plane", "slice", "method", "verdict", "comment", "weights", "created"]
+FLAG_COLUMNS = ["dataset", "case_id", "task", "plane", "slice", "method", "verdict", "comment", "weights", "created"]
 
 
 @for_zero_gpu
@@ -135,7 +148,7 @@ def shown(opened: Opened, view: dict) -> dict:
 
 def open_case(evt: gr.EventData):
     """A row of the Cases view was opened; the next row of its list is prepared meanwhile."""
-    asked = evt._data or {}
+    asked = {key: getattr(evt, key, None) for key in ("dataset", "case", "task", "next")}  # trigger("open", {...})
     opened = browse(asked.get("dataset"), asked.get("case"))
     BROWSER.prefetch(asked.get("dataset"), asked.get("next"))
     return shown(opened, viewer_view(opened.analysis, asked.get("task")))
@@ -146,9 +159,9 @@ def choose_set(title: str):
     return gr.HTML(value=None, data=table_payload(SETS[name]))
 
 
-def flag_rows(dataset: str | None) -> list[list]:
+def flag_rows() -> list[list]:
     try:
-        return [[getattr(f, c) for c in FLAG_COLUMNS] for f in FLAGS.list(dataset)]
+        return [[getattr(f, c) for c in FLAG_COLUMNS] for f in FLAGS.list()]
     except MRNetError:
         return []
 
@@ -158,7 +171,7 @@ def open_link(request: gr.Request):
     set) opens that case in that view. Only configured sets' cases can be named."""
     params = dict(request.query_params)
     # the table comes with the page load: gr.HTML props given at construction do not reach js_on_load
-    base = {flags_table: flag_rows(None), cases_view: gr.HTML(data=table_payload(SETS[BROWSER.default]))}
+    base = {flags_table: flag_rows(), cases_view: gr.HTML(data=table_payload(SETS[BROWSER.default]))}
     if "case" not in params:
         return base
     try:
@@ -194,7 +207,7 @@ def save_flag(state: Session | None, view: dict | None, verdict: str | None, com
         raise gr.Error(str(exc)) from None
     return {flag_note: f"Saved: case {case}, {task}, {plane} slice {index}, {method} — {VERDICTS[verdict]} "
                        f"({flag.created}).",
-            flags_table: flag_rows(None), flag_comment: ""}
+            flags_table: flag_rows(), flag_comment: ""}
 
 
 def on_download(state: Session | None, view: dict | None) -> str:

@@ -49,8 +49,8 @@ def with_scores(cases: CaseSet, scores_file: str | Path | None, weights: Weights
 
 
 def table_payload(item: Browsable) -> dict:
-    """What the Cases view draws: one row per case with its labels and, per task, the fused probability,
-    the decisive plane and its top slice (None where unscored)."""
+    """What the Cases view draws: one row per case with its labels and, per task, the fused probability
+    (absent where unscored), plus the set's title, notice and problems."""
     cases, scores = item.cases, item.scores or {}
     tasks = [t for t in TASK_TITLES if any(t in cases.labels[c] or t in scores.get(c, {}) for c in cases.ids)]
     rows = []
@@ -60,7 +60,7 @@ def table_payload(item: Browsable) -> dict:
                      "p": {t: scored[t]["probability"] for t in tasks if t in scored}})
     return {"dataset": cases.name, "title": cases.title, "split": cases.split,
             "tasks": [[t, TASK_TITLES[t]] for t in tasks], "rows": rows, "scored": item.scores is not None,
-            "notice": item.notice, "problems": cases.problems, "masks": cases.has_masks}
+            "notice": item.notice, "problems": cases.problems}
 
 
 @dataclass

@@ -25,7 +25,7 @@ import numpy as np
 
 from .budget import check
 from .errors import MRNetError
-from .exam import Exam, to_uint8_volume
+from .exam import SIZE, Exam, resize_slice, to_uint8_volume
 from .settings import settings
 
 AXES = {"sagittal": np.array([1.0, 0, 0]), "coronal": np.array([0, 1.0, 0]), "axial": np.array([0, 0, 1.0])}
@@ -166,7 +166,11 @@ def add_dicom_files(exam: Exam, items: list[tuple[str, bytes]]) -> None:
         cands.sort(key=lambda c: (-len(c["slices"]), c["number"]))
         chosen = cands[0]
         volume = np.stack([s for _, s in chosen["slices"]])
-        uint8, notes = to_uint8_volume(to_uint8_percentiles(volume), f"{plane} series {chosen['label']}")
+        name = f"{plane} series {chosen['label']}"
+        uint8, notes = to_uint8_volume(to_uint8_percentiles(volume), name)
+        if max(chosen["shape"]) > SIZE:  # shrunk as decoded (first_echo_volume)
+            h, w = chosen["shape"]
+            notes.append(f"{name}: resized from {h}x{w} to {SIZE}x{SIZE} pixels.")
         oblique = f", oblique by {chosen['angle']:.0f} degrees" if chosen["angle"] >= 1 else ""
         exam.add(plane, uint8, f"DICOM series {chosen['label']}", notes)
         exam.notes.append(f"{plane}: DICOM series {chosen['label']}, {len(chosen['slices'])} slices sorted by "
@@ -208,7 +212,10 @@ def first_echo_volume(members: list, notes: list) -> dict:
         if shape is not None and image.shape != shape:
             raise MRNetError(f"DICOM series {label} has slices of different sizes ({shape} and {image.shape}).")
         shape = image.shape
-        slices.append((position, image))
+        # keep each slice at display size as it is decoded, and let go of the file's pixel bytes: a series of
+        # 128 slices of 1024 x 1024 then holds 32 MB of slices instead of 1 GB of float64 (and their copies)
+        slices.append((position, resize_slice(image.astype(np.float32), SIZE) if max(shape) > SIZE else image))
+        del ds.PixelData
     positions = [p for p, _ in slices]
     if not all(math.isfinite(p) for p in positions):
         raise MRNetError(f"DICOM series {label} has slice positions that are not numbers; slices cannot be ordered.")
@@ -220,4 +227,4 @@ def first_echo_volume(members: list, notes: list) -> dict:
         number = int(getattr(ds0, "SeriesNumber", 0) or 0)
     except (TypeError, ValueError):
         number = 0
-    return {"plane": plane, "angle": angle, "slices": slices, "label": label, "number": number}
+    return {"plane": plane, "angle": angle, "slices": slices, "label": label, "number": number, "shape": shape}

@@ -112,6 +112,7 @@ class PixelStore:
                     old.unlink()
             except OSError:
                 pass  # another thread removed it
+        self.folder.mkdir(parents=True, exist_ok=True)  # Gradio's own cache cleaning may have removed it
         path = self.folder / f"{uuid.uuid4().hex}.bin"
         path.write_bytes(data)
         return f"gradio_api/file={path}"   # relative to the page, so that it works under a proxy's path too

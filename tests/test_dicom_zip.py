@@ -28,6 +28,17 @@ def test_series_sorted_by_position_not_name_or_instance():
     assert any("sorted by position" in n for n in exam.notes)
 
 
+def test_large_slices_are_shrunk_as_they_are_decoded_and_keep_their_order():
+    """Slices over 256 px are brought to display size one at a time (the series never sits in memory at full
+    size); the order, the contrast and the note are as for small slices."""
+    files = series(6, size=1024, axis=0)
+    exam = load_items([(f"IMG{i}.dcm", data) for i, (_, _, data) in enumerate(files)])
+    v = exam.volumes["sagittal"]
+    assert v.shape == (6, 256, 256) and v.max() == 255
+    assert np.all(np.diff(v[:, 100:, 100:].mean(axis=(1, 2))) < 0)
+    assert any("resized from 1024x1024 to 256x256" in n for n in exam.notes)
+
+
 @pytest.mark.parametrize("axis, plane", [(0, "sagittal"), (1, "coronal"), (2, "axial")])
 def test_plane_from_orientation(axis, plane):
     exam = load_items([(f"{k}.dcm", b) for k, _, b in series(4, axis=axis)])
