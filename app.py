@@ -46,10 +46,10 @@ from mrnet.toolchain.samples import BY_TITLE, SAMPLES, sample_file  # noqa: E402
 from mrnet.uploads import read_uploads  # noqa: E402
 
 
-def fewer_malloc_arenas(arenas: int = 2) -> None:
+def fewer_malloc_arenas(arenas: int = 1) -> None:
     """glibc gives each thread that allocates its own malloc arena; with Gradio's worker threads each holding
-    freed exam buffers, the server's memory grew with the number of visitors. Two arenas keep it bounded
-    (no-op off glibc)."""
+    freed exam buffers, the server's memory grew with the number of visitors. One arena keeps it bounded at
+    no cost in throughput here (tests/load_bench.py); a no-op off glibc."""
     try:
         ctypes.CDLL("libc.so.6").mallopt(-8, arenas)  # M_ARENA_MAX
     except (OSError, AttributeError):
