@@ -32,6 +32,7 @@ class PlaneResult:
     bias: float
     contributions: np.ndarray   # (S,) exact slice contributions; sum + bias == logit
     maps: dict[str, np.ndarray] # CAM method -> (S, h, w) as the method computes it (explain.METHODS)
+    pooled: np.ndarray | None = None  # (S, C) each slice's pooled features: the head's input (faithfulness tests)
 
     @property
     def probability(self) -> float:
@@ -151,10 +152,11 @@ def analyze(exam: Exam, weights: Weights, compute: Compute | None = None) -> Ana
             contributions = cams["exact"].mean(dim=(-2, -1)).cpu().numpy()  # exact attribution: with the bias, the logit
             cams = {name: m.cpu().numpy() for name, m in cams.items()}
             logits, biases = logits.cpu().numpy(), model.classifier.bias.detach().cpu().numpy()
+            pooled_host = pooled.float().cpu().numpy()
             for i, task in enumerate(entry.tasks):
                 per_task[task][plane] = PlaneResult(
                     logit=float(logits[i]), bias=float(biases[i]), contributions=contributions[i],
-                    maps={name: m[i] for name, m in cams.items()})
+                    maps={name: m[i] for name, m in cams.items()}, pooled=pooled_host)
     tasks = {}
     for task in sorted(per_task, key=lambda t: TASKS.index(t) if t in TASKS else 99):
         plane_results = per_task[task]

@@ -117,6 +117,10 @@ def test_layout_tiny_train_and_evaluate(tmp_path):
     positives = sum(int(r.split(",")[1]) for rows in labels.values() for r in rows)
     assert positives > 0 and report["pointing_game_n"] == positives  # every lesion-positive (exam, task) pair
     assert set(report["pointing_game"]) == {"exact", "classic"} and 0 <= report["pointing_game_ceiling"] <= 1
+    assert set(report["deletion_auc"]) == set(TASKS)
+    for scores in filter(None, report["deletion_auc"].values()):  # tasks with a true positive in 3 exams
+        assert set(scores) == {"exact", "classic", "random", "n"} and all(0 <= scores[m] <= 1 for m in
+                                                                           ("exact", "classic", "random"))
 
 
 def test_stage1_on_slice_subsets(tmp_path):

@@ -97,7 +97,7 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(tiny_set, tmp_path):
     out = tmp_path / "killed"
     proc = train(tiny_set, out, *args, popen=True)
     log, deadline = out / "train.log", time.time() + 600
-    while not (log.is_file() and "sagittal epoch 1:" in log.read_text()):
+    while not (log.is_file() and "sagittal epoch 1:" in log.read_text()):  # logged after its checkpoint
         assert proc.poll() is None and time.time() < deadline, proc.stderr.read() if proc.poll() is not None else "slow"
         time.sleep(0.1)
     proc.send_signal(signal.SIGKILL)

@@ -11,6 +11,10 @@ CAM is a 7x7 map (one cell spans ~37 pixels) and a bilinearly upsampled map peak
 so `pointing_game_ceiling` reports how often any cell centre lies in the dilated mask: no 7x7 CAM
 can score above it. The same test over every (exam, task, plane) triple whose plane shows the
 lesion is reported beside it, overall and per plane.
+
+Deletion test (`faithfulness.py`): for each true positive (exam, task), the decisive plane's slices are removed
+in the order each explanation ranks them; `deletion_auc` is the mean probability over the curve per ranking
+(exact, classic, random), lower is more faithful, with n the number of exam/task pairs.
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ from ..analysis import analyze
 from ..exam import Exam
 from ..explain import METHODS
 from .dataset import auc, fit_logistic, read_split, task_mask
+from .faithfulness import deletion_scores
 
 DILATE_PX = 15
 HIST_BINS = 32
@@ -77,6 +82,9 @@ def run_evaluate(data, weights, split_name: str = "valid", progress: bool = True
     fused = {t: [] for t in tasks}
     hits = {m: {p: [] for p in planes} for m in METHODS}     # (exam, task, plane)
     pair_hits = {m: [] for m in [*METHODS, "ceiling"]}        # (exam, task), decisive plane
+    deletion = {t: [] for t in tasks}                         # (exam, task) predicted positive, decisive plane
+    heads = {p: dict(zip(entry.tasks, model.classifier.weight.detach().float().cpu().numpy()))
+             for p in planes for entry, model in weights.for_plane(p)}
     for i in tqdm(range(len(split.ids)), disable=not progress, desc="evaluate"):
         exam = Exam(volumes={p: split.volume(p, i) for p in planes})
         analysis = analyze(exam, weights)
@@ -85,6 +93,10 @@ def run_evaluate(data, weights, split_name: str = "valid", progress: bool = True
             fused[t].append(result.probability)
             for p in planes:
                 logits[t][p].append(result.planes[p].logit)
+            if split.labels[t][i] and result.probability >= 0.5:  # deletion: what made a positive call positive
+                r = result.planes[result.decisive_plane]
+                deletion[t].append(deletion_scores(r.pooled, heads[result.decisive_plane][t], r.bias, r.contributions,
+                                                   seed=i))
         masks = {p: split.mask(p, i) for p in planes}
         if any(m is None for m in masks.values()):
             continue
@@ -109,6 +121,8 @@ def run_evaluate(data, weights, split_name: str = "valid", progress: bool = True
         "auc": {t: {"fused": auc(split.labels[t], fused[t]), **{p: auc(split.labels[t], logits[t][p]) for p in planes}}
                 for t in tasks},
     }
+    report["deletion_auc"] = {t: ({m: round(float(np.mean([d[m] for d in rows])), 4) for m in rows[0]}
+                                  | {"n": len(rows)} if rows else None) for t, rows in deletion.items()}
     if pair_hits["exact"]:
         report["pointing_game"] = {m: float(np.mean(pair_hits[m])) for m in METHODS}
         report["pointing_game_ceiling"] = float(np.mean(pair_hits["ceiling"]))

@@ -275,13 +275,14 @@ def train_plane(plane, train: Split, valid: Split, tasks, args: TrainOptions, no
         if mean_auc > state["best_auc"]:
             state["best_auc"], state["best_epoch"] = mean_auc, state["epoch"]
             best = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-        log(f"{plane} epoch {state['epoch']}: loss {np.mean(losses):.4f} valid loss {valid_loss:.4f} valid AUC "
-            + " ".join(f"{t} {a if a is None else round(a, 3)}" for t, a in aucs.items())
-            + f" ({seconds:.1f} s, {len(order) / seconds:.2f} exams/s)")
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "best": best, "state": json.dumps(state),
                     "plateau": json.dumps(plateau.state_dict()), "numpy_rng": json.dumps(rng.bit_generator.state),
                     "torch_rng": torch.get_rng_state()}, ckpt.with_suffix(".tmp"))
         ckpt.with_suffix(".tmp").replace(ckpt)  # a kill while saving keeps the previous epoch's checkpoint
+        # logged once saved: an epoch in the log is an epoch --resume continues after
+        log(f"{plane} epoch {state['epoch']}: loss {np.mean(losses):.4f} valid loss {valid_loss:.4f} valid AUC "
+            + " ".join(f"{t} {a if a is None else round(a, 3)}" for t, a in aucs.items())
+            + f" ({seconds:.1f} s, {len(order) / seconds:.2f} exams/s)")
     model.load_state_dict(best)
     return model.cpu().eval(), state
 

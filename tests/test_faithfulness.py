@@ -1,0 +1,63 @@
+"""The deletion test on cases whose answer is known, and its agreement with the model's own forward pass."""
+import numpy as np
+import pytest
+
+from mrnet.toolchain.faithfulness import RANDOM_ORDERS, deletion_auc, deletion_curve, deletion_scores, rankings, sigmoid
+
+
+def one_decisive_slice():
+    """5 slices, 4 channels; the head reads channel 0 only, and slice 2 alone carries it."""
+    pooled = np.full((5, 4), 0.1)
+    pooled[2, 0] = 5.0
+    weight = np.array([1.0, 0.0, 0.0, 0.0])
+    contributions = np.zeros(5)
+    contributions[2] = 5.0 - 0.0  # exact attribution: slice 2 wins channel 0 (the only channel the head reads)
+    return pooled, weight, contributions
+
+
+def test_removing_the_decisive_slice_first_drops_the_probability_at_once():
+    pooled, weight, contributions = one_decisive_slice()
+    curve = deletion_curve(pooled, weight, 0.0, np.array([2, 0, 1, 3, 4]))
+    np.testing.assert_allclose(curve, sigmoid(np.array([5.0, 0.1, 0.1, 0.1, 0.1])))
+    assert deletion_auc(curve) == pytest.approx(np.mean(curve))
+    late = deletion_curve(pooled, weight, 0.0, np.array([0, 1, 3, 4, 2]))
+    assert deletion_auc(late) > deletion_auc(curve)  # the decisive slice removed last: the worst possible order
+    np.testing.assert_allclose(late, sigmoid(np.full(5, 5.0)))
+
+
+def test_exact_attribution_ranks_best_and_random_sits_between():
+    pooled, weight, contributions = one_decisive_slice()
+    scores = deletion_scores(pooled, weight, 0.0, contributions)
+    assert scores["exact"] == pytest.approx(np.mean(sigmoid(np.array([5.0, 0.1, 0.1, 0.1, 0.1]))))
+    assert scores["classic"] == pytest.approx(scores["exact"])  # here both rank slice 2 first
+    assert scores["exact"] < scores["random"] < deletion_auc(sigmoid(np.full(5, 5.0)))
+    assert len(rankings(pooled, weight, contributions)["random"]) == RANDOM_ORDERS
+
+
+def test_classic_cam_can_rank_a_slice_that_decides_nothing_first():
+    """A slice with a large score on a channel another slice beats: classic CAM ranks it first, exact does not."""
+    pooled = np.array([[4.0, 0.0], [5.0, 3.0], [0.0, 0.0]])
+    weight = np.array([1.0, 1.0])
+    # MRNet's max per channel: channel 0 from slice 1 (5), channel 1 from slice 1 (3): slice 1 decides all
+    contributions = np.array([0.0, 8.0, 0.0])
+    order = rankings(pooled, weight, contributions)
+    assert list(order["exact"][:1]) == [1] and list(order["classic"][:2]) == [1, 0]
+    pooled[1] = [3.0, 6.0]   # now slice 0's channel 0 (4) wins, slice 1 wins channel 1
+    contributions = np.array([4.0, 6.0, 0.0])
+    scores = deletion_scores(pooled, weight, 0.0, contributions)
+    assert scores["exact"] <= scores["classic"]
+
+
+def test_the_curve_starts_at_the_models_own_probability(random_weights, small_exam_files):
+    from mrnet import analyze, load_exam
+    from mrnet.compute import compute_for
+    from mrnet.weights import load_weights
+    weights = load_weights(random_weights)
+    analysis = analyze(load_exam([small_exam_files]), weights, compute_for("cpu", "fp32"))
+    model = weights.for_plane("sagittal")[0][1]
+    for k, task in enumerate(weights.config.tasks):
+        r = analysis.tasks[task].planes["sagittal"]
+        w = model.classifier.weight[k].detach().numpy()
+        curve = deletion_curve(r.pooled, w, r.bias, np.argsort(-r.contributions))
+        assert curve[0] == pytest.approx(r.probability, abs=1e-5)
+        assert len(curve) == len(r.contributions)
