@@ -2,17 +2,18 @@
 Cases view reads them), and the ROC curve and AUC computed from them (numpy only: the runtime has no sklearn).
 
 The file is CSV with the columns of FIELDS: `label` is empty for a case without ground truth; `p_PLANE`
-is empty for a plane the case lacks; `weights` is the digest of the weights' config.json (which records
-every model file's sha256 and the fusion), so a table is never shown against weights that did not make it.
+is empty for a plane the case lacks; `weights` is the weights' digest (`weights_digest`: every model file's
+sha256, the fusion, ...), so a table is never shown against weights that did not make it.
 """
 from __future__ import annotations
 
 import csv
 import hashlib
 import io
+import json
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,11 @@ FIELDS = ["case", "task", "label", "probability", "decisive_plane", "top_slice",
 
 
 def weights_digest(weights: Weights) -> str:
-    return hashlib.sha256(weights.config.to_json().encode()).hexdigest()[:16]
+    """What the predictions depend on - each model file's sha256 and the tasks, planes, normalisation and
+    fusion - and nothing else: recording an evaluation in the card keeps a score table valid."""
+    config = asdict(weights.config)
+    decisive = {k: config[k] for k in ("tasks", "planes", "models", "normalization", "fusion")}
+    return hashlib.sha256(json.dumps(decisive, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def predictions(analysis: Analysis) -> dict:

@@ -102,6 +102,19 @@ def test_roc_and_auc_agree_with_scikit_learn():
     assert auc([1, 1], [0.2, 0.3]) is None
 
 
+def test_the_weights_digest_follows_the_predictions_not_the_card(random_weights):
+    from dataclasses import replace
+
+    from mrnet.scores import weights_digest
+    from mrnet.weights import load_weights
+    weights = load_weights(random_weights)
+    before = weights_digest(weights)
+    weights.config.provenance["evaluation"] = {"auc": 0.5}   # what `evaluate --record` writes
+    assert weights_digest(weights) == before
+    weights.config = replace(weights.config, fusion={"acl": {"intercept": 1.0, "coef": {"sagittal": 1.0}}})
+    assert weights_digest(weights) != before
+
+
 def score_cli(data, out, weights, *extra, **popen):
     cmd = [sys.executable, "-m", "mrnet", "score", str(data), "--out", str(out), "--weights", str(weights),
            "--no-progress", *extra]

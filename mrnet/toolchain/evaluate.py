@@ -25,6 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..analysis import analyze
+from ..errors import MRNetError
 from ..exam import Exam
 from ..explain import METHODS
 from .dataset import auc, fit_logistic, read_split, task_mask
@@ -133,7 +134,10 @@ def run_evaluate(data, weights, split_name: str = "valid", progress: bool = True
         report["pointing_game_all_planes_n"] = len(sum(hits["exact"].values(), []))
         report["pointing_game_dilation_px"] = dilate_px
     if (split.root / "train").is_dir() and split_name != "train":
-        report["histogram_baseline_auc"] = histogram_baseline(data, tasks, planes, progress)
+        try:
+            report["histogram_baseline_auc"] = histogram_baseline(data, tasks, planes, progress)
+        except MRNetError:  # an empty or partial train split: no baseline, but the rest of the report stands
+            report["histogram_baseline_auc"] = None
     return report
 
 
@@ -141,7 +145,6 @@ def record(weights, report: dict, data, data_note: str = "") -> None:
     import shlex
     from pathlib import Path
 
-    from ..errors import MRNetError
     from ..hub import BUNDLED
     from .card import write_card
     kind = weights.source.get("kind")
