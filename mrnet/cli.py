@@ -76,7 +76,8 @@ def cmd_train(a) -> int:
 def cmd_evaluate(a) -> int:
     from .toolchain.evaluate import record, run_evaluate
     weights = load_weights(a.weights)
-    report = run_evaluate(a.data, weights, a.split, progress=sys.stderr.isatty(), dilate_px=a.dilation)
+    report = run_evaluate(a.data, weights, a.split, progress=sys.stderr.isatty(), dilate_px=a.dilation,
+                          randomization_exams=a.randomization_exams)
     if a.record:
         record(weights, report, a.data, a.data_note)
     print(json.dumps(report, indent=2))
@@ -259,6 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
     weights_arg(p)
     p.add_argument("--split", default="valid")
     p.add_argument("--dilation", type=int, default=DILATE_PX, help="pointing game tolerance in pixels")
+    p.add_argument("--randomization-exams", type=int, default=20,
+                   help="exams for the model-randomization check (0: skip it)")
     p.add_argument("--record", action="store_true",
                    help="also write the result and this command into the (local) weights folder's config and card")
     p.add_argument("--data-note", default="", help="with --record: how the evaluation data was made")

@@ -61,3 +61,53 @@ def test_the_curve_starts_at_the_models_own_probability(random_weights, small_ex
         curve = deletion_curve(r.pooled, w, r.bias, np.argsort(-r.contributions))
         assert curve[0] == pytest.approx(r.probability, abs=1e-5)
         assert len(curve) == len(r.contributions)
+
+
+def test_similarity_measures_on_known_cases():
+    from mrnet.toolchain.faithfulness import spearman, ssim
+    rng = np.random.default_rng(0)
+    x = rng.random((4, 7, 7))
+    assert spearman(x, x) == pytest.approx(1.0) and spearman(x, np.exp(3 * x)) == pytest.approx(1.0)  # monotone
+    assert spearman(x, -x) == pytest.approx(-1.0) and spearman(x, np.zeros_like(x)) == 0.0
+    assert abs(spearman(x, rng.random((4, 7, 7)))) < 0.2
+    img = rng.random((64, 64))
+    assert ssim(img, img) == pytest.approx(1.0) and ssim(img, 1 - img) < 0
+    assert ssim(img, rng.random((64, 64))) < 0.2
+
+
+def test_randomizing_a_layer_is_seeded_and_changes_only_that_layer(random_weights):
+    import copy
+
+    from mrnet.toolchain.faithfulness import CASCADE, randomize
+    from mrnet.weights import load_weights
+    model = load_weights(random_weights).for_plane("axial")[0][1]
+    a, b = copy.deepcopy(model), copy.deepcopy(model)
+    randomize(a, "conv3", seed=1)
+    randomize(b, "conv3", seed=1)
+    assert torch_equal(a.features[6].weight, b.features[6].weight)
+    assert not torch_equal(a.features[6].weight, model.features[6].weight)
+    assert torch_equal(a.features[8].weight, model.features[8].weight) and torch_equal(a.classifier.weight, model.classifier.weight)
+    assert CASCADE[0] == "head" and CASCADE[-1] == "conv1"
+
+
+def torch_equal(x, y) -> bool:
+    import torch
+    return bool(torch.equal(x, y))
+
+
+def test_the_randomization_check_in_evaluate(tmp_path, random_weights):
+    """On a tiny phantom set: every method and layer gets a similarity, the trained (here: random-init) model's
+    maps equal themselves before any randomization, and the verdict is one of pass/fail."""
+    from mrnet.toolchain.dataset import read_split
+    from mrnet.toolchain.evaluate import randomization
+    from mrnet.toolchain.phantom import write_dataset
+    from mrnet.weights import load_weights
+    write_dataset(tmp_path / "set", 0, 2, seed=31, progress=False)
+    split = read_split(tmp_path / "set", "valid")
+    report = randomization(split, load_weights(random_weights), ["sagittal"], 2, progress=False)
+    assert report["n"] == 2 and set(report["layers"]) == {"exact", "classic"}
+    for method, layers in report["layers"].items():
+        assert list(layers) == ["head", "conv5", "conv4", "conv3", "conv2", "conv1"]
+        assert all(-1 <= v["spearman"] <= 1 and -1 <= v["ssim"] <= 1 for v in layers.values())
+        assert layers["conv1"]["spearman"] < 0.9  # everything random: the maps are not the trained ones
+    assert set(report["verdict"].values()) <= {"pass", "fail"}

@@ -14,10 +14,14 @@ lesion is reported beside it, overall and per plane.
 
 Deletion test (`faithfulness.py`): for each true positive (exam, task), the decisive plane's slices are removed
 in the order each explanation ranks them; `deletion_auc` is the mean probability over the curve per ranking
-(exact, classic, random), lower is more faithful, with n the number of exam/task pairs.
+(exact, classic, random), lower is more faithful, with n the number of exam/task pairs. `randomization`: the
+cascading model-randomization check on the first exams of the split: per method and layer (head first, then
+conv5 down to conv1, cumulatively) the mean Spearman correlation and SSIM to the trained model's maps, and a
+verdict per method (pass: both below `pass_below` once every layer is random).
 """
 from __future__ import annotations
 
+import copy
 import sys
 
 import cv2
@@ -29,7 +33,7 @@ from ..errors import MRNetError
 from ..exam import Exam
 from ..explain import METHODS
 from .dataset import auc, fit_logistic, read_split, task_mask
-from .faithfulness import deletion_scores
+from .faithfulness import CASCADE, PASS_BELOW, deletion_scores, randomize, similarity
 
 DILATE_PX = 15
 HIST_BINS = 32
@@ -75,7 +79,33 @@ def cell_centre_in_zone(grid: tuple[int, int], zone: np.ndarray) -> bool:
     return bool(zone[np.ix_(rows, cols)].any())
 
 
-def run_evaluate(data, weights, split_name: str = "valid", progress: bool = True, dilate_px: int = DILATE_PX) -> dict:
+def randomization(split, weights, planes, n_exams: int, progress: bool) -> dict:
+    """The cascading model-randomization check (faithfulness.py) on the split's first n_exams exams: per CAM
+    method and randomized layer, the mean similarity of each (exam, task)'s decisive-plane maps to the trained
+    model's, and a pass/fail verdict."""
+    exams = [Exam(volumes={p: split.volume(p, i) for p in planes}) for i in range(min(n_exams, len(split.ids)))]
+    originals = [analyze(exam, weights) for exam in exams]
+    randomized, layers = copy.deepcopy(weights), {m: {} for m in METHODS}
+    for step, layer in enumerate(tqdm(CASCADE, disable=not progress, desc="randomization")):
+        for p in planes:
+            for _, model in randomized.for_plane(p):
+                randomize(model, layer, seed=step)
+        found = {m: [] for m in METHODS}
+        for exam, original in zip(exams, originals):
+            changed = analyze(exam, randomized)
+            for task, result in original.tasks.items():
+                before, after = result.planes[result.decisive_plane], changed.tasks[task].planes[result.decisive_plane]
+                for m in METHODS:
+                    found[m].append(similarity(before.maps[m], after.maps[m], before.top_slice))
+        for m in METHODS:
+            layers[m][layer] = {k: round(float(np.mean([f[k] for f in found[m]])), 4) for k in ("spearman", "ssim")}
+    verdict = {m: "pass" if all(layers[m][CASCADE[-1]][k] < PASS_BELOW for k in ("spearman", "ssim")) else "fail"
+               for m in METHODS}
+    return {"layers": layers, "verdict": verdict, "n": len(exams), "pass_below": PASS_BELOW, "cascade": CASCADE}
+
+
+def run_evaluate(data, weights, split_name: str = "valid", progress: bool = True, dilate_px: int = DILATE_PX,
+                 randomization_exams: int = 20) -> dict:
     tasks = [t for t in weights.config.tasks]
     split = read_split(data, split_name, tasks)
     planes = [p for p in split.planes if weights.for_plane(p)]
@@ -133,6 +163,8 @@ def run_evaluate(data, weights, split_name: str = "valid", progress: bool = True
                                              for m in hits}
         report["pointing_game_all_planes_n"] = len(sum(hits["exact"].values(), []))
         report["pointing_game_dilation_px"] = dilate_px
+    if randomization_exams > 0:
+        report["randomization"] = randomization(split, weights, planes, randomization_exams, progress)
     if (split.root / "train").is_dir() and split_name != "train":
         try:
             report["histogram_baseline_auc"] = histogram_baseline(data, tasks, planes, progress)

@@ -50,3 +50,72 @@ def deletion_scores(pooled: np.ndarray, weight: np.ndarray, bias: float, contrib
         orders = order if isinstance(order, list) else [order]
         scores[name] = float(np.mean([deletion_auc(deletion_curve(pooled, weight, bias, o)) for o in orders]))
     return scores
+
+
+# --- Model-randomization sanity check (Adebayo et al., "Sanity Checks for Saliency Maps", NeurIPS 2018) -----
+# Re-initialise the model from the head down, one layer more at each step (cascading), and compare each CAM
+# method's maps with the trained model's: a method whose maps stay alike does not depend on what the model
+# learned. Similarity: Spearman rank correlation of a plane's low-resolution maps over all its slices, and
+# SSIM of the top slice's map upsampled to 256 x 256 (each min-max scaled, as shown). A method passes when
+# both fall below PASS_BELOW once every layer is random (our threshold: Adebayo et al. judge by eye).
+
+CASCADE = ["head", "conv5", "conv4", "conv3", "conv2", "conv1"]
+CONV_INDEX = {"conv1": 0, "conv2": 3, "conv3": 6, "conv4": 8, "conv5": 10}   # AlexNet's features[i]
+PASS_BELOW = 0.3
+
+
+def randomize(model, layer: str, seed: int) -> None:
+    """Re-initialise one layer in place (He init for convs, as `init_from_scratch`; N(0, 0.01) for the head)."""
+    import torch
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        if layer == "head":
+            model.classifier.weight.normal_(0.0, 0.01, generator=generator)
+            model.classifier.bias.zero_()
+            return
+        conv = model.features[CONV_INDEX[layer]]
+        fan_in = conv.weight[0].numel()
+        conv.weight.normal_(0.0, (2.0 / fan_in) ** 0.5, generator=generator)
+        conv.bias.zero_()
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman rank correlation (ties share their mean rank); 0 when either side is constant."""
+    def ranks(x):
+        x = np.asarray(x, np.float64).ravel()
+        order = np.argsort(x, kind="stable")
+        r = np.empty(len(x))
+        r[order] = np.arange(len(x))
+        _, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
+        return (np.bincount(inverse, r) / counts)[inverse]
+    ra, rb = ranks(a), ranks(b)
+    if ra.std() == 0 or rb.std() == 0:
+        return 0.0
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """Structural similarity (Wang et al. 2004) of two maps in [0, 1], Gaussian window of sigma 1.5."""
+    import cv2
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+
+    def blur(x):
+        return cv2.GaussianBlur(x, (11, 11), 1.5)
+    mu_a, mu_b = blur(a), blur(b)
+    var_a, var_b, cov = blur(a * a) - mu_a ** 2, blur(b * b) - mu_b ** 2, blur(a * b) - mu_a * mu_b
+    value = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
+    return float(value.mean())
+
+
+def shown(cam: np.ndarray) -> np.ndarray:
+    """One slice's low-resolution map as displayed: upsampled to 256 x 256 and min-max scaled."""
+    import cv2
+    up = cv2.resize(np.asarray(cam, np.float32), (256, 256), interpolation=cv2.INTER_LINEAR)
+    span = float(up.max() - up.min())
+    return (up - up.min()) / span if span > 0 else np.zeros_like(up)
+
+
+def similarity(original, randomized, top: int) -> dict[str, float]:
+    """original, randomized: (S, h, w) maps of one method, plane and task."""
+    return {"spearman": spearman(original, randomized), "ssim": ssim(shown(original[top]), shown(randomized[top]))}
