@@ -110,4 +110,4 @@ def test_the_randomization_check_in_evaluate(tmp_path, random_weights):
         assert list(layers) == ["head", "conv5", "conv4", "conv3", "conv2", "conv1"]
         assert all(-1 <= v["spearman"] <= 1 and -1 <= v["ssim"] <= 1 for v in layers.values())
         assert layers["conv1"]["spearman"] < 0.9  # everything random: the maps are not the trained ones
-    assert set(report["verdict"].values()) <= {"pass", "fail"}
+    assert set(report["verdict"].values()) <= {"pass", "fail"} and set(report["chance"]) == {"exact", "classic"}

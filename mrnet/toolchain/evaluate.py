@@ -17,7 +17,8 @@ in the order each explanation ranks them; `deletion_auc` is the mean probability
 (exact, classic, random), lower is more faithful, with n the number of exam/task pairs. `randomization`: the
 cascading model-randomization check on the first exams of the split: per method and layer (head first, then
 conv5 down to conv1, cumulatively) the mean Spearman correlation and SSIM to the trained model's maps, and a
-verdict per method (pass: both below `pass_below` once every layer is random).
+verdict per method (pass: both within `chance_margin` of `chance`, the similarity of two different exams' maps,
+once every layer is random).
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ from ..errors import MRNetError
 from ..exam import Exam
 from ..explain import METHODS
 from .dataset import auc, fit_logistic, read_split, task_mask
-from .faithfulness import CASCADE, PASS_BELOW, deletion_scores, randomize, similarity
+from .faithfulness import CASCADE, CHANCE_MARGIN, deletion_scores, randomize, similarity
 
 DILATE_PX = 15
 HIST_BINS = 32
@@ -85,6 +86,16 @@ def randomization(split, weights, planes, n_exams: int, progress: bool) -> dict:
     model's, and a pass/fail verdict."""
     exams = [Exam(volumes={p: split.volume(p, i) for p in planes}) for i in range(min(n_exams, len(split.ids)))]
     originals = [analyze(exam, weights) for exam in exams]
+
+    def top_map(analysis, task, method, plane=None, index=None):
+        result = analysis.tasks[task]
+        r = result.planes[plane or result.decisive_plane]
+        return r.maps[method][r.top_slice if index is None else index]
+    # chance: the trained model's maps of two different exams (each exam with the next one)
+    chance = {m: [similarity(top_map(a, t, m), top_map(b, t, m)) for a, b in zip(originals, originals[1:])
+                  for t in a.tasks] for m in METHODS}
+    chance = {m: {k: round(float(np.mean([c[k] for c in v])), 4) for k in ("spearman", "ssim")} if v else None
+              for m, v in chance.items()}
     randomized, layers = copy.deepcopy(weights), {m: {} for m in METHODS}
     for step, layer in enumerate(tqdm(CASCADE, disable=not progress, desc="randomization")):
         for p in planes:
@@ -94,14 +105,16 @@ def randomization(split, weights, planes, n_exams: int, progress: bool) -> dict:
         for exam, original in zip(exams, originals):
             changed = analyze(exam, randomized)
             for task, result in original.tasks.items():
-                before, after = result.planes[result.decisive_plane], changed.tasks[task].planes[result.decisive_plane]
-                for m in METHODS:
-                    found[m].append(similarity(before.maps[m], after.maps[m], before.top_slice))
+                plane, top = result.decisive_plane, result.planes[result.decisive_plane].top_slice
+                for m in METHODS:  # the same slice of the same plane, before and after
+                    found[m].append(similarity(top_map(original, task, m), top_map(changed, task, m, plane, top)))
         for m in METHODS:
             layers[m][layer] = {k: round(float(np.mean([f[k] for f in found[m]])), 4) for k in ("spearman", "ssim")}
-    verdict = {m: "pass" if all(layers[m][CASCADE[-1]][k] < PASS_BELOW for k in ("spearman", "ssim")) else "fail"
-               for m in METHODS}
-    return {"layers": layers, "verdict": verdict, "n": len(exams), "pass_below": PASS_BELOW, "cascade": CASCADE}
+    verdict = {m: None if chance[m] is None else "pass" if all(
+        layers[m][CASCADE[-1]][k] <= chance[m][k] + CHANCE_MARGIN for k in ("spearman", "ssim")) else "fail"
+        for m in METHODS}
+    return {"layers": layers, "chance": chance, "verdict": verdict, "n": len(exams), "chance_margin": CHANCE_MARGIN,
+            "cascade": CASCADE}
 
 
 def run_evaluate(data, weights, split_name: str = "valid", progress: bool = True, dilate_px: int = DILATE_PX,
