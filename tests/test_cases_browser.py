@@ -68,6 +68,13 @@ def viewer_shows(page, before):
                            timeout=90_000)
 
 
+def open_row(page, case):
+    """Click a row of the Cases view and wait for the viewer to show that case."""
+    before = analysis_id(page)
+    page.locator(f"#cases .mrc-table tr[data-case='{case}']").click()
+    viewer_shows(page, before)
+
+
 def analysis_id(page):
     return page.locator("#viewer .mrv").get_attribute("data-analysis")
 
@@ -104,9 +111,7 @@ def test_filter_open_next_previous_truth_and_outline(app, browser):
     assert listed_cases(page)[0] == max(at_099, key=errors.get)
 
     first = listed_cases(page)[0]
-    before = analysis_id(page)
-    page.locator(f"#cases .mrc-table tr[data-case='{first}']").click()
-    viewer_shows(page, before)
+    open_row(page, first)
     predictions = page.locator("#predictions").inner_text()
     assert "Ground truth" in predictions and f"phantom case {first}" in predictions
     acl_row = next(line for line in predictions.splitlines() if line.startswith("ACL tear"))
@@ -160,9 +165,7 @@ def test_a_link_restores_the_view(app, browser):
     url, _ = app
     page = new_page(browser, url)
     cases_tab(page, PHANTOM)
-    before = analysis_id(page)
-    page.locator("#cases .mrc-table tr[data-case='0005']").click()
-    viewer_shows(page, before)
+    open_row(page, "0005")
     page.locator("#viewer input[name=mrv-task][value=meniscus]").check()
     page.locator("#viewer input[name=mrv-method][value=classic]").check()
     page.locator("#viewer .mrv-plane[data-plane=coronal] .mrv-stage").focus()
@@ -223,9 +226,7 @@ def test_a_flag_is_saved_with_the_view_and_survives_a_restart(app, browser, brok
     page.wait_for_selector(".toast-body, [data-testid='toast-body']", timeout=30_000)
     assert "Flags are kept for cases of a labelled set" in page.locator(".toast-body, [data-testid='toast-body']").first.inner_text()
     cases_tab(page, PHANTOM)
-    before = analysis_id(page)
-    page.locator("#cases .mrc-table tr[data-case='0007']").click()
-    viewer_shows(page, before)
+    open_row(page, "0007")
     page.locator("#viewer input[name=mrv-task][value=acl]").check()
     page.locator("#viewer .mrv-plane[data-plane=axial] .mrv-stage").focus()
     page.keyboard.press("Home")
