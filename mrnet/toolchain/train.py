@@ -238,10 +238,12 @@ def train_plane(plane, train: Split, valid: Split, tasks, args: TrainOptions, no
     while state["epoch"] < args.epochs and state["epoch"] - state["best_epoch"] < args.patience:
         model.train()
         order = rng.permutation(len(train.ids)).tolist()
-        # batch_size=None: one exam at a time, as MRNet (exams have different slice counts); the workers'
-        # seeds derive from the torch generator, which a checkpoint restores
-        loader = torch.utils.data.DataLoader(exams, batch_size=None, sampler=order, num_workers=args.workers,
-                                             prefetch_factor=4 if args.workers else None)
+        # batch_size=None: one exam at a time, as MRNet (exams have different slice counts). The loader's own
+        # generator (seeded per epoch) gives the workers' seeds, so the global torch generator - which the
+        # augmentation draws from when workers=0 - sees the same draws as before the DataLoader existed
+        loader = torch.utils.data.DataLoader(
+            exams, batch_size=None, sampler=order, num_workers=args.workers, prefetch_factor=4 if args.workers else None,
+            generator=torch.Generator().manual_seed(args.seed * 1000 + state["epoch"]))
         losses, started = [], time.perf_counter()
         for i, vol, mask in tqdm(loader, total=len(order), desc=f"{plane} epoch {state['epoch'] + 1}", leave=False,
                                  disable=not args.progress):
