@@ -92,6 +92,7 @@ def labelled_sets() -> tuple[dict, str]:
 
 SETS, SETS_PROBLEM = labelled_sets()
 BROWSER = CaseBrowser(SETS, WEIGHTS, COMPUTE, store=PIXELS, analyze_fn=analyze_on_device)
+TABLES = {name: table_payload(item) for name, item in SETS.items()}  # the sets do not change while the app runs
 
 
 @dataclass
@@ -156,7 +157,7 @@ def open_case(evt: gr.EventData):
 
 def choose_set(title: str):
     name = next((n for n, item in SETS.items() if item.cases.title == title), BROWSER.default)
-    return gr.HTML(value=None, data=table_payload(SETS[name]))
+    return gr.HTML(value=None, data=TABLES[name])
 
 
 def flag_rows() -> list[list]:
@@ -171,7 +172,7 @@ def open_link(request: gr.Request):
     set) opens that case in that view. Only configured sets' cases can be named."""
     params = dict(request.query_params)
     # the table comes with the page load: gr.HTML props given at construction do not reach js_on_load
-    base = {flags_table: flag_rows(), cases_view: gr.HTML(data=table_payload(SETS[BROWSER.default]))}
+    base = {flags_table: flag_rows(), cases_view: gr.HTML(data=TABLES[BROWSER.default])}
     if "case" not in params:
         return base
     try:
@@ -182,7 +183,7 @@ def open_link(request: gr.Request):
     return {**base, **shown(opened, view), tabs: gr.Tabs(selected="cases"),
             dataset_choice: gr.Dropdown(value=SETS[opened.dataset].cases.title),
             cases_view: gr.HTML(value={"dataset": opened.dataset, "case": opened.case, "task": view["task"]},
-                                data=table_payload(SETS[opened.dataset]))}
+                                data=TABLES[opened.dataset])}
 
 
 def save_flag(state: Session | None, view: dict | None, verdict: str | None, comment: str):

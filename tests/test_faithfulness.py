@@ -98,13 +98,16 @@ def torch_equal(x, y) -> bool:
 def test_the_randomization_check_in_evaluate(tmp_path, random_weights):
     """On a tiny phantom set: every method and layer gets a similarity, the trained (here: random-init) model's
     maps equal themselves before any randomization, and the verdict is one of pass/fail."""
+    from mrnet import analyze
+    from mrnet.exam import Exam
     from mrnet.toolchain.dataset import read_split
     from mrnet.toolchain.evaluate import randomization
     from mrnet.toolchain.phantom import write_dataset
     from mrnet.weights import load_weights
     write_dataset(tmp_path / "set", 0, 2, seed=31, progress=False)
-    split = read_split(tmp_path / "set", "valid")
-    report = randomization(split, load_weights(random_weights), ["sagittal"], 2, progress=False)
+    split, weights = read_split(tmp_path / "set", "valid"), load_weights(random_weights)
+    analysed = [analyze(Exam(volumes={"sagittal": split.volume("sagittal", i)}), weights) for i in range(2)]
+    report = randomization(analysed, weights, ["sagittal"], progress=False)
     assert report["n"] == 2 and set(report["layers"]) == {"exact", "classic"}
     for method, layers in report["layers"].items():
         assert list(layers) == ["head", "conv5", "conv4", "conv3", "conv2", "conv1"]

@@ -3,7 +3,8 @@ DIR/{train,valid}/{axial,coronal,sagittal}/NNNN.npy and DIR/{split}-{abnormal,ac
 (`id,label` rows, no header). Phantom folders also have DIR/masks/{split}/{plane}/NNNN.npy: uint8 bit
 fields aligned with the slices (MASK_BITS: 1 ACL tear, 2 meniscal tear, 4 other abnormality).
 
-Metrics and the fusion fit come from scikit-learn (a training dependency, never the runtime's)."""
+The fusion fit comes from scikit-learn (a training dependency, never the runtime's); the ROC AUC is
+mrnet.scores.auc, the numpy one the app's Cases view uses."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
 
 from ..cases import MASK_BITS, TASK_BITS  # noqa: F401  (the folder format's lesion bits; the app reads them too)
 from ..config import PLANES, TASKS
 from ..errors import MRNetError
+from ..scores import auc  # noqa: F401  (one ROC AUC for the app's Cases view and the toolchain)
 
 
 def task_mask(mask: np.ndarray, task: str) -> np.ndarray:
@@ -61,14 +62,6 @@ def read_split(root: Path, split: str, tasks=TASKS) -> Split:
     if not ids:
         raise MRNetError(f"{root}: the {split} split is empty.")
     return Split(root=root, split=split, ids=ids, labels=labels)
-
-
-def auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
-    """ROC AUC (ties counted half); None (JSON null) when only one class is present."""
-    labels = np.asarray(labels)
-    if len(np.unique(labels)) < 2:
-        return None
-    return float(roc_auc_score(labels, np.asarray(scores, dtype=np.float64)))
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2) -> tuple[float, np.ndarray]:

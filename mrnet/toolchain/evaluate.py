@@ -80,12 +80,10 @@ def cell_centre_in_zone(grid: tuple[int, int], zone: np.ndarray) -> bool:
     return bool(zone[np.ix_(rows, cols)].any())
 
 
-def randomization(split, weights, planes, n_exams: int, progress: bool) -> dict:
-    """The cascading model-randomization check (faithfulness.py) on the split's first n_exams exams: per CAM
-    method and randomized layer, the mean similarity of each (exam, task)'s decisive-plane maps to the trained
-    model's, and a pass/fail verdict."""
-    exams = [Exam(volumes={p: split.volume(p, i) for p in planes}) for i in range(min(n_exams, len(split.ids)))]
-    originals = [analyze(exam, weights) for exam in exams]
+def randomization(originals: list, weights, planes, progress: bool) -> dict:
+    """The cascading model-randomization check (faithfulness.py) on exams the trained model has analysed
+    (`originals`): per CAM method and randomized layer, the mean similarity of each (exam, task)'s
+    decisive-plane maps to the trained model's, and a pass/fail verdict."""
 
     def top_map(analysis, task, method, plane=None, index=None):
         result = analysis.tasks[task]
@@ -102,8 +100,8 @@ def randomization(split, weights, planes, n_exams: int, progress: bool) -> dict:
             for _, model in randomized.for_plane(p):
                 randomize(model, layer, seed=step)
         found = {m: [] for m in METHODS}
-        for exam, original in zip(exams, originals):
-            changed = analyze(exam, randomized)
+        for original in originals:
+            changed = analyze(original.exam, randomized)
             for task, result in original.tasks.items():
                 plane, top = result.decisive_plane, result.planes[result.decisive_plane].top_slice
                 for m in METHODS:  # the same slice of the same plane, before and after
@@ -113,7 +111,7 @@ def randomization(split, weights, planes, n_exams: int, progress: bool) -> dict:
     verdict = {m: None if chance[m] is None else "pass" if all(
         layers[m][CASCADE[-1]][k] <= chance[m][k] + CHANCE_MARGIN for k in ("spearman", "ssim")) else "fail"
         for m in METHODS}
-    return {"layers": layers, "chance": chance, "verdict": verdict, "n": len(exams), "chance_margin": CHANCE_MARGIN,
+    return {"layers": layers, "chance": chance, "verdict": verdict, "n": len(originals), "chance_margin": CHANCE_MARGIN,
             "cascade": CASCADE}
 
 
@@ -126,12 +124,15 @@ def run_evaluate(data, weights, split_name: str = "valid", progress: bool = True
     fused = {t: [] for t in tasks}
     hits = {m: {p: [] for p in planes} for m in METHODS}     # (exam, task, plane)
     pair_hits = {m: [] for m in [*METHODS, "ceiling"]}        # (exam, task), decisive plane
+    kept = []                                                 # the first exams' analyses, for randomization
     deletion = {t: [] for t in tasks}                         # (exam, task) predicted positive, decisive plane
     heads = {p: dict(zip(entry.tasks, model.classifier.weight.detach().float().cpu().numpy()))
              for p in planes for entry, model in weights.for_plane(p)}
     for i in tqdm(range(len(split.ids)), disable=not progress, desc="evaluate"):
         exam = Exam(volumes={p: split.volume(p, i) for p in planes})
         analysis = analyze(exam, weights)
+        if i < randomization_exams:
+            kept.append(analysis)
         for t in tasks:
             result = analysis.tasks[t]
             fused[t].append(result.probability)
@@ -177,7 +178,7 @@ def run_evaluate(data, weights, split_name: str = "valid", progress: bool = True
         report["pointing_game_all_planes_n"] = len(sum(hits["exact"].values(), []))
         report["pointing_game_dilation_px"] = dilate_px
     if randomization_exams > 0:
-        report["randomization"] = randomization(split, weights, planes, randomization_exams, progress)
+        report["randomization"] = randomization(kept, weights, planes, progress)
     if (split.root / "train").is_dir() and split_name != "train":
         try:
             report["histogram_baseline_auc"] = histogram_baseline(data, tasks, planes, progress)
