@@ -35,6 +35,7 @@ function roc(task) {
 
 function drawRoc() {
   const svg = root.querySelector(".mrc-roc"), out = root.querySelector(".mrc-auc");
+  svg.style.display = table.scored ? "" : "none";  // no probabilities: no curve, and no empty frame either
   if (!table.scored) { svg.innerHTML = ""; out.textContent = ""; return; }
   const task = state.task, curve = roc(task);
   let tp = 0, fp = 0;
