@@ -222,7 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weight-decay", type=float, default=d.weight_decay)
     p.add_argument("--optimizer", choices=["adam", "sgd"], default=d.optimizer)
     p.add_argument("--mask-weight", type=float, default=d.mask_weight,
-                   help="weight of the lesion-mask loss on the CAM where DATA/masks exists (phantoms); 0: plain MRNet training")
+                   help="weight of the lesion-mask loss on the CAM where DATA/masks exists (phantoms); 0: no "
+                        "per-location loss, stage 1 learns from slice-level labels (add --slice-steps 0 for plain MRNet)")
     p.add_argument("--mask-pos-weight", type=float, default=d.mask_pos_weight)
     p.add_argument("--slice-steps", type=int, default=d.slice_steps, help="stage 1 steps (phantoms with masks only)")
     p.add_argument("--slice-batch", type=int, default=d.slice_batch, help="stage 1: slices per step")

@@ -5,6 +5,9 @@ beside it (the shape of torchcam and pytorch-grad-cam). Nothing here needs gradi
 - exact slice attribution: each channel's max over slices is reached at one slice; that slice gets the
   channel's whole share w_c * f[s, c]. The slice contributions then add up, with the bias, to the logit
   exactly - so they say which slices decide the prediction. Shown on one scale for the whole exam.
+- Shapley slice attribution: the same, except that each channel's max is shared among the slices by their
+  Shapley values in the max game (`shapley_shares`), so a slice's map keeps every channel it nearly ties for.
+  The contributions still add up, with the bias, to the logit.
 - classic CAM (the blog code): map_s = w_task . f_s, min-max normalised per slice.
 
 Adding a method is one `register(...)` here: the app, the CLI and evaluate list the methods from METHODS.
@@ -31,6 +34,30 @@ def exact_attribution(features: torch.Tensor, pooled: torch.Tensor, weight: torc
     winners = pooled.argmax(dim=0)                                   # (C,) slice that wins each channel
     owns = torch.nn.functional.one_hot(winners, pooled.shape[0]).T.to(features.dtype)  # (S, C)
     maps = torch.einsum("sc,...c,schw->...shw", owns, weight, features)
+    return maps, maps.mean(dim=(-2, -1))
+
+
+def shapley_shares(pooled: torch.Tensor) -> torch.Tensor:
+    """pooled (S, C) -> (S, C): each slice's Shapley value in each channel's max over slices, the game
+    v(slices) = max of their pooled values, v(none) = 0 (the features are ReLU outputs). With a channel's values
+    sorted v_1 >= ... >= v_S (v_{S+1} = 0), the k-th gets sum_{j >= k} (v_j - v_{j+1}) / j (the airport game of
+    Littlechild & Owen, 1973): near-equal slices share the channel, one clear maximum keeps most of it, ties
+    split evenly, and the shares of a channel add up to its max."""
+    values, order = pooled.sort(dim=0, descending=True)
+    steps = values - torch.cat([values[1:], torch.zeros_like(values[:1])])
+    rank = torch.arange(1, len(values) + 1, dtype=pooled.dtype, device=pooled.device)[:, None]
+    sorted_shares = (steps / rank).flip(0).cumsum(0).flip(0)
+    return torch.empty_like(sorted_shares).scatter_(0, order, sorted_shares)
+
+
+def shapley_attribution(features: torch.Tensor, pooled: torch.Tensor, weight: torch.Tensor):
+    """-> (maps, contributions) as `exact_attribution`, the slice contributions again adding up with the bias
+    to the logit, but each channel's max is shared among the slices by Shapley value instead of going whole to
+    the one slice that reaches it. A slice's map keeps every channel it holds a share of, each scaled by that
+    share over the slice's own pooled value, so the map's mean is the slice's contribution."""
+    shares = shapley_shares(pooled)
+    kept = torch.where(pooled != 0, shares / torch.where(pooled != 0, pooled, 1), torch.zeros_like(shares))
+    maps = torch.einsum("sc,...c,schw->...shw", kept, weight, features)
     return maps, maps.mean(dim=(-2, -1))
 
 
@@ -62,6 +89,7 @@ class CamMethod:
     maps: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
     # (this plane's maps, the same task's maps of every plane) -> values to show in [0, 1] (clipped)
     display: Callable[[np.ndarray, list[np.ndarray]], np.ndarray]
+    additive: bool = False  # each slice map's mean is that slice's contribution; with the bias they add up to the logit
 
 
 METHODS: dict[str, CamMethod] = {}
@@ -69,20 +97,26 @@ METHODS: dict[str, CamMethod] = {}
 
 def method(name: str) -> CamMethod:
     if name not in METHODS:
-        raise MRNetError(f"Unknown CAM method {name!r}; use {' or '.join(METHODS)}.")
+        names = list(METHODS)
+        raise MRNetError(f"Unknown CAM method {name!r}; use {', '.join(names[:-1])} or {names[-1]}.")
     return METHODS[name]
 
 
-def register(name: str, title: str, display=as_is):
+def register(name: str, title: str, display=as_is, additive: bool = False):
     def add(fn):
-        METHODS[name] = CamMethod(name, title, fn, display)
+        METHODS[name] = CamMethod(name, title, fn, display, additive)
         return fn
     return add
 
 
-@register("exact", "Exact slice attribution", display=per_exam_scale)
+@register("exact", "Exact slice attribution", display=per_exam_scale, additive=True)
 def exact_maps(features, pooled, weight):
     return exact_attribution(features, pooled, weight)[0]
+
+
+@register("shapley", "Shapley slice attribution", display=per_exam_scale, additive=True)
+def shapley_maps(features, pooled, weight):
+    return shapley_attribution(features, pooled, weight)[0]
 
 
 @register("classic", "Classic CAM (blog)")

@@ -1,3 +1,4 @@
+import itertools
 import math
 
 import numpy as np
@@ -7,7 +8,7 @@ import torch
 from mrnet import MRNetError, analyze, load_exam, load_weights
 from mrnet.analysis import fuse, sigmoid
 from mrnet.compute import compute_for
-from mrnet.explain import classic_cam, exact_attribution, overlay
+from mrnet.explain import METHODS, classic_cam, exact_attribution, overlay, shapley_attribution, shapley_shares
 from mrnet.model import to_input
 from mrnet.render import Renderer
 from mrnet.toolchain.bench import blog_return_cam
@@ -28,6 +29,9 @@ def test_exact_attribution_sums_to_the_logit(fp32_analysis):
             assert math.isclose(total, r.logit, rel_tol=1e-4, abs_tol=1e-6), (task, plane, total, r.logit)
             # the maps themselves carry the contributions: m_s = mean(M_s)
             np.testing.assert_allclose(r.maps["exact"].mean(axis=(1, 2)), r.contributions, rtol=1e-5, atol=1e-6)
+            for name in (m for m, spec in METHODS.items() if spec.additive):  # every additive method adds up
+                total = float(r.maps[name].mean(axis=(1, 2)).sum(dtype=np.float64)) + r.bias
+                assert math.isclose(total, r.logit, rel_tol=1e-4, abs_tol=1e-5), (name, task, plane)
 
 
 def test_exact_attribution_direct_definition():
@@ -43,6 +47,56 @@ def test_exact_attribution_direct_definition():
         torch.testing.assert_close(maps[s], expected, rtol=1e-5, atol=1e-5)
     head = float(weight @ pooled.max(dim=0).values)
     assert math.isclose(float(contributions.sum()), head, rel_tol=1e-5)
+
+
+def brute_force_shapley(pooled: np.ndarray) -> np.ndarray:
+    """Shapley values of the max game by enumerating every order of the slices."""
+    n = len(pooled)
+    out = np.zeros_like(pooled)
+    for order in itertools.permutations(range(n)):
+        best = np.zeros(pooled.shape[1])
+        for s in order:
+            gained = np.maximum(best, pooled[s])
+            out[s] += gained - best
+            best = gained
+    return out / math.factorial(n)
+
+
+def test_shapley_shares_equal_the_brute_force_values_and_the_known_cases():
+    rng = np.random.default_rng(3)
+    pooled = rng.random((5, 6))
+    pooled[3, 2] = pooled[1, 2]                      # a tie
+    pooled[:, 4] = 0.0                               # a channel no slice holds
+    np.testing.assert_allclose(shapley_shares(torch.from_numpy(pooled)).numpy(), brute_force_shapley(pooled), atol=1e-12)
+    # by hand: values 3, 1, 0 -> 3 - 1 + (1 - 0) / 2 = 2.5, (1 - 0) / 2 = 0.5, 0
+    torch.testing.assert_close(shapley_shares(torch.tensor([[3.0], [1.0], [0.0]])), torch.tensor([[2.5], [0.5], [0.0]]))
+    # equal slices split evenly; one slice alone holding the channel keeps it all
+    torch.testing.assert_close(shapley_shares(torch.full((4, 1), 2.0)), torch.full((4, 1), 0.5))
+    torch.testing.assert_close(shapley_shares(torch.tensor([[0.0], [7.0], [0.0]])), torch.tensor([[0.0], [7.0], [0.0]]))
+
+
+def test_shapley_attribution_adds_up_and_keeps_the_channels_a_slice_nearly_ties_for():
+    g = torch.Generator().manual_seed(1)
+    features = torch.rand(4, 8, 7, 7, generator=g, dtype=torch.float64)
+    weight = torch.randn(8, generator=g, dtype=torch.float64)
+    features[1, 0] = features[2, 0] * 1.01           # channel 0: slice 1 beats slice 2 by 1 %, the others hold none
+    features[[0, 3], 0] = 0.0
+    pooled = features.mean(dim=(2, 3))
+    maps, contributions = shapley_attribution(features, pooled, weight)
+    torch.testing.assert_close(maps.mean(dim=(1, 2)), contributions)
+    assert math.isclose(float(contributions.sum()), float(weight @ pooled.max(dim=0).values), rel_tol=1e-12)
+    # exact attribution gives slice 2 nothing of channel 0; Shapley gives it nearly half (the 1 % gap aside)
+    head = torch.zeros(8, dtype=torch.float64)
+    head[0] = 1.0
+    exact_share = exact_attribution(features, pooled, head)[1]
+    shapley_share = shapley_attribution(features, pooled, head)[1]
+    assert exact_share[2] == 0 and shapley_share[2] > 0.45 * float(pooled[:, 0].max())
+    # a logit that depends on one slice only: every method that adds up gives that slice everything
+    lone = torch.zeros(4, 8, 7, 7, dtype=torch.float64)
+    lone[2] = features[2]
+    for attribution in (exact_attribution, shapley_attribution):
+        _, c = attribution(lone, lone.mean(dim=(2, 3)), weight)
+        assert c[2] == pytest.approx(float(weight @ lone[2].mean(dim=(1, 2)))) and not c[[0, 1, 3]].any()
 
 
 def test_classic_cam_equals_the_blog_formula(fp32_analysis):

@@ -27,11 +27,11 @@ def test_removing_the_decisive_slice_first_drops_the_probability_at_once():
 
 def test_exact_attribution_ranks_best_and_random_sits_between():
     pooled, weight, contributions = one_decisive_slice()
-    scores = deletion_scores(pooled, weight, 0.0, contributions)
+    scores = deletion_scores(pooled, weight, 0.0, {"exact": contributions})
     assert scores["exact"] == pytest.approx(np.mean(sigmoid(np.array([5.0, 0.1, 0.1, 0.1, 0.1]))))
     assert scores["classic"] == pytest.approx(scores["exact"])  # here both rank slice 2 first
     assert scores["exact"] < scores["random"] < deletion_auc(sigmoid(np.full(5, 5.0)))
-    assert len(rankings(pooled, weight, contributions)["random"]) == RANDOM_ORDERS
+    assert len(rankings(pooled, weight, {"exact": contributions})["random"]) == RANDOM_ORDERS
 
 
 def test_classic_cam_can_rank_a_slice_that_decides_nothing_first():
@@ -40,11 +40,11 @@ def test_classic_cam_can_rank_a_slice_that_decides_nothing_first():
     weight = np.array([1.0, 1.0])
     # MRNet's max per channel: channel 0 from slice 1 (5), channel 1 from slice 1 (3): slice 1 decides all
     contributions = np.array([0.0, 8.0, 0.0])
-    order = rankings(pooled, weight, contributions)
+    order = rankings(pooled, weight, {"exact": contributions})
     assert list(order["exact"][:1]) == [1] and list(order["classic"][:2]) == [1, 0]
     pooled[1] = [3.0, 6.0]   # now slice 0's channel 0 (4) wins, slice 1 wins channel 1
     contributions = np.array([4.0, 6.0, 0.0])
-    scores = deletion_scores(pooled, weight, 0.0, contributions)
+    scores = deletion_scores(pooled, weight, 0.0, {"exact": contributions})
     assert scores["exact"] <= scores["classic"]
 
 
@@ -100,6 +100,7 @@ def test_the_randomization_check_in_evaluate(tmp_path, random_weights):
     maps equal themselves before any randomization, and the verdict is one of pass/fail."""
     from mrnet import analyze
     from mrnet.exam import Exam
+    from mrnet.explain import METHODS
     from mrnet.toolchain.dataset import read_split
     from mrnet.toolchain.evaluate import randomization
     from mrnet.toolchain.phantom import write_dataset
@@ -108,9 +109,9 @@ def test_the_randomization_check_in_evaluate(tmp_path, random_weights):
     split, weights = read_split(tmp_path / "set", "valid"), load_weights(random_weights)
     analysed = [analyze(Exam(volumes={"sagittal": split.volume("sagittal", i)}), weights) for i in range(2)]
     report = randomization(analysed, weights, ["sagittal"], progress=False)
-    assert report["n"] == 2 and set(report["layers"]) == {"exact", "classic"}
+    assert report["n"] == 2 and set(report["layers"]) == set(METHODS)
     for method, layers in report["layers"].items():
         assert list(layers) == ["head", "conv5", "conv4", "conv3", "conv2", "conv1"]
         assert all(-1 <= v["spearman"] <= 1 and -1 <= v["ssim"] <= 1 for v in layers.values())
         assert layers["conv1"]["spearman"] < 0.9  # everything random: the maps are not the trained ones
-    assert set(report["verdict"].values()) <= {"pass", "fail"} and set(report["chance"]) == {"exact", "classic"}
+    assert set(report["verdict"].values()) <= {"pass", "fail"} and set(report["chance"]) == set(METHODS)

@@ -37,7 +37,8 @@ def test_the_cli_takes_methods_from_the_registry_and_evaluate_defaults(small_exa
     from helpers import mrnet_cli
     assert cli.DILATE_PX == DILATE_PX
     run = mrnet_cli("predict", small_exam_files / "axial.npy", "--weights", random_weights, "--method", "gradcam")
-    assert run.returncode == 2 and run.stderr.strip().startswith("error: Unknown CAM method 'gradcam'; use exact or classic")
+    assert run.returncode == 2 and run.stderr.strip().startswith(
+        "error: Unknown CAM method 'gradcam'; use exact, shapley or classic.")
 
 
 def test_a_registered_cam_method_reaches_the_analysis_and_the_renderer(random_weights, small_exam_files):
@@ -49,7 +50,7 @@ def test_a_registered_cam_method_reaches_the_analysis_and_the_renderer(random_we
     try:
         analysis = analyze(load_exam([small_exam_files / "axial.npy"]), load_weights(random_weights), compute_for("cpu", "fp32"))
         plane = analysis.tasks["acl"].planes["axial"]
-        assert set(plane.maps) == {"exact", "classic", "negative"} and plane.maps["negative"].min() >= 0
+        assert set(plane.maps) == {"exact", "shapley", "classic", "negative"} and plane.maps["negative"].min() >= 0
         cams = Renderer(analysis).cam_volume("acl", "axial", "negative")
         assert cams.shape == (12, 256, 256) and cams.max() >= 240  # scaled to its peak (bilinear blurs it a little)
     finally:

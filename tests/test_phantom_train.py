@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from mrnet.config import PLANES, TASKS
+from mrnet.explain import METHODS
 from mrnet.model import MRNet
 from mrnet.toolchain.dataset import MASK_BITS, task_mask
 from mrnet.toolchain.phantom import ACL_OEDEMA, CONTRAST, PREVALENCE, TEAR_SIGNAL, choose_labels, generate_exam
@@ -110,17 +111,34 @@ def test_layout_tiny_train_and_evaluate(tmp_path):
     assert "synthetic phantoms" in config["provenance"]["intended_use"] and "Not for diagnosis" in \
         config["provenance"]["intended_use"]
     assert (weights / "README.md").read_text().startswith("---\n")
-    report = json.loads(run("evaluate", "--data", data, "--weights", weights))
+    report = json.loads(run("evaluate", "--data", data, "--weights", weights, "--record", "--randomization-exams", 2))
     assert report["n"] == 3 and set(report["auc"]) == set(TASKS)
     assert "histogram_baseline_auc" in report
     labels = {t: (data / f"valid-{t}.csv").read_text().split() for t in TASKS}
     positives = sum(int(r.split(",")[1]) for rows in labels.values() for r in rows)
     assert positives > 0 and report["pointing_game_n"] == positives  # every lesion-positive (exam, task) pair
-    assert set(report["pointing_game"]) == {"exact", "classic"} and 0 <= report["pointing_game_ceiling"] <= 1
+    assert set(report["pointing_game"]) == set(METHODS) and 0 <= report["pointing_game_ceiling"] <= 1
     assert set(report["deletion_auc"]) == set(TASKS)
     for scores in filter(None, report["deletion_auc"].values()):  # tasks with a true positive in 3 exams
-        assert set(scores) == {"exact", "classic", "random", "n"} and all(0 <= scores[m] <= 1 for m in
-                                                                           ("exact", "classic", "random"))
+        assert set(scores) == {*METHODS, "random", "n"} and all(0 <= scores[m] <= 1 for m in
+                                                                    (*METHODS, "random"))
+    assert set(report["pointing_game_by_tolerance"]) == {"15", "10"}
+    assert report["pointing_game_by_tolerance"]["15"] == {m: round(v, 4) for m, v in report["pointing_game"].items()} \
+        | {"ceiling": round(report["pointing_game_ceiling"], 4)}
+    # --record: the card renders what the report holds
+    card = (weights / "README.md").read_text()
+    for px, row in report["pointing_game_by_tolerance"].items():
+        assert f"| {px} px | " + " | ".join(f"{row[m]:.3f}" for m in METHODS) in card
+    check = report["randomization"]
+    assert check["n"] == 2 and set(check["verdict"]) == set(METHODS)
+    for method, layers in check["layers"].items():
+        assert f"| {method} | {layers['head']['spearman']:.2f} / {layers['head']['ssim']:.2f} |" in card
+        assert card.count(f"| {check['verdict'][method]} |") >= 1
+    for task, scores in report["deletion_auc"].items():
+        if scores:
+            assert " | ".join(f"{scores[m]:.3f}" for m in (*METHODS, "random")) + f" | {scores['n']} |" in card
+            curves = report["deletion_curves"][task]
+            assert all(len(c) == 21 and 0 <= min(c) <= max(c) <= 1 for c in curves.values())
 
 
 def test_stage1_on_slice_subsets(tmp_path):
@@ -166,3 +184,32 @@ def test_pointing_game_hit_and_ceiling():
     assert pointing_hit(cam, hit_zone(near)) and not pointing_hit(cam, hit_zone(far))
     assert cell_centre_in_zone((7, 7), hit_zone(near)) and not cell_centre_in_zone((7, 7), hit_zone(far))
     assert not pointing_hit(np.zeros((7, 7)) - cam, hit_zone(near))  # the map's maximum, not its magnitude
+
+
+def test_the_mask_free_recipe_learns_from_slice_labels_only(tmp_path):
+    """--mask-weight 0 keeps stage 1 but uses the masks only to say which slices show a lesion: moving every
+    lesion mask elsewhere within its slice leaves the trained weights unchanged bit for bit, while the default
+    recipe (a per-location loss on the CAM) learns something else from the moved masks."""
+    import shutil
+
+    from safetensors.numpy import load_file
+    data, moved = tmp_path / "data", tmp_path / "moved"
+    run("phantom", "--out", data, "--n-train", 4, "--n-valid", 2, "--seed", 13)
+    shutil.copytree(data, moved)
+    for f in (moved / "masks").rglob("*.npy"):
+        np.save(f, np.roll(np.load(f), (90, 70), axis=(1, 2)))  # same slices, other places
+    weights = {}
+    for name, folder in (("data", data), ("moved", moved)):
+        for mask_weight in ("0", "1"):
+            out = tmp_path / f"w-{name}-{mask_weight}"
+            run("train", "--data", folder, "--out", out, "--epochs", 1, "--slice-steps", 3, "--slice-batch", 4,
+                "--planes", "sagittal", "--mask-weight", mask_weight, "--no-progress")
+            weights[name, mask_weight] = load_file(out / "sagittal.safetensors")
+            log = (out / "train.log").read_text()
+            assert ("slice labels only" in log) == (mask_weight == "0")
+            assert ("without lesion-mask supervision" in log) == (mask_weight == "0")
+    def same(a, b):
+        return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    assert same(weights["data", "0"], weights["moved", "0"])
+    assert not same(weights["data", "1"], weights["moved", "1"])
+    assert not same(weights["data", "0"], weights["data", "1"])

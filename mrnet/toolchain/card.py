@@ -59,6 +59,57 @@ def metric_table(metrics: dict) -> str:
     return "\n".join(out)
 
 
+def pointing_game_lines(evaluation: dict) -> list[str]:
+    pg, every = evaluation["pointing_game"], evaluation.get("pointing_game_all_planes")
+    by_tolerance = evaluation.get("pointing_game_by_tolerance") or {
+        str(evaluation.get("pointing_game_dilation_px")): pg | {"ceiling": evaluation.get("pointing_game_ceiling")}}
+    methods = list(pg)
+    lines = [f"Pointing game over {evaluation.get('pointing_game_n')} lesion-positive exam/task pairs: a hit when the "
+             "CAM's maximum on the top slice of the decisive plane lies inside the lesion mask dilated by the "
+             "tolerance. The ceiling is how often any cell centre of the 7x7 map lies in the dilated mask: no 7x7 "
+             "CAM can score above it.", "",
+             "| tolerance | " + " | ".join(methods) + " | ceiling |", "|---" * (len(methods) + 2) + "|"]
+    lines += [f"| {px} px | " + " | ".join(f"{row[m]:.3f}" for m in methods) + " | "
+              + (f"{row['ceiling']:.3f}" if row.get("ceiling") is not None else "") + " |"
+              for px, row in by_tolerance.items()]
+    lines.append("")
+    if every:
+        per_plane = ", ".join(f"{p} {v:.3f}" for p, v in evaluation["pointing_game_per_plane"]["exact"].items()
+                              if v is not None)
+        lines += [f"The same test on every plane that shows the lesion "
+                  f"({evaluation.get('pointing_game_all_planes_n')} exam/task/plane cases, "
+                  f"{evaluation.get('pointing_game_dilation_px')} px): "
+                  + ", ".join(f"{m} {v:.3f}" for m, v in every.items()) + f"; per plane, exact: {per_plane}.", ""]
+    return lines
+
+
+def deletion_lines(deletion: dict) -> list[str]:
+    rankings = [k for k in next(v for v in deletion.values() if v) if k != "n"]
+    lines = ["Deletion test (lower is more faithful): over true positives, the decisive plane's slices are dropped "
+             "one at a time in each explanation's order and the mean probability over the curve is reported "
+             "(random: the mean of 10 orders).", "",
+             "| task | " + " | ".join(rankings) + " | pairs |", "|---" * (len(rankings) + 2) + "|"]
+    lines += [f"| {TASK_TITLES.get(t, t)} | " + " | ".join(f"{v[r]:.3f}" for r in rankings) + f" | {v['n']} |"
+              for t, v in deletion.items() if v]
+    return lines + [""]
+
+
+def randomization_lines(check: dict) -> list[str]:
+    cascade = check.get("cascade") or list(next(iter(check["layers"].values())))
+    lines = [f"Model-randomization check (Adebayo et al., 2018) on {check.get('n')} exams: Spearman / SSIM between "
+             "the trained model's map of its top slice and the map once the layers down to the one named are "
+             "re-initialised. A method passes when, with every layer random, both are within "
+             f"{check.get('chance_margin')} of chance (two different exams' maps from the trained model).", "",
+             "| method | " + " | ".join(cascade) + " | chance | verdict |", "|---" * (len(cascade) + 3) + "|"]
+    for method, layers in check["layers"].items():
+        chance = check["chance"].get(method)
+        lines.append(f"| {method} | " + " | ".join(f"{layers[c]['spearman']:.2f} / {layers[c]['ssim']:.2f}"
+                                                   for c in cascade)
+                     + (f" | {chance['spearman']:.2f} / {chance['ssim']:.2f}" if chance else " | ")
+                     + f" | {check['verdict'].get(method) or 'n/a'} |")
+    return lines + [""]
+
+
 def evaluation_section(evaluation: dict | None) -> list[str]:
     """The held-out evaluation (python -m mrnet evaluate --record), with the command that produced it."""
     if not evaluation:
@@ -67,20 +118,11 @@ def evaluation_section(evaluation: dict | None) -> list[str]:
              f"{evaluation.get('n')} exams ({evaluation.get('data', '')}). {evaluation.get('data_note', '')}", "",
              metric_table({"held-out": evaluation.get("auc", {})})]
     if evaluation.get("pointing_game"):
-        pg, every = evaluation["pointing_game"], evaluation.get("pointing_game_all_planes")
-        lines += [f"Pointing game (a hit when the CAM's maximum on the top slice of the decisive plane lies inside "
-                  f"the lesion mask dilated by {evaluation.get('pointing_game_dilation_px')} px; "
-                  f"{evaluation.get('pointing_game_n')} lesion-positive exam/task pairs): "
-                  f"exact {pg['exact']:.3f}, classic {pg['classic']:.3f}"
-                  + (f" (a 7x7 CAM can score at most {evaluation['pointing_game_ceiling']:.3f} here: how often any "
-                     f"cell centre lies in the dilated mask)." if "pointing_game_ceiling" in evaluation else ".")]
-        if every:
-            per_plane = ", ".join(f"{p} {v:.3f}" for p, v in evaluation["pointing_game_per_plane"]["exact"].items()
-                                  if v is not None)
-            lines += [f"The same test on every plane that shows the lesion "
-                      f"({evaluation.get('pointing_game_all_planes_n')} exam/task/plane cases): exact "
-                      f"{every['exact']:.3f}, classic {every['classic']:.3f}; per plane, exact: {per_plane}."]
-        lines.append("")
+        lines += pointing_game_lines(evaluation)
+    if any(evaluation.get("deletion_auc", {}).values()):
+        lines += deletion_lines(evaluation["deletion_auc"])
+    if evaluation.get("randomization"):
+        lines += randomization_lines(evaluation["randomization"])
     if evaluation.get("histogram_baseline_auc"):
         base = ", ".join(f"{t} {a:.3f}" for t, a in evaluation["histogram_baseline_auc"].items() if a is not None)
         lines += [f"Histogram baseline (logistic regression on intensity histograms; near 0.5 means the lesions "

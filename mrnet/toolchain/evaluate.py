@@ -1,24 +1,29 @@
-"""`python -m mrnet evaluate --data DIR --weights SRC`: AUC per task (fused and per plane), the pointing
-game for both CAM methods (phantoms with masks), and a histogram baseline that shows whether the
-lesions could be found from global image statistics alone.
+"""`python -m mrnet evaluate --data DIR --weights SRC`: how well the weights classify held-out exams, where their
+CAMs point, and whether the explanations are faithful to the model. The JSON report's keys:
 
-Pointing game: over lesion-positive (exam, task) pairs, a hit when the maximum of that task's CAM on
-the top slice (largest exact contribution; the same slice for both methods, so only the maps differ)
-of the decisive plane (the largest term in the fused logit: the plane that drove the prediction)
-lies inside the lesion mask dilated by DILATE_PX pixels - the 15-pixel tolerance of the pointing
-game as Zhang et al. defined it (Top-down Neural Attention by Excitation Backprop, ECCV 2016). The
-CAM is a 7x7 map (one cell spans ~37 pixels) and a bilinearly upsampled map peaks at a cell centre,
-so `pointing_game_ceiling` reports how often any cell centre lies in the dilated mask: no 7x7 CAM
-can score above it. The same test over every (exam, task, plane) triple whose plane shows the
-lesion is reported beside it, overall and per plane.
-
-Deletion test (`faithfulness.py`): for each true positive (exam, task), the decisive plane's slices are removed
-in the order each explanation ranks them; `deletion_auc` is the mean probability over the curve per ranking
-(exact, classic, random), lower is more faithful, with n the number of exam/task pairs. `randomization`: the
-cascading model-randomization check on the first exams of the split: per method and layer (head first, then
-conv5 down to conv1, cumulatively) the mean Spearman correlation and SSIM to the trained model's maps, and a
-verdict per method (pass: both within `chance_margin` of `chance`, the similarity of two different exams' maps,
-once every layer is random).
+- `n`, `split`, `weights`: exams evaluated, which split of DIR, the weights' source.
+- `auc`: ROC AUC per task, `fused` (over planes, as the app) and per plane (that plane's logit).
+- `pointing_game`: per CAM method (explain.METHODS), over lesion-positive (exam, task) pairs, the share of hits:
+  the maximum of the task's CAM on the top slice (largest exact contribution; the same slice for every method,
+  so only the maps differ) of the decisive plane (the largest term in the fused logit) lies inside the lesion
+  mask dilated by `pointing_game_dilation_px` (DILATE_PX = 15, the tolerance of Zhang et al., "Top-down Neural
+  Attention by Excitation Backprop", ECCV 2016). `pointing_game_n`: the pairs.
+- `pointing_game_ceiling`: how often any cell centre of the 7x7 grid lies in the dilated mask. A bilinearly
+  upsampled 7x7 map peaks at a cell centre (one cell spans ~37 px), so no 7x7 CAM can score above it.
+- `pointing_game_by_tolerance`: the same and the ceiling at both DILATE_PX and TIGHT_PX ("15", "10").
+- `pointing_game_all_planes` (`_n`), `pointing_game_per_plane`: the test over every (exam, task, plane) whose
+  plane shows the lesion, overall and per plane.
+- `deletion_auc`: per task, the deletion test (faithfulness.py) over true positives (label 1, fused probability
+  >= 0.5) on the decisive plane: the mean probability while the slices are removed in each method's order
+  (additive methods: their slice contributions; classic: its per-slice score) and in random orders (`random`,
+  mean of 10); lower is more faithful. `n`: the pairs. `deletion_curves`: the mean curves, read at 21 removed
+  fractions of the exam (0, 0.05, ..., 1).
+- `randomization`: the cascading model-randomization check on the first `--randomization-exams` exams: per
+  method and layer (head first, then conv5 down to conv1, cumulatively) the mean Spearman correlation and
+  SSIM to the trained model's maps (`layers`), `chance` (the same measures between two different exams' maps),
+  `verdict` per method (pass: both within `chance_margin` of chance once every layer is random), `n`, `cascade`.
+- `histogram_baseline_auc`: a logistic regression on intensity histograms, fitted on DIR/train: near 0.5 when
+  the lesions are not given away by global image statistics (absent without a train split).
 """
 from __future__ import annotations
 
@@ -34,9 +39,10 @@ from ..errors import MRNetError
 from ..exam import Exam
 from ..explain import METHODS
 from .dataset import auc, fit_logistic, read_split, task_mask
-from .faithfulness import CASCADE, CHANCE_MARGIN, deletion_scores, randomize, similarity
+from .faithfulness import CASCADE, CHANCE_MARGIN, deletion_auc, deletion_curves, on_fractions, randomize, similarity
 
 DILATE_PX = 15
+TIGHT_PX = 10       # the pointing game is also reported at this tolerance (key pointing_game_by_tolerance)
 HIST_BINS = 32
 
 
@@ -123,9 +129,11 @@ def run_evaluate(data, weights, split_name: str = "valid", progress: bool = True
     logits = {t: {p: [] for p in planes} for t in tasks}
     fused = {t: [] for t in tasks}
     hits = {m: {p: [] for p in planes} for m in METHODS}     # (exam, task, plane)
-    pair_hits = {m: [] for m in [*METHODS, "ceiling"]}        # (exam, task), decisive plane
+    tolerances = sorted({dilate_px, TIGHT_PX}, reverse=True)
+    tolerance_hits = {px: {m: [] for m in [*METHODS, "ceiling"]} for px in tolerances}  # (exam, task), decisive plane
     kept = []                                                 # the first exams' analyses, for randomization
-    deletion = {t: [] for t in tasks}                         # (exam, task) predicted positive, decisive plane
+    deletion = {t: [] for t in tasks}                         # (exam, task) true positive, decisive plane: AUCs
+    deletion_mean_curves = {t: [] for t in tasks}             # ... and the curves on a common x axis
     heads = {p: dict(zip(entry.tasks, model.classifier.weight.detach().float().cpu().numpy()))
              for p in planes for entry, model in weights.for_plane(p)}
     for i in tqdm(range(len(split.ids)), disable=not progress, desc="evaluate"):
@@ -140,8 +148,11 @@ def run_evaluate(data, weights, split_name: str = "valid", progress: bool = True
                 logits[t][p].append(result.planes[p].logit)
             if split.labels[t][i] and result.probability >= 0.5:  # deletion: what made a positive call positive
                 r = result.planes[result.decisive_plane]
-                deletion[t].append(deletion_scores(r.pooled, heads[result.decisive_plane][t], r.bias, r.contributions,
-                                                   seed=i))
+                shares = {m: r.maps[m].mean(axis=(-2, -1)) for m, spec in METHODS.items() if spec.additive}
+                curves = deletion_curves(r.pooled, heads[result.decisive_plane][t], r.bias, shares, seed=i)
+                deletion[t].append({m: float(np.mean([deletion_auc(c) for c in cs])) for m, cs in curves.items()})
+                deletion_mean_curves[t].append({m: np.mean([on_fractions(c) for c in cs], axis=0)
+                                                for m, cs in curves.items()})
         masks = {p: split.mask(p, i) for p in planes}
         if any(m is None for m in masks.values()):
             continue
@@ -152,15 +163,16 @@ def run_evaluate(data, weights, split_name: str = "valid", progress: bool = True
             for p, lesion in lesions.items():
                 result = analysis.tasks[t].planes[p]
                 top, decisive = result.top_slice, p == analysis.tasks[t].decisive_plane
-                zone = hit_zone(lesion[top], dilate_px)
-                for method, maps in result.maps.items():
-                    hit = pointing_hit(maps[top], zone)
-                    if lesion.any():
-                        hits[method][p].append(hit)
+                for px in tolerances if decisive else [dilate_px]:
+                    zone = hit_zone(lesion[top], px)
+                    for method, maps in result.maps.items():
+                        hit = pointing_hit(maps[top], zone)
+                        if lesion.any() and px == dilate_px:
+                            hits[method][p].append(hit)
+                        if decisive:
+                            tolerance_hits[px][method].append(hit)
                     if decisive:
-                        pair_hits[method].append(hit)
-                if decisive:
-                    pair_hits["ceiling"].append(cell_centre_in_zone(result.maps["exact"].shape[-2:], zone))
+                        tolerance_hits[px]["ceiling"].append(cell_centre_in_zone(result.maps["exact"].shape[-2:], zone))
     report = {
         "n": len(split.ids), "split": split_name, "weights": weights.describe().get("source"),
         "auc": {t: {"fused": auc(split.labels[t], fused[t]), **{p: auc(split.labels[t], logits[t][p]) for p in planes}}
@@ -168,10 +180,15 @@ def run_evaluate(data, weights, split_name: str = "valid", progress: bool = True
     }
     report["deletion_auc"] = {t: ({m: round(float(np.mean([d[m] for d in rows])), 4) for m in rows[0]}
                                   | {"n": len(rows)} if rows else None) for t, rows in deletion.items()}
+    report["deletion_curves"] = {t: {m: [round(float(v), 4) for v in np.mean([c[m] for c in rows], axis=0)]
+                                     for m in rows[0]} if rows else None for t, rows in deletion_mean_curves.items()}
+    pair_hits = tolerance_hits[dilate_px]
     if pair_hits["exact"]:
         report["pointing_game"] = {m: float(np.mean(pair_hits[m])) for m in METHODS}
         report["pointing_game_ceiling"] = float(np.mean(pair_hits["ceiling"]))
         report["pointing_game_n"] = len(pair_hits["exact"])
+        report["pointing_game_by_tolerance"] = {str(px): {m: round(float(np.mean(h)), 4) for m, h in found.items()}
+                                                for px, found in tolerance_hits.items()}
         report["pointing_game_all_planes"] = {m: float(np.mean(sum(hits[m].values(), []))) for m in hits}
         report["pointing_game_per_plane"] = {m: {p: (float(np.mean(h)) if h else None) for p, h in hits[m].items()}
                                              for m in hits}

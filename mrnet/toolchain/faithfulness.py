@@ -7,7 +7,8 @@ left, so the model sees a shorter exam of real slices - no black or blurred fill
 unlike any training exam (the usual objection to deletion with a baseline image). One slice always remains.
 Because the head only needs each slice's pooled features, every step is exact and costs no forward pass.
 
-Rankings compared, per plane: exact attribution (each slice's share of the logit, `explain.exact_attribution`),
+Rankings compared, per plane: exact and Shapley attribution (each slice's share of the logit, `explain.exact_attribution`
+and `explain.shapley_attribution`),
 classic CAM's per-slice score (the mean of the slice's raw CAM, w . g_s, i.e. the logit that slice alone would
 give, less the bias), and random orders (the mean of RANDOM_ORDERS of them, from a fixed seed).
 """
@@ -34,22 +35,34 @@ def deletion_auc(curve: np.ndarray) -> float:
     return float(np.mean(curve))
 
 
-def rankings(pooled: np.ndarray, weight: np.ndarray, contributions: np.ndarray, seed: int = 0) -> dict:
-    """Each method's order of slices, most important first (ties: the lower index first)."""
+def rankings(pooled: np.ndarray, weight: np.ndarray, contributions: dict[str, np.ndarray], seed: int = 0) -> dict:
+    """Each method's order of slices, most important first (ties: the lower index first). contributions: the
+    slice contributions of each additive method (explain.CamMethod.additive), by name."""
     rng = np.random.default_rng(seed)
-    return {"exact": np.argsort(-contributions, kind="stable"),
+    return {**{name: np.argsort(-c, kind="stable") for name, c in contributions.items()},
             "classic": np.argsort(-(pooled @ weight), kind="stable"),
             "random": [rng.permutation(len(pooled)) for _ in range(RANDOM_ORDERS)]}
 
 
-def deletion_scores(pooled: np.ndarray, weight: np.ndarray, bias: float, contributions: np.ndarray,
+def deletion_curves(pooled: np.ndarray, weight: np.ndarray, bias: float, contributions: dict[str, np.ndarray],
+                    seed: int = 0) -> dict[str, list[np.ndarray]]:
+    """Each ranking's deletion curves for one exam, plane and task (random: one per order)."""
+    return {name: [deletion_curve(pooled, weight, bias, o) for o in (order if isinstance(order, list) else [order])]
+            for name, order in rankings(pooled, weight, contributions, seed).items()}
+
+
+def deletion_scores(pooled: np.ndarray, weight: np.ndarray, bias: float, contributions: dict[str, np.ndarray],
                     seed: int = 0) -> dict[str, float]:
     """Deletion AUC per ranking for one exam, plane and task (random: the mean over its orders)."""
-    scores = {}
-    for name, order in rankings(pooled, weight, contributions, seed).items():
-        orders = order if isinstance(order, list) else [order]
-        scores[name] = float(np.mean([deletion_auc(deletion_curve(pooled, weight, bias, o)) for o in orders]))
-    return scores
+    return {name: float(np.mean([deletion_auc(c) for c in curves]))
+            for name, curves in deletion_curves(pooled, weight, bias, contributions, seed).items()}
+
+
+def on_fractions(curve: np.ndarray, points: int = 21) -> np.ndarray:
+    """A curve over S slices read at removed fractions 0, 1/(points-1), ..., 1 of the exam (the last point: one
+    slice left), so that exams with different slice counts average."""
+    n = len(curve)
+    return curve[np.minimum(n - 1, np.floor(np.linspace(0, 1, points) * n).astype(int))]
 
 
 # --- Model-randomization sanity check (Adebayo et al., "Sanity Checks for Saliency Maps", NeurIPS 2018) -----

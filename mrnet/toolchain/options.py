@@ -14,7 +14,8 @@ class TrainOptions:
     lr: float = 1e-4
     weight_decay: float = 1e-4
     optimizer: str = "adam"             # adam or sgd
-    mask_weight: float = 1.0            # lesion-mask loss on the CAM where DATA/masks exists; 0: plain MRNet
+    mask_weight: float = 1.0            # lesion-mask loss on the CAM where DATA/masks exists; 0: none (stage 1
+                                        # then learns from slice-level labels only; with slice_steps 0: plain MRNet)
     mask_pos_weight: float = 10.0
     slice_steps: int = 600              # stage 1 steps (phantoms with masks only)
     slice_batch: int = 24               # stage 1: slices per step

@@ -120,7 +120,8 @@ def pretrain(model: MRNet, train: Split, plane, tasks, args: TrainOptions, norm,
     """Stage 1 (phantoms only): training from the lesion masks. Each step draws groups of slices -
     `slices`: single slices, half of them holding a lesion; `subsets`: small slice subsets of one exam,
     half of them with a lesion slice - labels each group from its masks, and trains MRNet's own path
-    (max over the group's slices, then the head) plus a per-location loss on the CAM. From scratch,
+    (max over the group's slices, then the head) plus, unless mask_weight is 0, a per-location loss on
+    the CAM. With mask_weight 0 the masks serve only as slice-level labels. From scratch,
     exam-level labels alone (one max over ~30 slices per label) left AlexNet at chance within a CPU
     budget; this shows it the lesions. With `--stage1-batchnorm` the convs train with BatchNorm, which
     is folded into them at the end, so the model stays plain AlexNet."""
@@ -137,7 +138,7 @@ def pretrain(model: MRNet, train: Split, plane, tasks, args: TrainOptions, norm,
             picks = [pos[j] for j in rng.integers(0, len(pos), half)] + [neg[j] for j in rng.integers(0, len(neg), half)]
             return [(i, np.array([s])) for i, s in picks]
         log(f"{plane}: stage 1, {args.slice_steps} steps of {args.slice_batch} slices ({len(pos)} lesion slices, "
-            f"{len(neg)} others)")
+            f"{len(neg)} others)" + ("" if args.mask_weight > 0 else ", slice labels only (no per-location loss)"))
     else:
         groups = max(1, args.slice_batch // args.subset_slices)
 
@@ -169,8 +170,12 @@ def pretrain(model: MRNet, train: Split, plane, tasks, args: TrainOptions, norm,
         dense_target = mask_targets(torch.cat(ms), task_bits, fmap.shape[-2:]).to(compute.device)
         logits = torch.stack([model.forward_head(group)[1] for group in fmap.split(sizes)])
         target = torch.stack([t.amax(dim=(0, 2, 3)) for t in dense_target.split(sizes)])
-        slice_loss, dense_loss = bce(logits, target), dense_bce(cam_logits(model, fmap), dense_target)
-        loss = slice_loss + args.mask_weight * dense_loss
+        slice_loss = bce(logits, target)
+        if args.mask_weight > 0:
+            dense_loss = dense_bce(cam_logits(model, fmap), dense_target)
+            loss = slice_loss + args.mask_weight * dense_loss
+        else:  # mask-free: the masks only say whether each slice shows a lesion, never where
+            dense_loss, loss = torch.zeros(()), slice_loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(opt.param_groups[0]["params"], 5.0)
@@ -223,8 +228,9 @@ def train_plane(plane, train: Split, valid: Split, tasks, args: TrainOptions, no
         rng.bit_generator.state = json.loads(saved["numpy_rng"])
         torch.set_rng_state(saved["torch_rng"])
         log(f"{plane}: resuming after epoch {state['epoch']}")
-    use_masks = args.mask_weight > 0 and train.mask(plane, 0) is not None
-    if use_masks and state["epoch"] == 0 and args.slice_steps > 0:
+    has_masks = train.mask(plane, 0) is not None
+    use_masks = args.mask_weight > 0 and has_masks  # the per-location loss on the CAM
+    if has_masks and state["epoch"] == 0 and args.slice_steps > 0:
         pretrain(model, train, plane, tasks, args, norm, compute, log)
         scores = predict_split(model, valid, plane, norm, compute)
         log(f"{plane} after stage 1: valid AUC " + " ".join(
