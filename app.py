@@ -33,7 +33,7 @@ from mrnet.access import ThrottledLogin, parse_auth  # noqa: E402
 from mrnet.browse import CaseBrowser, Opened, table_payload, view_from_link, with_scores  # noqa: E402
 from mrnet.cases import open_source  # noqa: E402
 from mrnet.compute import compute_for, for_zero_gpu  # noqa: E402
-from mrnet.explain import METHODS  # noqa: E402
+from mrnet.explain import DEFAULT_METHOD, METHODS  # noqa: E402
 from mrnet.flags import VERDICTS, Flag, FlagStore  # noqa: E402
 from mrnet.hub import resolve  # noqa: E402
 from mrnet.present import PixelStore, predictions_markdown, report_zip, viewer_payload, viewer_view, web_assets, weights_markdown  # noqa: E402
@@ -199,7 +199,7 @@ def save_flag(state: Session | None, view: dict | None, verdict: str | None, com
     index = (view.get("slices") or {}).get(plane)
     if not isinstance(index, int) or not 0 <= index < len(analysis.exam.volumes[plane]):
         index = analysis.tasks[task].planes[plane].top_slice
-    method = view.get("method") if view.get("method") in METHODS else "exact"
+    method = view.get("method") if view.get("method") in METHODS else DEFAULT_METHOD
     dataset, case = state.case
     try:
         flag = FLAGS.add(Flag(dataset, SETS[dataset].cases.split, case, task, plane, index, method, verdict,
@@ -217,7 +217,7 @@ def on_download(state: Session | None, view: dict | None) -> str:
     if not state:
         raise gr.Error("Run an analysis first.")
     view = view or {}
-    method = view.get("method") if view.get("method") in METHODS else "exact"
+    method = view.get("method") if view.get("method") in METHODS else DEFAULT_METHOD
     opacity = view.get("opacity")
     opacity = min(max(float(opacity), 0.0), 1.0) if isinstance(opacity, (int, float)) else 0.4
     folder = Path(get_upload_folder()) / f"mrnet-{uuid.uuid4().hex}"

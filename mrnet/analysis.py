@@ -13,7 +13,7 @@ from .compute import Compute, compute_for
 from .config import TASKS
 from .errors import MRNetError
 from .exam import Exam
-from .explain import METHODS
+from .explain import DEFAULT_METHOD, METHODS
 from .explain import method as explain_method
 from .ood import NO_STATISTICS, distance, exam_vector, warning
 from .weights import Weights
@@ -30,7 +30,7 @@ def sigmoid(x: float) -> float:
 class PlaneResult:
     logit: float
     bias: float
-    contributions: np.ndarray   # (S,) exact slice contributions; sum + bias == logit
+    contributions: np.ndarray   # (S,) slice contributions of explain.DEFAULT_METHOD; sum + bias == logit
     maps: dict[str, np.ndarray] # CAM method -> (S, h, w) as the method computes it (explain.METHODS)
     pooled: np.ndarray | None = None  # (S, C) each slice's pooled features: the head's input (faithfulness tests)
 
@@ -91,6 +91,7 @@ class Analysis:
             "precision": self.precision,
             "ood": ({"checked": True, "planes": self.ood} if self.ood is not None else {"checked": False}),
             "warnings": self.warnings,
+            "attribution": DEFAULT_METHOD,  # which method's slice contributions and top slices these are
             "tasks": {
                 task: {
                     "probability": round(t.probability, 6),
@@ -149,7 +150,7 @@ def analyze(exam: Exam, weights: Weights, compute: Compute | None = None) -> Ana
             # each task's maps on the device, then one copy to the host per method (few syncs on a GPU)
             cams = {name: torch.stack([method.maps(features, pooled, w) for w in model.classifier.weight])
                     for name, method in METHODS.items()}
-            contributions = cams["exact"].mean(dim=(-2, -1)).cpu().numpy()  # exact attribution: with the bias, the logit
+            contributions = cams[DEFAULT_METHOD].mean(dim=(-2, -1)).cpu().numpy()  # with the bias, the logit
             cams = {name: m.cpu().numpy() for name, m in cams.items()}
             logits, biases = logits.cpu().numpy(), model.classifier.bias.detach().cpu().numpy()
             pooled_host = pooled.float().cpu().numpy()

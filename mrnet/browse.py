@@ -19,7 +19,7 @@ from .cases import CaseSet
 from .compute import Compute
 from .config import PLANES, TASK_TITLES
 from .errors import MRNetError
-from .explain import METHODS
+from .explain import DEFAULT_METHOD, METHODS
 from .present import PixelStore, viewer_payload, viewer_view
 from .scores import read_scores, weights_digest
 from .weights import Weights
@@ -136,7 +136,7 @@ def view_from_link(params: dict, opened: Opened) -> dict:
     is missing or names nothing in this case)."""
     analysis = opened.analysis
     task = params.get("task") if params.get("task") in analysis.tasks else None
-    view = viewer_view(analysis, task, method=params.get("method") if params.get("method") in METHODS else "exact")
+    view = viewer_view(analysis, task, method=params.get("method") if params.get("method") in METHODS else DEFAULT_METHOD)
     plane = params.get("plane")
     if plane in PLANES and plane in analysis.exam.volumes:
         view["plane"] = plane

@@ -16,8 +16,10 @@ from .errors import MRNetError
 from .settings import settings
 from .toolchain.options import RECIPES, TrainOptions
 
-# Kept here so that --help imports no torch; a test keeps it equal to evaluate's DILATE_PX.
+# Kept here so that --help imports no torch; a test keeps them equal to evaluate's DILATE_PX and
+# explain.DEFAULT_METHOD.
 DILATE_PX = 15
+DEFAULT_METHOD = "shapley"
 
 
 def load_weights(source: str, device: str = "cpu"):
@@ -170,8 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", help="per-plane .npy (axial.npy, sagittal/0003.npy, ...), .npz, .zip or DICOM files")
     weights_arg(p)
     p.add_argument("--out", help="also write every overlay as DIR/TASK/PLANE/NNN.png and DIR/report.json")
-    p.add_argument("--method", default="exact", help="CAM method of the overlays: a name in mrnet.explain.METHODS "
-                   "(exact, classic, ...); checked when the overlays are drawn")
+    p.add_argument("--method", default=DEFAULT_METHOD, help="CAM method of the overlays: a name in "
+                   "mrnet.explain.METHODS (shapley, exact, classic, ...); checked when the overlays are drawn")
     p.add_argument("--opacity", type=float, default=0.4)
     device_arg(p)
     precision_arg(p)

@@ -19,7 +19,7 @@ import numpy as np
 from .analysis import DISCLAIMER, Analysis
 from .cases import TASK_BITS
 from .config import PLANES, TASK_TITLES
-from .explain import METHODS, display_levels
+from .explain import DEFAULT_METHOD, METHODS, display_levels
 from .export import overlays, png_bytes
 from .render import Renderer
 from .weights import Weights
@@ -130,7 +130,7 @@ def viewer_payload(analysis: Analysis, masks: dict[str, np.ndarray] | None = Non
     planes = analysed_planes(analysis)
     masks = {p: m for p, m in (masks or {}).items()
              if p in planes and m.shape == analysis.exam.volumes[p].shape and m.dtype == np.uint8}
-    grid = next(iter(next(iter(analysis.tasks.values())).planes.values())).maps["exact"].shape[-2:]
+    grid = next(iter(next(iter(analysis.tasks.values())).planes.values())).maps[DEFAULT_METHOD].shape[-2:]
     with ThreadPoolExecutor(max_workers=len(planes)) as pool:  # zlib releases the GIL: planes compress in parallel
         packed = dict(zip(planes, pool.map(lambda p: zlib_bytes(analysis.exam.volumes[p]), planes)))
     return {
@@ -158,7 +158,7 @@ def zlib_bytes(volume: np.ndarray) -> bytes:
     return zlib.compress(np.ascontiguousarray(volume, dtype=np.uint8).tobytes(), 1)  # level 1: most of the gain, a fraction of the time
 
 
-def viewer_view(analysis: Analysis, task: str | None = None, method: str = "exact", opacity: float = 0.4) -> dict:
+def viewer_view(analysis: Analysis, task: str | None = None, method: str = DEFAULT_METHOD, opacity: float = 0.4) -> dict:
     """The view the viewer opens on: each plane at its decisive slice for the task; `plane` (the plane a
     link and a flag name) is the decisive one."""
     task = task if task in analysis.tasks else next(iter(analysis.tasks))

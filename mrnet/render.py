@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .analysis import Analysis
-from .explain import overlay, upsample
+from .explain import DEFAULT_METHOD, overlay, upsample
 
 
 class Renderer:
@@ -13,16 +13,16 @@ class Renderer:
         self.analysis = analysis
         self._cams: dict[tuple[str, str, str], np.ndarray] = {}
 
-    def cam_volume(self, task: str, plane: str, method: str = "exact") -> np.ndarray:
+    def cam_volume(self, task: str, plane: str, method: str = DEFAULT_METHOD) -> np.ndarray:
         """uint8 (S, 256, 256): the method's display scaling, upsampled bilinearly; cached."""
         key = (task, plane, method)
         if key not in self._cams:
             self._cams[key] = upsample(self.analysis.tasks[task].display_maps(plane, method))
         return self._cams[key]
 
-    def overlay(self, task: str, plane: str, index: int, method: str = "exact", opacity: float = 0.4) -> np.ndarray:
+    def overlay(self, task: str, plane: str, index: int, method: str = DEFAULT_METHOD, opacity: float = 0.4) -> np.ndarray:
         return overlay(self.analysis.exam.volumes[plane][index], self.cam_volume(task, plane, method)[index], opacity)
 
-    def overlay_volume(self, task: str, plane: str, method: str = "exact", opacity: float = 0.4) -> np.ndarray:
+    def overlay_volume(self, task: str, plane: str, method: str = DEFAULT_METHOD, opacity: float = 0.4) -> np.ndarray:
         """RGB uint8 (S, 256, 256, 3): every slice's overlay in one batched call."""
         return overlay(self.analysis.exam.volumes[plane], self.cam_volume(task, plane, method), opacity)

@@ -21,6 +21,7 @@ import numpy as np
 from .analysis import Analysis
 from .config import PLANES
 from .errors import MRNetError
+from .explain import DEFAULT_METHOD
 from .weights import Weights
 
 FIELDS = ["case", "task", "label", "probability", "decisive_plane", "top_slice",
@@ -29,9 +30,11 @@ FIELDS = ["case", "task", "label", "probability", "decisive_plane", "top_slice",
 
 def weights_digest(weights: Weights) -> str:
     """What the predictions depend on - each model file's sha256 and the tasks, planes, normalisation and
-    fusion - and nothing else: recording an evaluation in the card keeps a score table valid."""
+    fusion, and the attribution that picks the top slice - and nothing else: recording an evaluation in the
+    card keeps a score table valid."""
     config = asdict(weights.config)
     decisive = {k: config[k] for k in ("tasks", "planes", "models", "normalization", "fusion")}
+    decisive["attribution"] = DEFAULT_METHOD
     return hashlib.sha256(json.dumps(decisive, sort_keys=True).encode()).hexdigest()[:16]
 
 

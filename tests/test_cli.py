@@ -32,6 +32,7 @@ def test_predict_png_is_the_overlay(random_weights, small_exam_files, tmp_path):
     import cv2
 
     from mrnet import analyze, compute_for, load_exam, load_weights
+    from mrnet.explain import DEFAULT_METHOD
     from mrnet.render import Renderer
     out = tmp_path / "out"
     run = mrnet("predict", small_exam_files / "axial.npy", "--weights", random_weights, "--out", out,
@@ -39,7 +40,7 @@ def test_predict_png_is_the_overlay(random_weights, small_exam_files, tmp_path):
     assert run.returncode == 0, run.stderr
     analysis = analyze(load_exam([small_exam_files / "axial.npy"]), load_weights(random_weights), compute_for("cpu", "fp32"))
     png = cv2.imread(str(out / "acl" / "axial" / "005.png"))[:, :, ::-1]
-    np.testing.assert_array_equal(png, Renderer(analysis).overlay("acl", "axial", 5, "exact", 0.6))
+    np.testing.assert_array_equal(png, Renderer(analysis).overlay("acl", "axial", 5, DEFAULT_METHOD, 0.6))  # the default
 
 
 def test_bad_input_exits_2_with_one_line(tmp_path, random_weights):

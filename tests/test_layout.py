@@ -32,13 +32,14 @@ def test_the_cli_and_the_package_load_no_torch_until_a_command_runs():
 
 
 def test_the_cli_takes_methods_from_the_registry_and_evaluate_defaults(small_exam_files, random_weights):
+    from mrnet.explain import DEFAULT_METHOD
     from mrnet.toolchain.evaluate import DILATE_PX
 
     from helpers import mrnet_cli
-    assert cli.DILATE_PX == DILATE_PX
+    assert cli.DILATE_PX == DILATE_PX and cli.DEFAULT_METHOD == DEFAULT_METHOD
     run = mrnet_cli("predict", small_exam_files / "axial.npy", "--weights", random_weights, "--method", "gradcam")
     assert run.returncode == 2 and run.stderr.strip().startswith(
-        "error: Unknown CAM method 'gradcam'; use exact, shapley or classic.")
+        "error: Unknown CAM method 'gradcam'; use shapley, exact or classic.")
 
 
 def test_a_registered_cam_method_reaches_the_analysis_and_the_renderer(random_weights, small_exam_files):
@@ -50,7 +51,7 @@ def test_a_registered_cam_method_reaches_the_analysis_and_the_renderer(random_we
     try:
         analysis = analyze(load_exam([small_exam_files / "axial.npy"]), load_weights(random_weights), compute_for("cpu", "fp32"))
         plane = analysis.tasks["acl"].planes["axial"]
-        assert set(plane.maps) == {"exact", "shapley", "classic", "negative"} and plane.maps["negative"].min() >= 0
+        assert set(plane.maps) == {"shapley", "exact", "classic", "negative"} and plane.maps["negative"].min() >= 0
         cams = Renderer(analysis).cam_volume("acl", "axial", "negative")
         assert cams.shape == (12, 256, 256) and cams.max() >= 240  # scaled to its peak (bilinear blurs it a little)
     finally:

@@ -8,6 +8,7 @@ from pathlib import Path
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from ..config import TASK_TITLES, WeightsConfig
+from ..explain import DEFAULT_METHOD
 
 REQUIRED_YAML = ("license", "library_name", "tags", "pipeline_tag")
 MODEL_NAME = "MRNet (AlexNet per slice, max over slices) with CAM explanations"
@@ -74,12 +75,13 @@ def pointing_game_lines(evaluation: dict) -> list[str]:
               for px, row in by_tolerance.items()]
     lines.append("")
     if every:
-        per_plane = ", ".join(f"{p} {v:.3f}" for p, v in evaluation["pointing_game_per_plane"]["exact"].items()
+        shown = DEFAULT_METHOD if DEFAULT_METHOD in every else next(iter(every))
+        per_plane = ", ".join(f"{p} {v:.3f}" for p, v in evaluation["pointing_game_per_plane"][shown].items()
                               if v is not None)
         lines += [f"The same test on every plane that shows the lesion "
                   f"({evaluation.get('pointing_game_all_planes_n')} exam/task/plane cases, "
                   f"{evaluation.get('pointing_game_dilation_px')} px): "
-                  + ", ".join(f"{m} {v:.3f}" for m, v in every.items()) + f"; per plane, exact: {per_plane}.", ""]
+                  + ", ".join(f"{m} {v:.3f}" for m, v in every.items()) + f"; per plane, {shown}: {per_plane}.", ""]
     return lines
 
 

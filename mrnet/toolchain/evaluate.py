@@ -4,8 +4,8 @@ CAMs point, and whether the explanations are faithful to the model. The JSON rep
 - `n`, `split`, `weights`: exams evaluated, which split of DIR, the weights' source.
 - `auc`: ROC AUC per task, `fused` (over planes, as the app) and per plane (that plane's logit).
 - `pointing_game`: per CAM method (explain.METHODS), over lesion-positive (exam, task) pairs, the share of hits:
-  the maximum of the task's CAM on the top slice (largest exact contribution; the same slice for every method,
-  so only the maps differ) of the decisive plane (the largest term in the fused logit) lies inside the lesion
+  the maximum of the task's CAM on the top slice (largest contribution of explain.DEFAULT_METHOD; the same
+  slice for every method, so only the maps differ) of the decisive plane (the largest term in the fused logit) lies inside the lesion
   mask dilated by `pointing_game_dilation_px` (DILATE_PX = 15, the tolerance of Zhang et al., "Top-down Neural
   Attention by Excitation Backprop", ECCV 2016). `pointing_game_n`: the pairs.
 - `pointing_game_ceiling`: how often any cell centre of the 7x7 grid lies in the dilated mask. A bilinearly
@@ -37,7 +37,7 @@ from tqdm import tqdm
 from ..analysis import analyze
 from ..errors import MRNetError
 from ..exam import Exam
-from ..explain import METHODS
+from ..explain import DEFAULT_METHOD, METHODS
 from .dataset import auc, fit_logistic, read_split, task_mask
 from .faithfulness import CASCADE, CHANCE_MARGIN, deletion_auc, deletion_curves, on_fractions, randomize, similarity
 
@@ -172,7 +172,7 @@ def run_evaluate(data, weights, split_name: str = "valid", progress: bool = True
                         if decisive:
                             tolerance_hits[px][method].append(hit)
                     if decisive:
-                        tolerance_hits[px]["ceiling"].append(cell_centre_in_zone(result.maps["exact"].shape[-2:], zone))
+                        tolerance_hits[px]["ceiling"].append(cell_centre_in_zone(result.maps[DEFAULT_METHOD].shape[-2:], zone))
     report = {
         "n": len(split.ids), "split": split_name, "weights": weights.describe().get("source"),
         "auc": {t: {"fused": auc(split.labels[t], fused[t]), **{p: auc(split.labels[t], logits[t][p]) for p in planes}}
@@ -183,16 +183,16 @@ def run_evaluate(data, weights, split_name: str = "valid", progress: bool = True
     report["deletion_curves"] = {t: {m: [round(float(v), 4) for v in np.mean([c[m] for c in rows], axis=0)]
                                      for m in rows[0]} if rows else None for t, rows in deletion_mean_curves.items()}
     pair_hits = tolerance_hits[dilate_px]
-    if pair_hits["exact"]:
+    if pair_hits[DEFAULT_METHOD]:
         report["pointing_game"] = {m: float(np.mean(pair_hits[m])) for m in METHODS}
         report["pointing_game_ceiling"] = float(np.mean(pair_hits["ceiling"]))
-        report["pointing_game_n"] = len(pair_hits["exact"])
+        report["pointing_game_n"] = len(pair_hits[DEFAULT_METHOD])
         report["pointing_game_by_tolerance"] = {str(px): {m: round(float(np.mean(h)), 4) for m, h in found.items()}
                                                 for px, found in tolerance_hits.items()}
         report["pointing_game_all_planes"] = {m: float(np.mean(sum(hits[m].values(), []))) for m in hits}
         report["pointing_game_per_plane"] = {m: {p: (float(np.mean(h)) if h else None) for p, h in hits[m].items()}
                                              for m in hits}
-        report["pointing_game_all_planes_n"] = len(sum(hits["exact"].values(), []))
+        report["pointing_game_all_planes_n"] = len(sum(hits[DEFAULT_METHOD].values(), []))
         report["pointing_game_dilation_px"] = dilate_px
     if randomization_exams > 0:
         report["randomization"] = randomization(kept, weights, planes, progress)
