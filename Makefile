@@ -43,6 +43,8 @@ bench: $(VENV)/.runtime
 # The README's images, into docs/figures/ (no test writes into tracked files).
 figures: $(VENV)/.dev browser
 	$(PY) -m mrnet figure --out docs/figures/phantoms.png
+	$(PY) -m mrnet figure --kind deletion --out docs/figures/deletion.png
+	$(PY) -m mrnet figure --kind randomization --out docs/figures/randomization.png
 	MRNET_SCREENSHOT=docs/figures/app.png $(PY) -m pytest -q tests/test_browser.py
 	MRNET_SCREENSHOT_CASES=docs/figures/cases.png $(PY) -m pytest -q tests/test_cases_browser.py -k filter_open
 

@@ -111,8 +111,9 @@ def cmd_publish(a) -> int:
 
 
 def cmd_figure(a) -> int:
-    from .toolchain.figures import make_figure
-    print(make_figure(load_weights(a.weights), a.out))
+    from .toolchain.figures import deletion_figure, make_figure, randomization_figure
+    draw = {"phantoms": make_figure, "deletion": deletion_figure, "randomization": randomization_figure}[a.kind]
+    print(draw(load_weights(a.weights), a.out))
     return 0
 
 
@@ -293,8 +294,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="validate and list the files; upload nothing")
     p.set_defaults(run=cmd_publish)
 
-    p = sub.add_parser("figure", help="the README figure: real vs phantom slices, a lesion mask and its CAMs")
+    p = sub.add_parser("figure", help="the README figures: phantoms (real vs phantom slices, a lesion mask and its "
+                       "CAMs), deletion (the recorded evaluation's deletion curves), randomization (a CAM strip)")
     p.add_argument("--out", required=True)
+    p.add_argument("--kind", choices=["phantoms", "deletion", "randomization"], default="phantoms")
     weights_arg(p)
     p.set_defaults(run=cmd_figure)
     return parser

@@ -53,3 +53,9 @@ def test_bad_input_exits_2_with_one_line(tmp_path, random_weights):
         lines = run.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: "), run.stderr
         assert "Traceback" not in run.stderr and run.stdout == ""
+
+
+def test_the_deletion_figure_needs_a_recorded_evaluation(random_weights, tmp_path):
+    run = mrnet("figure", "--kind", "deletion", "--weights", random_weights, "--out", tmp_path / "d.png")
+    assert run.returncode == 2 and run.stderr.strip().startswith("error: These weights carry no deletion curves")
+    assert len(run.stderr.strip().splitlines()) == 1 and not (tmp_path / "d.png").exists()

@@ -134,11 +134,19 @@ def test_layout_tiny_train_and_evaluate(tmp_path):
     for method, layers in check["layers"].items():
         assert f"| {method} | {layers['head']['spearman']:.2f} / {layers['head']['ssim']:.2f} |" in card
         assert card.count(f"| {check['verdict'][method]} |") >= 1
+    assert any(report["deletion_auc"].values())  # the tiny model makes at least one true positive (seeded)
     for task, scores in report["deletion_auc"].items():
         if scores:
             assert " | ".join(f"{scores[m]:.3f}" for m in (*METHODS, "random")) + f" | {scores['n']} |" in card
             curves = report["deletion_curves"][task]
             assert all(len(c) == 21 and 0 <= min(c) <= max(c) <= 1 for c in curves.values())
+    # the README's figures from the recorded evaluation: the deletion curves, and the randomization strip
+    import cv2
+    for kind, name in (("deletion", "deletion.png"), ("randomization", "strip.png")):
+        run("figure", "--kind", kind, "--weights", weights, "--out", tmp_path / name)
+    panels = sum(1 for v in report["deletion_auc"].values() if v)
+    assert cv2.imread(str(tmp_path / "deletion.png")).shape[:2] == (374, 440 * panels)  # 4 x 3.4 in per panel, 110 dpi
+    assert cv2.imread(str(tmp_path / "strip.png")).shape[:2] == (192 * len(METHODS), 192 * 7)  # trained + 6 layers
 
 
 def test_stage1_on_slice_subsets(tmp_path):
