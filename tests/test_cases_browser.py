@@ -235,11 +235,11 @@ def test_a_flag_is_saved_with_the_view_and_survives_a_restart(app, browser, brok
     page.locator("#flag-comment textarea").fill("on the fat pad, not the ligament")
     page.locator("#flag-save").click()
     page.wait_for_function("() => document.querySelector('#flag-note')?.innerText.includes('Saved')", timeout=30_000)
-    assert "case 0007, acl, axial slice 0, exact" in page.locator("#flag-note").inner_text()
+    assert "case 0007, acl, axial slice 0, shapley" in page.locator("#flag-note").inner_text()
     with running_app({"MRNET_DATA": str(broken_set), "MRNET_FLAGS": str(flags)}) as (url2, proc, log):
         again = new_page(browser, url2)
         again.wait_for_function("() => document.querySelector('#flags')?.innerText.includes('fat pad')", timeout=60_000)
         text = again.locator("#flags").inner_text()
-        for value in ("0007", "acl", "axial", "exact", "off", "on the fat pad, not the ligament"):
+        for value in ("0007", "acl", "axial", "shapley", "off", "on the fat pad, not the ligament"):
             assert value in text
     assert not page.errors, page.errors
