@@ -76,12 +76,15 @@ def cmd_train(a) -> int:
 
 
 def cmd_evaluate(a) -> int:
-    from .toolchain.evaluate import record, run_evaluate
+    from .toolchain.evaluate import read_compared, record, run_evaluate
+    if a.compare and not a.record:
+        raise MRNetError("--compare goes with --record (it adds a side-by-side table to the card).")
+    compared = read_compared(a.compare)  # before the long run: a bad file fails at once
     weights = load_weights(a.weights)
     report = run_evaluate(a.data, weights, a.split, progress=sys.stderr.isatty(), dilate_px=a.dilation,
                           randomization_exams=a.randomization_exams)
     if a.record:
-        record(weights, report, a.data, a.data_note)
+        record(weights, report, a.data, a.data_note, compared)
     print(json.dumps(report, indent=2))
     return 0
 
@@ -269,6 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--record", action="store_true",
                    help="also write the result and this command into the (local) weights folder's config and card")
     p.add_argument("--data-note", default="", help="with --record: how the evaluation data was made")
+    p.add_argument("--compare", action="append", default=[], metavar="NAME=REPORT.json",
+                   help="with --record: another evaluate report (e.g. another recipe's weights on the same exams) "
+                        "shown beside this one in the card; repeatable")
     p.set_defaults(run=cmd_evaluate)
 
     p = sub.add_parser("ood-stats", help="fit the out-of-distribution statistics of a weights folder on its training data")

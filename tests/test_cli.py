@@ -59,3 +59,14 @@ def test_the_deletion_figure_needs_a_recorded_evaluation(random_weights, tmp_pat
     run = mrnet("figure", "--kind", "deletion", "--weights", random_weights, "--out", tmp_path / "d.png")
     assert run.returncode == 2 and run.stderr.strip().startswith("error: These weights carry no deletion curves")
     assert len(run.stderr.strip().splitlines()) == 1 and not (tmp_path / "d.png").exists()
+
+
+def test_evaluate_compare_is_checked_before_the_run(tmp_path, random_weights):
+    (tmp_path / "not-a-report.json").write_text('{"hello": 1}')
+    for args, sentence in ((["--compare", "x=y.json"], "error: --compare goes with --record"),
+                           (["--record", "--compare", "nameonly"], "error: --compare takes NAME=REPORT.json"),
+                           (["--record", "--compare", f"a={tmp_path / 'missing.json'}"], "is not a readable JSON report"),
+                           (["--record", "--compare", f"a={tmp_path / 'not-a-report.json'}"],
+                            "is not the output of `python -m mrnet evaluate`")):
+        run = mrnet("evaluate", "--data", tmp_path / "nowhere", "--weights", random_weights, *args)
+        assert run.returncode == 2 and sentence in run.stderr and len(run.stderr.strip().splitlines()) == 1, run.stderr

@@ -111,7 +111,10 @@ def test_layout_tiny_train_and_evaluate(tmp_path):
     assert "synthetic phantoms" in config["provenance"]["intended_use"] and "Not for diagnosis" in \
         config["provenance"]["intended_use"]
     assert (weights / "README.md").read_text().startswith("---\n")
-    report = json.loads(run("evaluate", "--data", data, "--weights", weights, "--record", "--randomization-exams", 2))
+    first = run("evaluate", "--data", data, "--weights", weights, "--randomization-exams", 0)
+    (tmp_path / "first.json").write_text(first)
+    report = json.loads(run("evaluate", "--data", data, "--weights", weights, "--record", "--randomization-exams", 2,
+                            "--compare", f"earlier run={tmp_path / 'first.json'}"))
     assert report["n"] == 3 and set(report["auc"]) == set(TASKS)
     assert "histogram_baseline_auc" in report
     labels = {t: (data / f"valid-{t}.csv").read_text().split() for t in TASKS}
@@ -129,6 +132,12 @@ def test_layout_tiny_train_and_evaluate(tmp_path):
     card = (weights / "README.md").read_text()
     for px, row in report["pointing_game_by_tolerance"].items():
         assert f"| {px} px | " + " | ".join(f"{row[m]:.3f}" for m in METHODS) in card
+    # the side-by-side table: this run beside the earlier one (the same weights and exams, no randomization check)
+    assert "| | these weights | earlier run |" in card
+    fused = report["auc"]["acl"]["fused"]
+    assert f"| ROC AUC, ACL tear (fused) | {fused:.3f} | {json.loads(first)['auc']['acl']['fused']:.3f} |" in card
+    assert "| randomization check, shapley / exact / classic | " + " / ".join(
+        report["randomization"]["verdict"][m] for m in ("shapley", "exact", "classic")) + " | - / - / - |" in card
     check = report["randomization"]
     assert check["n"] == 2 and set(check["verdict"]) == set(METHODS)
     for method, layers in check["layers"].items():

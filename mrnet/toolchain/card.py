@@ -8,7 +8,7 @@ from pathlib import Path
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from ..config import TASK_TITLES, WeightsConfig
-from ..explain import DEFAULT_METHOD
+from ..explain import DEFAULT_METHOD, METHODS
 
 REQUIRED_YAML = ("license", "library_name", "tags", "pipeline_tag")
 MODEL_NAME = "MRNet (AlexNet per slice, max over slices) with CAM explanations"
@@ -112,6 +112,33 @@ def randomization_lines(check: dict) -> list[str]:
     return lines + [""]
 
 
+def comparison_lines(evaluation: dict) -> list[str]:
+    """These weights beside other evaluations of the same exams (evaluate --record --compare NAME=REPORT)."""
+    from .evaluate import summary
+    runs = {"these weights": summary(evaluation)} | evaluation["compared"]
+    methods = [m for m in METHODS if all(m in (r.get("pointing_game_by_tolerance") or {}).get("15", {})
+                                         for r in runs.values())]
+
+    def joined(values):
+        return " / ".join("-" if v is None else v if isinstance(v, str) else f"{v:.3f}" for v in values)
+    rows = [("held-out exams", [str(r.get("n")) for r in runs.values()])]
+    for task in evaluation.get("auc", {}):
+        rows.append((f"ROC AUC, {TASK_TITLES.get(task, task)} (fused)", [joined([r["auc"].get(task)]) for r in runs.values()]))
+    for px in ("15", "10"):
+        rows.append((f"pointing game at {px} px, {' / '.join(methods)}",
+                     [joined([((r.get("pointing_game_by_tolerance") or {}).get(px) or {}).get(m) for m in methods])
+                      for r in runs.values()]))
+    for task in evaluation.get("auc", {}):
+        rows.append((f"deletion AUC, {TASK_TITLES.get(task, task)}, {' / '.join([*methods, 'random'])}",
+                     [joined([((r.get("deletion_auc") or {}).get(task) or {}).get(m) for m in [*methods, "random"]])
+                      for r in runs.values()]))
+    rows.append((f"randomization check, {' / '.join(methods)}",
+                 [joined([(r.get("randomization_verdict") or {}).get(m) for m in methods]) for r in runs.values()]))
+    return (["Side by side on the same held-out exams (`evaluate --record --compare NAME=REPORT.json`):", "",
+             "| | " + " | ".join(runs) + " |", "|---" * (len(runs) + 1) + "|"]
+            + [f"| {name} | " + " | ".join(values) + " |" for name, values in rows] + [""])
+
+
 def evaluation_section(evaluation: dict | None) -> list[str]:
     """The held-out evaluation (python -m mrnet evaluate --record), with the command that produced it."""
     if not evaluation:
@@ -125,6 +152,8 @@ def evaluation_section(evaluation: dict | None) -> list[str]:
         lines += deletion_lines(evaluation["deletion_auc"])
     if evaluation.get("randomization"):
         lines += randomization_lines(evaluation["randomization"])
+    if evaluation.get("compared"):
+        lines += comparison_lines(evaluation)
     if evaluation.get("histogram_baseline_auc"):
         base = ", ".join(f"{t} {a:.3f}" for t, a in evaluation["histogram_baseline_auc"].items() if a is not None)
         lines += [f"Histogram baseline (logistic regression on intensity histograms; near 0.5 means the lesions "

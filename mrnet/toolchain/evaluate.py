@@ -204,7 +204,36 @@ def run_evaluate(data, weights, split_name: str = "valid", progress: bool = True
     return report
 
 
-def record(weights, report: dict, data, data_note: str = "") -> None:
+def summary(report: dict) -> dict:
+    """What the card's side-by-side table shows of an evaluation."""
+    return {"n": report.get("n"), "weights": report.get("weights"),
+            "auc": {t: a.get("fused") for t, a in report.get("auc", {}).items()},
+            "pointing_game_by_tolerance": report.get("pointing_game_by_tolerance"),
+            "deletion_auc": report.get("deletion_auc"),
+            "randomization_verdict": (report.get("randomization") or {}).get("verdict")}
+
+
+def read_compared(specs: list[str]) -> dict:
+    """--compare NAME=REPORT.json (another `evaluate`'s output, e.g. another recipe's weights on the same
+    exams) -> {NAME: summary}."""
+    import json
+    from pathlib import Path
+    out = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            raise MRNetError(f"--compare takes NAME=REPORT.json, not {spec!r}.")
+        try:
+            report = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise MRNetError(f"--compare {name}: {path} is not a readable JSON report ({exc}).") from None
+        if not isinstance(report, dict) or not isinstance(report.get("auc"), dict):
+            raise MRNetError(f"--compare {name}: {path} is not the output of `python -m mrnet evaluate`.")
+        out[name] = summary(report)
+    return out
+
+
+def record(weights, report: dict, data, data_note: str = "", compared: dict | None = None) -> None:
     import shlex
     from pathlib import Path
 
@@ -217,6 +246,6 @@ def record(weights, report: dict, data, data_note: str = "") -> None:
     config = weights.config
     command = "python -m mrnet " + " ".join(shlex.quote(x) for x in sys.argv[1:])
     config.provenance["evaluation"] = {k: v for k, v in report.items() if k != "weights"} | {
-        "command": command, "data": str(data), "data_note": data_note}
+        "command": command, "data": str(data), "data_note": data_note} | ({"compared": compared} if compared else {})
     config.save(Path(folder))
     write_card(Path(folder), config)
