@@ -128,9 +128,10 @@ def test_viewer_scrolls_and_switches_in_the_browser_only(page, server_view):
 
 
 def test_canvas_matches_the_server_overlay_and_the_raw_slice(page, server_view):
-    """At opacity 0 the canvas is the raw slice exactly; at 0.4 it is the server's overlay() within 1 grey level
-    on at most 0.5 % of the pixels (the browser interpolates in double precision, cv2 in float32; a value that
-    lands within rounding of .5 can round the other way)."""
+    """At opacity 0 the canvas is the raw slice exactly; at 0.4 it is the server's overlay() within 2 grey levels
+    on at most 0.5 % of the pixels (the browser interpolates in double precision, cv2 in float32; a CAM value
+    within rounding of .5 can round to the next level, and JET's steepest channel climbs 5 levels per CAM
+    level, x 0.4 opacity: 2)."""
     analysis = server_view.analysis
     choose(page, "mode", "overlay")
     for task, method, plane, index in (("acl", "exact", "sagittal", 4), ("meniscus", "classic", "coronal", 9),
@@ -147,7 +148,7 @@ def test_canvas_matches_the_server_overlay_and_the_raw_slice(page, server_view):
         np.testing.assert_array_equal(canvas_pixels(page, plane), np.repeat(raw[:, :, None], 3, axis=2))
         set_range(page, "#viewer .mrv-opacity", 0.4)
         diff = np.abs(canvas_pixels(page, plane).astype(int) - server_view.overlay(task, plane, index, method, 0.4))
-        assert diff.max() <= 1 and (diff > 0).mean() <= 0.005, (task, method, plane, diff.max(), (diff > 0).mean())
+        assert diff.max() <= 2 and (diff > 0).mean() <= 0.005, (task, method, plane, diff.max(), (diff > 0).mean())
     assert not page.errors, page.errors
 
 

@@ -1,4 +1,4 @@
-"""The Cases view in a real browser on the real app: filter the phantom set's ACL false negatives, open a row,
+"""The Cases view in a real browser on the real app: filter the phantom set's false negatives, open a row,
 next/previous, the ground truth and the lesion outline, a link that restores the view, a flag that survives a
 restart, and a broken labelled set whose problems are said while its good cases still open."""
 import os
@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from test_cases import write_set
 
+from mrnet.config import TASK_TITLES
 from mrnet.scores import auc, read_scores
 from mrnet.toolchain.phantom_cases import SCORES
 
@@ -91,32 +92,34 @@ def test_filter_open_next_previous_truth_and_outline(app, browser):
     page = new_page(browser, url)
     cases_tab(page, PHANTOM)
     table = read_scores(SCORES).rows
-    acl = [r for r in table if r["task"] == "acl"]
-    page.locator("#cases input[name=mrc-task][value=acl]").check()
+    # the task the shipped table has a false negative for at 0.5 (the bundled weights miss one abnormal knee)
+    task = next(t for t in ("acl", "meniscus", "abnormal")
+                if any(r["task"] == t and r["label"] == 1 and r["probability"] < 0.5 for r in table))
+    rows = [r for r in table if r["task"] == task]
+    page.locator(f"#cases input[name=mrc-task][value={task}]").check()
     # the ROC's AUC is the one `python -m mrnet score` computes from the same table
     assert float(page.locator("#cases .mrc").get_attribute("data-auc")) == pytest.approx(
-        auc([r["label"] for r in acl], [r["probability"] for r in acl]), abs=1e-6)
-    false_negatives = sorted(r["case"] for r in acl if r["label"] == 1 and r["probability"] < 0.5)
-    assert false_negatives, "the shipped table has an ACL false negative at 0.5"
+        auc([r["label"] for r in rows], [r["probability"] for r in rows]), abs=1e-6)
+    false_negatives = sorted(r["case"] for r in rows if r["label"] == 1 and r["probability"] < 0.5)
     page.locator("#cases button[data-outcome=FN]").click()
     assert page.locator("#cases button[data-outcome=FN]").inner_text() == f"FN {len(false_negatives)}"
     assert listed_cases(page) == false_negatives
     # a higher threshold makes more false negatives, listed at once
     page.evaluate("() => { const el = document.querySelector('#cases .mrc-threshold'); el.value = '0.99';"
                   " el.dispatchEvent(new Event('input', {bubbles: true})); }")
-    at_099 = sorted(r["case"] for r in acl if r["label"] == 1 and r["probability"] < 0.99)
+    at_099 = sorted(r["case"] for r in rows if r["label"] == 1 and r["probability"] < 0.99)
     assert listed_cases(page) == at_099 and len(at_099) > len(false_negatives)
     page.locator("#cases .mrc-sort").select_option("error")
-    errors = {r["case"]: abs(r["label"] - r["probability"]) for r in acl}
+    errors = {r["case"]: abs(r["label"] - r["probability"]) for r in rows}
     assert listed_cases(page)[0] == max(at_099, key=errors.get)
 
     first = listed_cases(page)[0]
     open_row(page, first)
     predictions = page.locator("#predictions").inner_text()
     assert "Ground truth" in predictions and f"phantom case {first}" in predictions
-    acl_row = next(line for line in predictions.splitlines() if line.startswith("ACL tear"))
-    assert acl_row.rstrip().endswith("positive")
-    assert page.locator("#viewer input[name=mrv-task][value=acl]").is_checked()  # opens on the table's task
+    truth_row = next(line for line in predictions.splitlines() if line.startswith(TASK_TITLES[task]))
+    assert truth_row.rstrip().endswith("positive")
+    assert page.locator(f"#viewer input[name=mrv-task][value={task}]").is_checked()  # opens on the table's task
     if os.environ.get("MRNET_SCREENSHOT_CASES"):  # `make figures`: the README's picture of the Cases tab
         page.wait_for_timeout(400)
         page.screenshot(path=os.environ["MRNET_SCREENSHOT_CASES"], full_page=True)
@@ -144,7 +147,7 @@ def test_filter_open_next_previous_truth_and_outline(app, browser):
     from mrnet.cases import TASK_BITS
     from mrnet.toolchain.phantom_cases import load_masks
     mask = load_masks(first)[plane]
-    lesion_slice = int(np.argmax(((mask & TASK_BITS["acl"]) > 0).sum(axis=(1, 2))))
+    lesion_slice = int(np.argmax(((mask & TASK_BITS[task]) > 0).sum(axis=(1, 2))))
     stage = page.locator(f"#viewer .mrv-plane[data-plane={plane}] .mrv-stage")
     stage.focus()
     page.requests.clear()
