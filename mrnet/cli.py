@@ -262,7 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the run whose checkpoints are in OUT/checkpoints")
     p.set_defaults(run=cmd_train, option_names={x.dest: x.option_strings for x in p._actions})
 
-    p = sub.add_parser("evaluate", help="AUC, pointing game and a histogram baseline on MRNet's folder layout")
+    p = sub.add_parser("evaluate", help="AUC, pointing game, deletion and model-randomization checks and a "
+                       "histogram baseline on MRNet's folder layout (the keys: mrnet/toolchain/evaluate.py)")
     p.add_argument("--data", required=True)
     weights_arg(p)
     p.add_argument("--split", default="valid")
