@@ -116,18 +116,18 @@ def comparison_lines(evaluation: dict) -> list[str]:
     """These weights beside other evaluations of the same exams (evaluate --record --compare NAME=REPORT)."""
     from .evaluate import summary
     runs = {"these weights": summary(evaluation)} | evaluation["compared"]
-    methods = [m for m in METHODS if all(m in (r.get("pointing_game_by_tolerance") or {}).get("15", {})
-                                         for r in runs.values())]
+    by_tolerance = [r.get("pointing_game_by_tolerance") or {} for r in runs.values()]
+    tolerances = sorted({px for t in by_tolerance for px in t}, key=int, reverse=True)  # "15", "10"
+    methods = [m for m in METHODS if all(m in row for t in by_tolerance for row in t.values())]
 
     def joined(values):
         return " / ".join("-" if v is None else v if isinstance(v, str) else f"{v:.3f}" for v in values)
     rows = [("held-out exams", [str(r.get("n")) for r in runs.values()])]
     for task in evaluation.get("auc", {}):
         rows.append((f"ROC AUC, {TASK_TITLES.get(task, task)} (fused)", [joined([r["auc"].get(task)]) for r in runs.values()]))
-    for px in ("15", "10"):
+    for px in tolerances:
         rows.append((f"pointing game at {px} px, {' / '.join(methods)}",
-                     [joined([((r.get("pointing_game_by_tolerance") or {}).get(px) or {}).get(m) for m in methods])
-                      for r in runs.values()]))
+                     [joined([t.get(px, {}).get(m) for m in methods]) for t in by_tolerance]))
     for task in evaluation.get("auc", {}):
         rows.append((f"deletion AUC, {TASK_TITLES.get(task, task)}, {' / '.join([*methods, 'random'])}",
                      [joined([((r.get("deletion_auc") or {}).get(task) or {}).get(m) for m in [*methods, "random"]])

@@ -27,7 +27,6 @@ CAMs point, and whether the explanations are faithful to the model. The JSON rep
 """
 from __future__ import annotations
 
-import copy
 import sys
 
 import cv2
@@ -39,7 +38,7 @@ from ..errors import MRNetError
 from ..exam import Exam
 from ..explain import DEFAULT_METHOD, METHODS
 from .dataset import auc, fit_logistic, read_split, task_mask
-from .faithfulness import CASCADE, CHANCE_MARGIN, deletion_auc, deletion_curves, on_fractions, randomize, similarity
+from .faithfulness import CASCADE, CHANCE_MARGIN, cascade, deletion_aucs, deletion_curves, on_fractions, similarity
 
 DILATE_PX = 15
 TIGHT_PX = 10       # the pointing game is also reported at this tolerance (key pointing_game_by_tolerance)
@@ -86,7 +85,7 @@ def cell_centre_in_zone(grid: tuple[int, int], zone: np.ndarray) -> bool:
     return bool(zone[np.ix_(rows, cols)].any())
 
 
-def randomization(originals: list, weights, planes, progress: bool) -> dict:
+def randomization(originals: list, weights, progress: bool) -> dict:
     """The cascading model-randomization check (faithfulness.py) on exams the trained model has analysed
     (`originals`): per CAM method and randomized layer, the mean similarity of each (exam, task)'s
     decisive-plane maps to the trained model's, and a pass/fail verdict."""
@@ -100,11 +99,8 @@ def randomization(originals: list, weights, planes, progress: bool) -> dict:
                   for t in a.tasks] for m in METHODS}
     chance = {m: {k: round(float(np.mean([c[k] for c in v])), 4) for k in ("spearman", "ssim")} if v else None
               for m, v in chance.items()}
-    randomized, layers = copy.deepcopy(weights), {m: {} for m in METHODS}
-    for step, layer in enumerate(tqdm(CASCADE, disable=not progress, desc="randomization")):
-        for p in planes:
-            for _, model in randomized.for_plane(p):
-                randomize(model, layer, seed=step)
+    layers = {m: {} for m in METHODS}
+    for layer, randomized in tqdm(cascade(weights), total=len(CASCADE), disable=not progress, desc="randomization"):
         found = {m: [] for m in METHODS}
         for original in originals:
             changed = analyze(original.exam, randomized)
@@ -150,7 +146,7 @@ def run_evaluate(data, weights, split_name: str = "valid", progress: bool = True
                 r = result.planes[result.decisive_plane]
                 shares = {m: r.maps[m].mean(axis=(-2, -1)) for m, spec in METHODS.items() if spec.additive}
                 curves = deletion_curves(r.pooled, heads[result.decisive_plane][t], r.bias, shares, seed=i)
-                deletion[t].append({m: float(np.mean([deletion_auc(c) for c in cs])) for m, cs in curves.items()})
+                deletion[t].append(deletion_aucs(curves))
                 deletion_mean_curves[t].append({m: np.mean([on_fractions(c) for c in cs], axis=0)
                                                 for m, cs in curves.items()})
         masks = {p: split.mask(p, i) for p in planes}
@@ -195,7 +191,7 @@ def run_evaluate(data, weights, split_name: str = "valid", progress: bool = True
         report["pointing_game_all_planes_n"] = len(sum(hits[DEFAULT_METHOD].values(), []))
         report["pointing_game_dilation_px"] = dilate_px
     if randomization_exams > 0:
-        report["randomization"] = randomization(kept, weights, planes, progress)
+        report["randomization"] = randomization(kept, weights, progress)
     if (split.root / "train").is_dir() and split_name != "train":
         try:
             report["histogram_baseline_auc"] = histogram_baseline(data, tasks, planes, progress)

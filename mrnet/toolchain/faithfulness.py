@@ -14,13 +14,13 @@ give, less the bias), and random orders (the mean of RANDOM_ORDERS of them, from
 """
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
+from ..analysis import sigmoid  # the model's own probability
+
 RANDOM_ORDERS = 10
-
-
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
 
 
 def deletion_curve(pooled: np.ndarray, weight: np.ndarray, bias: float, order: np.ndarray) -> np.ndarray:
@@ -51,11 +51,15 @@ def deletion_curves(pooled: np.ndarray, weight: np.ndarray, bias: float, contrib
             for name, order in rankings(pooled, weight, contributions, seed).items()}
 
 
+def deletion_aucs(curves: dict[str, list[np.ndarray]]) -> dict[str, float]:
+    """deletion_curves' output -> the deletion AUC per ranking (random: the mean over its orders)."""
+    return {name: float(np.mean([deletion_auc(c) for c in cs])) for name, cs in curves.items()}
+
+
 def deletion_scores(pooled: np.ndarray, weight: np.ndarray, bias: float, contributions: dict[str, np.ndarray],
                     seed: int = 0) -> dict[str, float]:
     """Deletion AUC per ranking for one exam, plane and task (random: the mean over its orders)."""
-    return {name: float(np.mean([deletion_auc(c) for c in curves]))
-            for name, curves in deletion_curves(pooled, weight, bias, contributions, seed).items()}
+    return deletion_aucs(deletion_curves(pooled, weight, bias, contributions, seed))
 
 
 def on_fractions(curve: np.ndarray, points: int = 21) -> np.ndarray:
@@ -92,6 +96,16 @@ def randomize(model, layer: str, seed: int) -> None:
         fan_in = conv.weight[0].numel()
         conv.weight.normal_(0.0, (2.0 / fan_in) ** 0.5, generator=generator)
         conv.bias.zero_()
+
+
+def cascade(weights):
+    """Yields (layer, weights randomised from the head down to that layer) for each layer of CASCADE: one copy
+    of `weights`, randomised further at each step (every plane's models; step k's layer is seeded with k)."""
+    randomized = copy.deepcopy(weights)
+    for step, layer in enumerate(CASCADE):
+        for _, model in randomized.models:
+            randomize(model, layer, seed=step)
+        yield layer, randomized
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:

@@ -20,7 +20,7 @@ from ..exam import Exam
 from ..explain import DEFAULT_METHOD, METHODS
 from ..render import Renderer
 from .dataset import task_mask
-from .faithfulness import CASCADE, randomize
+from .faithfulness import cascade
 from .phantom import generate_exam
 from .samples import BY_KEY, sample_file
 
@@ -102,19 +102,13 @@ def deletion_figure(weights, out: Path) -> Path:
 
 def randomization_figure(weights, out: Path, task: str = "acl", seed: int | None = None) -> Path:
     """Rows: CAM methods; columns: the trained model, then each step of the cascade (faithfulness.CASCADE)."""
-    import copy
     exam = Exam(volumes=generate_exam(seed or BY_KEY["phantom-acl"].seed).volumes)
     trained = analyze(exam, weights)
     result = trained.tasks[task]
     plane = result.decisive_plane
     top = result.planes[plane].top_slice
-    columns = [("trained", trained)]
-    randomized = copy.deepcopy(weights)
-    for step, layer in enumerate(CASCADE):
-        for p in exam.planes:
-            for _, model in randomized.for_plane(p):
-                randomize(model, layer, seed=step)
-        columns.append((f"random to {layer}", analyze(exam, randomized)))
+    columns = [("trained", trained)] + [(f"random to {layer}", analyze(exam, randomized))
+                                        for layer, randomized in cascade(weights)]
     rows = [np.hstack([labelled(cv2.resize(Renderer(a).overlay(task, plane, top, method), (192, 192),
                                            interpolation=cv2.INTER_AREA), f"{method}: {name}")
                        for name, a in columns]) for method in METHODS]
