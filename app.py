@@ -36,7 +36,17 @@ from mrnet.compute import compute_for, for_zero_gpu  # noqa: E402
 from mrnet.explain import DEFAULT_METHOD, METHODS  # noqa: E402
 from mrnet.flags import VERDICTS, Flag, FlagStore  # noqa: E402
 from mrnet.hub import resolve  # noqa: E402
-from mrnet.present import PixelStore, predictions_markdown, report_zip, viewer_payload, viewer_view, web_assets, weights_markdown  # noqa: E402
+from mrnet.present import (  # noqa: E402
+    PixelStore,
+    html_text,
+    markdown_text,
+    predictions_markdown,
+    report_zip,
+    viewer_payload,
+    viewer_view,
+    web_assets,
+    weights_markdown,
+)
 from mrnet.render import Renderer  # noqa: E402
 from mrnet.scores import weights_digest  # noqa: E402
 from mrnet.settings import settings  # noqa: E402
@@ -85,7 +95,7 @@ def labelled_sets() -> tuple[dict, str]:
             cases = open_source(settings().data, settings().data_split)
             sets[cases.name] = with_scores(cases, settings().scores, WEIGHTS)
         except MRNetError as exc:
-            problem = f"⚠️ MRNET_DATA ({settings().data}) cannot be browsed: {exc}"
+            problem = f"⚠️ MRNET_DATA ({markdown_text(settings().data)}) cannot be browsed: {markdown_text(exc)}"
     sets["phantom"] = with_scores(phantom_cases(), PHANTOM_SCORES, WEIGHTS)
     return sets, problem
 
@@ -115,7 +125,7 @@ def analyze_exam(read):
     try:
         return analyze_on_device(read())
     except MRNetError as exc:
-        raise gr.Error(str(exc)) from None
+        raise gr.Error(html_text(exc)) from None
 
 
 def run_analysis(files, sample_title, progress=gr.Progress()):
@@ -137,7 +147,7 @@ def browse(dataset: str | None, case: str | None) -> Opened:
     try:
         return BROWSER.open(dataset, case)
     except MRNetError as exc:
-        raise gr.Error(str(exc)) from None
+        raise gr.Error(html_text(exc)) from None
 
 
 def shown(opened: Opened, view: dict) -> dict:
@@ -178,7 +188,7 @@ def open_link(request: gr.Request):
     try:
         opened = BROWSER.open(params.get("dataset"), params.get("case"))
     except MRNetError as exc:
-        return {**base, link_note: gr.Markdown(f"⚠️ This link cannot be opened: {exc}", visible=True)}
+        return {**base, link_note: gr.Markdown(f"⚠️ This link cannot be opened: {markdown_text(exc)}", visible=True)}
     view = view_from_link(params, opened)
     return {**base, **shown(opened, view), tabs: gr.Tabs(selected="cases"),
             dataset_choice: gr.Dropdown(value=SETS[opened.dataset].cases.title),
@@ -205,9 +215,9 @@ def save_flag(state: Session | None, view: dict | None, verdict: str | None, com
         flag = FLAGS.add(Flag(dataset, SETS[dataset].cases.split, case, task, plane, index, method, verdict,
                               comment or "", WEIGHTS_ID))
     except MRNetError as exc:
-        raise gr.Error(str(exc)) from None
-    return {flag_note: f"Saved: case {case}, {task}, {plane} slice {index}, {method} — {VERDICTS[verdict]} "
-                       f"({flag.created}).",
+        raise gr.Error(html_text(exc)) from None
+    return {flag_note: markdown_text(f"Saved: case {case}, {task}, {plane} slice {index}, {method} — "
+                                     f"{VERDICTS[verdict]} ({flag.created})."),
             flags_table: flag_rows(), flag_comment: ""}
 
 

@@ -4,6 +4,7 @@ without a browser."""
 from __future__ import annotations
 
 import base64
+import html
 import io
 import json
 import time
@@ -24,18 +25,40 @@ from .export import overlays, png_bytes
 from .render import Renderer
 from .weights import Weights
 
+HTML_SPECIAL = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}
+
+
+def markdown_text(text, limit: int = 500) -> str:
+    """Text a visitor controls (a link's parameters, file and series names, DICOM text, a message that quotes
+    them) as Markdown that shows exactly that text: no tag, link, image or autolink can come out of it. Every
+    ASCII punctuation character is escaped (CommonMark allows a backslash before any of them; the HTML ones
+    become entities), so only letters, digits, spaces and non-ASCII text pass as they are. Cut to `limit`
+    characters and kept on one line."""
+    text = " ".join(str(text).split())
+    text = text[:limit] + ("…" if len(text) > limit else "")
+    return "".join(HTML_SPECIAL.get(c) or ("\\" + c if c.isascii() and not c.isalnum() and c != " " else c)
+                   for c in text)
+
+
+def html_text(text, limit: int = 500) -> str:
+    """Visitor-controlled text inside HTML (gr.Error's modal renders its message as HTML)."""
+    text = " ".join(str(text).split())
+    return html.escape(text[:limit] + ("…" if len(text) > limit else ""))
+
 
 def weights_markdown(weights: Weights, notice: str = "") -> str:
     """Where the weights came from, what they were trained on, and what they are for."""
     src, prov = weights.source, weights.config.provenance
     if src.get("kind") == "hub":
-        where = f"Hub repo `{src['repo']}` at `{src['revision']}` (commit `{src['commit'][:12]}`)"
+        where = (f"Hub repo {markdown_text(src['repo'])} at {markdown_text(src['revision'])} "
+                 f"(commit {markdown_text(src['commit'][:12])})")
     else:
-        where = f"{'bundled' if src.get('kind') == 'bundled' else 'local'} folder `{src.get('folder')}`"
-    lines = [f"**Weights:** {where}. **Trained on:** {str(prov.get('trained_on', 'not stated')).rstrip('.')}.",
-             f"**Intended use:** {prov.get('intended_use', 'not stated')}"]
+        where = f"{'bundled' if src.get('kind') == 'bundled' else 'local'} folder {markdown_text(src.get('folder'))}"
+    # a Hub repo's config.json is someone else's text too
+    lines = [f"**Weights:** {where}. **Trained on:** {markdown_text(str(prov.get('trained_on', 'not stated')).rstrip('.'))}.",
+             f"**Intended use:** {markdown_text(prov.get('intended_use', 'not stated'))}"]
     if notice:
-        lines.append(f"**Notice:** {notice}")
+        lines.append(f"**Notice:** {markdown_text(notice)}")
     return "\n\n".join(lines)
 
 
@@ -58,7 +81,7 @@ def predictions_markdown(analysis: Analysis, truth: dict | None = None) -> str:
             cells.append({1: "positive", 0: "negative"}.get(truth.get(task), "—"))
         rows.append("| " + " | ".join(cells) + " |")
     sources = sorted({src.split("[")[0] for src in analysis.exam.sources.values()})
-    notes = [f"Exam: {', '.join(sources)}.", "Each task is an independent probability (they do not add up to 100 %). "
+    notes = [f"Exam: {markdown_text(', '.join(sources))}.", "Each task is an independent probability (they do not add up to 100 %). "
              "The fused probability is a logistic regression over the plane logits, with the weights' own "
              "coefficients; it can be far from each plane's probability. The decisive plane adds the most to "
              "the fused logit."]
@@ -68,8 +91,8 @@ def predictions_markdown(analysis: Analysis, truth: dict | None = None) -> str:
     missing = analysis.exam.describe()["missing_planes"]
     if missing:
         notes.append(f"Missing plane(s): {', '.join(missing)} — predictions use the planes present.")
-    notes += [f"Input: {n}" for n in analysis.exam.notes]
-    warnings = "".join(f"> ⚠️ **{text}**\n\n" for text in analysis.warnings)
+    notes += [f"Input: {markdown_text(n)}" for n in analysis.exam.notes]
+    warnings = "".join(f"> ⚠️ **{markdown_text(text)}**\n\n" for text in analysis.warnings)
     return warnings + "\n".join(rows) + "\n\n" + "\n\n".join(notes) + f"\n\n*{DISCLAIMER}*"
 
 
