@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .budget import check
+from .codestream import declared_size
 from .errors import MRNetError
 from .exam import SIZE, Exam, resize_slice, to_uint8_volume
 from .settings import settings
@@ -31,10 +32,18 @@ from .settings import settings
 AXES = {"sagittal": np.array([1.0, 0, 0]), "coronal": np.array([0, 1.0, 0]), "axial": np.array([0, 0, 1.0])}
 
 
+DEFLATED = b"1.2.840.10008.1.2.1.99"  # Deflated Explicit VR Little Endian
+
+
 def read_dataset(name: str, data: bytes):
-    """The dataset, its pixel data not yet decoded; pydicom's warnings stay out of our messages and output."""
+    """The dataset, its pixel data not yet decoded; pydicom's warnings stay out of our messages and output.
+    A deflated dataset is refused before pydicom parses it: pydicom inflates the whole stream, with no bound,
+    as it reads (1 MB became 1 GB), and no scanner we know of writes MR images that way."""
     import pydicom
     from pydicom.errors import InvalidDicomError
+    if DEFLATED in data[:16384]:  # the file meta group, which names the transfer syntax, comes first
+        raise MRNetError(f"{Path(name).name} uses the Deflated transfer syntax, which is not accepted; send it "
+                         "uncompressed (explicit VR little endian) or JPEG/JPEG 2000 compressed.")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -80,8 +89,35 @@ def plane_of(ds, name: str) -> tuple[str, float, np.ndarray]:
     return plane, angle, normal
 
 
+def check_codestream(ds, base: str) -> None:
+    """A compressed frame's own header must declare the Rows x Columns the DICOM header says (mrnet.codestream):
+    the decoder allocates what the codestream declares, whatever the DICOM header claims."""
+    syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    try:
+        encapsulated = syntax is not None and syntax.is_encapsulated and syntax != "1.2.840.10008.1.2.5"  # not RLE
+    except ValueError:
+        return  # an unknown syntax: pydicom has no decoder for it, and says so (undecodable)
+    if not encapsulated:
+        return
+    from pydicom.encaps import get_frame
+    try:
+        frame = get_frame(ds.PixelData, 0, number_of_frames=1)
+    except Exception:  # pydicom raises several types for damaged encapsulation
+        raise MRNetError(f"{base}: its compressed pixel data is damaged (no readable frame).") from None
+    size = declared_size(frame)
+    if size is None and "JPEG" not in syntax.name:
+        return  # no decoder here reads it (JPEG XL, MPEG, ...): `undecodable` says so
+    if size is None:
+        raise MRNetError(f"{base}: its pixel data, compressed with {syntax.name}, has no readable image header; "
+                         "the file is damaged.")
+    if size != (int(ds.Rows), int(ds.Columns)):
+        raise MRNetError(f"{base}: its {syntax.name} image declares {size[0]}x{size[1]} pixels but the DICOM header "
+                         f"says {int(ds.Rows)}x{int(ds.Columns)}; the file is damaged or crafted, and refused.")
+
+
 def pixels(ds, name: str) -> np.ndarray:
     base = Path(name).name
+    check_codestream(ds, base)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

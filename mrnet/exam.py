@@ -60,6 +60,16 @@ def check_plane(shape: tuple, dtype: np.dtype, name: str) -> None:
         raise MRNetError(f"{name} has {s} slices; at most {settings().max_slices} per plane are accepted.")
     if max(h, w) > settings().max_in_plane or min(h, w) < 16:
         raise MRNetError(f"{name} has slices of {h}x{w} pixels; between 16 and {settings().max_in_plane} pixels a side are accepted.")
+    if s * h * w * dtype.itemsize > max_plane_bytes():
+        raise MRNetError(f"{name} holds {s * h * w * dtype.itemsize / 2**20:.0f} MB of voxels; a plane may hold at most "
+                         f"{max_plane_bytes() // 2**20} MB (for instance {settings().max_slices} slices of "
+                         f"{settings().max_in_plane}x{settings().max_in_plane} at 16 bits).")
+
+
+def max_plane_bytes() -> int:
+    """What one plane's voxels may take before conversion: the largest plane at 16 bits (256 MB by default),
+    so that no header, however it sizes its data, makes one input cost more than that."""
+    return settings().max_slices * settings().max_in_plane ** 2 * 2
 
 
 def to_uint8_volume(array: np.ndarray, name: str) -> tuple[np.ndarray, list[str]]:

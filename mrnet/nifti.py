@@ -2,7 +2,8 @@
 
 - The header is read and checked (dimensions, data type, what the data will take) before any voxel is
   read; a .nii.gz is decompressed only as far as the header says it needs, never more.
-- The slice axis is the header's slice dimension when it names one, else the third voxel axis. Its
+- The slice axis is the header's slice dimension when it names one, else the axis of clearly largest voxel
+  spacing, else the axis with the fewest samples (a knee series has thick slices and fine pixels). Its
   direction in the affine (RAS+) gives the plane: nearest of x (sagittal), y (coronal), z (axial); an
   oblique angle is reported.
 - Slices are put in the orientation the DICOM path gives for the usual orientations, a radiologist's
@@ -48,10 +49,11 @@ def gunzip(data: bytes, at_most: int, name: str) -> bytes:
 
 
 def header_of(raw: bytes, name: str):
+    """The header, parsed without nibabel's own checks (they log to the console; ours say one sentence)."""
     import nibabel as nib
     for kind in (nib.Nifti1Header, nib.Nifti2Header):
         try:
-            header = kind.from_fileobj(_Reader(raw))
+            header = kind.from_fileobj(_Reader(raw), check=False)
             if header["magic"].item() in (b"n+1", b"n+2"):
                 return header
         except Exception:  # nibabel raises several types for a header of the other kind or a damaged one
@@ -76,38 +78,95 @@ class _Reader:
         return self.pos
 
 
+MAX_EXTENSIONS = 1 << 20  # bytes of header extensions allowed between the header and the voxels
+
+
+def first_volume_shape(header, base: str) -> tuple[tuple[int, int, int], list[str]]:
+    """The 3-D shape to read, from every dimension the header declares (dim[0] and dim[1..7])."""
+    dim = [int(d) for d in header["dim"]]
+    ndim = dim[0]
+    if not 1 <= ndim <= 7:
+        raise MRNetError(f"{base} declares {ndim} dimensions in its header; the file is damaged.")
+    shape = tuple(dim[1:ndim + 1])
+    if any(d < 1 for d in shape):
+        raise MRNetError(f"{base} declares a dimension of {min(shape)} voxels; the file is damaged.")
+    while len(shape) > 3 and shape[-1] == 1:
+        shape = shape[:-1]
+    if len(shape) == 4:
+        return shape[:3], [f"{base}: a 4-D image of {shape[3]} volumes; the first is used."]
+    if len(shape) != 3:
+        raise MRNetError(f"{base} has {len(shape)} dimensions {shape}; a knee series is a 3-D volume.")
+    return shape, []
+
+
+def data_offset(header, base: str) -> int:
+    offset = float(header["vox_offset"])
+    size = int(header.sizeof_hdr)
+    if not math.isfinite(offset) or not size <= offset <= size + 4 + MAX_EXTENSIONS:
+        raise MRNetError(f"{base} says its voxels start at byte {offset:g}; a single-file NIfTI's voxels follow its "
+                         f"header within {MAX_EXTENSIONS // 2**20} MB, so the file is damaged or crafted.")
+    return max(int(offset), size + 4)
+
+
+def geometry(header, base: str) -> np.ndarray:
+    """The voxel-to-RAS affine (sform, else qform, else pixdim), refused in our words when it is not a
+    finite, invertible map (NaN or infinite pixdim, sform or quaternion; a zero or rank-deficient sform)."""
+    try:
+        with np.errstate(all="ignore"):
+            affine = np.asarray(header.get_best_affine(), dtype=np.float64)
+    except Exception:  # nibabel raises several types for impossible quaternions and spacings
+        affine = None
+    if affine is None or affine.shape != (4, 4) or not np.isfinite(affine).all():
+        raise MRNetError(f"{base} has a voxel geometry (pixdim, sform or qform) that is not a set of finite numbers; "
+                         "the file is damaged.")
+    singular = np.linalg.svd(affine[:3, :3], compute_uv=False)
+    if not singular[-1] > 1e-6 * singular[0] or not singular[0] > 0:
+        raise MRNetError(f"{base} has a degenerate voxel geometry (its affine maps the volume onto a plane or a "
+                         "point); the file is damaged.")
+    return affine
+
+
+def slice_axis_of(header, affine: np.ndarray, shape: tuple) -> int:
+    """The header's slice dimension when it names one; else the axis of clearly largest voxel spacing (a knee
+    series has thick slices and fine pixels); else the axis with the fewest samples; ties: the third."""
+    named = header.get_dim_info()[2]
+    if named is not None and 0 <= int(named) <= 2:
+        return int(named)
+    spacing = np.linalg.norm(affine[:3, :3], axis=0)
+    widest = int(np.argmax(spacing))
+    if all(spacing[widest] > 1.2 * spacing[a] for a in range(3) if a != widest):
+        return widest
+    fewest = min(shape)
+    return 2 if shape[2] == fewest else shape.index(fewest)
+
+
 def add_nifti(exam: Exam, data: bytes, name: str) -> None:
-    import nibabel as nib
+    """Every header field that sizes the read is checked first; only the first volume's bytes are ever
+    decompressed or looked at."""
     base = Path(name).name
     gz = data[:2] == b"\x1f\x8b"
     raw = gunzip(data, 544, base) if gz else data
     header = header_of(raw, base)
-    shape = tuple(int(d) for d in header.get_data_shape())
-    dtype = header.get_data_dtype()
-    notes = []
-    if len(shape) == 4 and shape[3] >= 1:
-        notes.append(f"{base}: a 4-D image of {shape[3]} volumes; the first is used.")
-        shape = shape[:3]
-    elif len(shape) != 3:
-        raise MRNetError(f"{base} has {len(shape)} dimensions {shape}; a knee series is a 3-D volume.")
-    slice_axis = header.get_dim_info()[2]
-    slice_axis = 2 if slice_axis is None else int(slice_axis)
+    shape, notes = first_volume_shape(header, base)
+    try:
+        dtype = header.get_data_dtype()
+    except Exception:  # an unknown datatype code
+        raise MRNetError(f"{base} declares a voxel data type this tool does not know; the file is damaged.") from None
+    affine = geometry(header, base)
+    slice_axis = slice_axis_of(header, affine, shape)
     in_plane = [shape[a] for a in range(3) if a != slice_axis]
-    check_plane((shape[slice_axis], *in_plane), dtype, base)  # limits before any voxel is read
-    needed = int(header.get_data_offset()) + math.prod(shape) * dtype.itemsize
+    check_plane((shape[slice_axis], *in_plane), dtype, base)  # limits, bytes included, before any voxel is read
+    offset = data_offset(header, base)
+    needed = offset + math.prod(shape) * dtype.itemsize
     if gz:
         raw = gunzip(data, needed, base)
     if len(raw) < needed:
         raise MRNetError(f"{base} is cut short: its header announces {needed} bytes, it holds {len(raw)}.")
-    try:
-        image = nib.Nifti1Image.from_bytes(raw) if header["magic"].item() == b"n+1" else nib.Nifti2Image.from_bytes(raw)
-        volume = np.asanyarray(image.dataobj)
-    except Exception:  # nibabel's own exceptions for damaged data
-        raise MRNetError(f"{base}: the voxel data cannot be read; the file is damaged.") from None
-    if volume.ndim == 4:
-        volume = volume[..., 0]
-    affine = image.affine
-    direction = affine[:3, slice_axis] / (np.linalg.norm(affine[:3, slice_axis]) or 1.0)
+    volume = np.frombuffer(raw, dtype=dtype, count=math.prod(shape), offset=offset).reshape(shape, order="F")
+    slope = float(header["scl_slope"]) if math.isfinite(float(header["scl_slope"])) else 0.0
+    if slope < 0:  # the uint8 window is min-max over the volume: a positive scaling changes nothing, a negative one inverts
+        volume = -volume.astype(np.float32)
+    direction = affine[:3, slice_axis] / np.linalg.norm(affine[:3, slice_axis])
     axis = int(np.argmax(np.abs(direction)))
     plane = AXIS_PLANE[axis]
     named = plane_from_name(name)

@@ -15,16 +15,21 @@ from pathlib import Path
 
 from .errors import MRNetError
 from .inputs import max_upload_bytes
+from .settings import settings
 
 NOT_AN_UPLOAD = ("One of the inputs is not a file uploaded with this request (a folder, a link or a path on the "
                  "server); upload the exam's files themselves, or a .zip of their folder.")
 
 
 def read_uploads(paths: list, upload_root: str | Path) -> list[tuple[str, bytes]]:
-    """Uploaded file paths -> [(file name, content)], or one sentence that names none of the paths."""
+    """Uploaded file paths -> [(file name, content)], or one sentence that names none of the paths. Everything a
+    request names is checked (count, repeats, kind, sizes) before any byte is read."""
     root = Path(upload_root).resolve()
-    items = []
-    for path in map(Path, paths):
+    paths = [Path(p) for p in paths]
+    if len(paths) > settings().max_dicom_files:
+        raise MRNetError(f"{len(paths)} files were sent; at most {settings().max_dicom_files} are accepted in one request.")
+    total, total_limit = 0, settings().max_unzipped_mb * 2**20
+    for path in paths:
         try:
             info = os.lstat(path)
         except (OSError, ValueError):
@@ -33,6 +38,14 @@ def read_uploads(paths: list, upload_root: str | Path) -> list[tuple[str, bytes]
             raise MRNetError(NOT_AN_UPLOAD)
         if info.st_size > max_upload_bytes():
             raise MRNetError(f"{path.name} is larger than {max_upload_bytes() // 2**20} MB, the most accepted.")
+        total += info.st_size
+        if total > total_limit:
+            raise MRNetError(f"The files sent add up to more than {total_limit // 2**20} MB, the most one exam may take.")
+    # one file named many times would be read (and held) many times
+    if len({p.resolve() for p in paths}) < len(paths):
+        raise MRNetError("The same uploaded file is named more than once in this request; send each file once.")
+    items = []
+    for path in paths:
         try:
             with open(path, "rb", opener=lambda p, flags: os.open(p, flags | os.O_NOFOLLOW)) as fh:
                 items.append((path.name, fh.read(max_upload_bytes() + 1)))

@@ -61,8 +61,10 @@ def test_a_member_compressed_beyond_the_ratio_cap_is_refused_before_decompressin
 
 
 def test_an_npz_member_header_is_checked_before_its_data():
-    npz = zip_of({"axial.npy": npy_header_only((128, 1024, 1024))}, compression=zipfile.ZIP_STORED)
+    npz = zip_of({"axial.npy": npy_header_only((128, 1024, 1024), "<u2")}, compression=zipfile.ZIP_STORED)
     _, _, text = refused([("exam.npz", npz)], "cut short")
+    npz = zip_of({"axial.npy": npy_header_only((128, 1024, 1024))}, compression=zipfile.ZIP_STORED)  # 1 GB of float64
+    refused([("exam.npz", npz)], "a plane may hold at most 256 MB")
     npz = zip_of({"axial.npy": npy_header_only((500, 1024, 1024))}, compression=zipfile.ZIP_STORED)
     refused([("exam.npz", npz)], "at most 128")
 
