@@ -1,18 +1,18 @@
 """mrnet: MRNet knee-MRI predictions explained with Class Activation Maps.
 
-The runtime (this package's modules) reads exams and weights, runs the model and explains it; the
-offline toolchain (phantoms, training, evaluation, figures, benchmarks) is `mrnet.toolchain` and the
-runtime never imports it. Names below are imported on first use, so `import mrnet` (and the CLI's
---help) does not load torch.
+Layers, each importing only those below it (pyproject's import-linter contract): `cli` > `toolchain`
+(training, evaluation, figures, benchmarks) > `app` (the web app's server side) > `phantom` (the synthetic knee
+generator) and `inputs` (reading exams) > `core` (model, weights, CAMs, analysis, Hub).
+Names below are imported on first use, so `import mrnet` (and the CLI's --help) does not load torch.
 """
 from importlib import import_module
 
 _EXPORTS = {
-    "DISCLAIMER": "analysis", "Analysis": "analysis", "analyze": "analysis",
-    "PLANES": "config", "TASKS": "config", "WeightsConfig": "config",
-    "MRNetError": "errors", "Exam": "exam", "load_exam": "inputs", "load_items": "inputs",
-    "MRNet": "model", "Weights": "weights", "load_weights": "weights", "save_weights": "weights",
-    "compute_for": "compute", "Renderer": "render",
+    "DISCLAIMER": "core.config", "Analysis": "core.analysis", "analyze": "core.analysis",
+    "PLANES": "core.config", "TASKS": "core.config", "WeightsConfig": "core.config",
+    "MRNetError": "core.errors", "Exam": "core.exam", "load_exam": "inputs.load", "load_items": "inputs.load",
+    "MRNet": "core.model", "Weights": "core.weights", "load_weights": "core.weights", "save_weights": "core.weights",
+    "compute_for": "core.compute", "Renderer": "core.render",
 }
 __all__ = list(_EXPORTS)
 

@@ -11,10 +11,10 @@ import sys
 from dataclasses import fields, replace
 from pathlib import Path
 
-from .config import PLANES, TASKS
-from .errors import MRNetError
-from .settings import settings
-from .toolchain.options import RECIPES, TrainOptions
+from mrnet.core.config import PLANES, TASKS
+from mrnet.core.errors import MRNetError
+from mrnet.core.settings import settings
+from mrnet.toolchain.options import RECIPES, TrainOptions
 
 # Kept here so that --help imports no torch; a test keeps them equal to evaluate's DILATE_PX and
 # explain.DEFAULT_METHOD.
@@ -24,7 +24,7 @@ DEFAULT_METHOD = "shapley"
 
 def load_weights(source: str, device: str = "cpu"):
     """A weights source -> Weights on `device`; a fallback notice goes to stderr."""
-    from .hub import resolve
+    from mrnet.core.hub import resolve
     resolved = resolve(source)
     if resolved.notice:
         print(f"notice: {resolved.notice}", file=sys.stderr)
@@ -32,12 +32,12 @@ def load_weights(source: str, device: str = "cpu"):
 
 
 def cmd_predict(a) -> int:
-    from .analysis import analyze
-    from .compute import compute_for
-    from .explain import method
-    from .export import export
-    from .inputs import load_exam
-    from .render import Renderer
+    from mrnet.core.analysis import analyze
+    from mrnet.core.compute import compute_for
+    from mrnet.core.explain import method
+    from mrnet.core.export import export
+    from mrnet.core.render import Renderer
+    from mrnet.inputs.load import load_exam
     exam = load_exam(a.inputs)
     compute = compute_for(a.device, a.precision)
     method(a.method)  # an unknown method: one sentence, before any work
@@ -52,20 +52,20 @@ def cmd_predict(a) -> int:
 
 
 def cmd_bench(a) -> int:
-    from .compute import compute_for
-    from .toolchain.bench import run_bench
+    from mrnet.core.compute import compute_for
+    from mrnet.toolchain.bench import run_bench
     print(json.dumps(run_bench(load_weights(a.weights), a.slices, a.repeats, compute_for(a.device)), indent=2))
     return 0
 
 
 def cmd_phantom(a) -> int:
-    from .toolchain.phantom import write_dataset
+    from mrnet.phantom import write_dataset
     print(json.dumps(write_dataset(a.out, a.n_train, a.n_valid, a.seed, progress=False, workers=a.workers)))
     return 0
 
 
 def cmd_train(a) -> int:
-    from .toolchain.train import run_train
+    from mrnet.toolchain.train import run_train
     options = TrainOptions(**{f.name: getattr(a, f.name) for f in fields(TrainOptions)})
     if a.recipe:  # the recipe's values, except for options given on the command line
         given = {dest for dest, names in a.option_names.items()
@@ -76,7 +76,7 @@ def cmd_train(a) -> int:
 
 
 def cmd_evaluate(a) -> int:
-    from .toolchain.evaluate import read_compared, record, run_evaluate
+    from mrnet.toolchain.evaluate import read_compared, record, run_evaluate
     if a.compare and not a.record:
         raise MRNetError("--compare goes with --record (it adds a side-by-side table to the card).")
     compared = read_compared(a.compare)  # before the long run: a bad file fails at once
@@ -90,13 +90,13 @@ def cmd_evaluate(a) -> int:
 
 
 def cmd_ood_stats(a) -> int:
-    from .toolchain.ood_fit import record_statistics
+    from mrnet.toolchain.ood_fit import record_statistics
     print(json.dumps(record_statistics(load_weights(a.weights), a.data, a.split, progress=sys.stderr.isatty()), indent=2))
     return 0
 
 
 def cmd_convert(a) -> int:
-    from .toolchain.convert import run_convert
+    from mrnet.toolchain.convert import run_convert
     try:
         fusion = json.loads(a.fusion) if a.fusion else None
     except json.JSONDecodeError as exc:
@@ -108,13 +108,13 @@ def cmd_convert(a) -> int:
 
 
 def cmd_publish(a) -> int:
-    from .toolchain.publish import run_publish
+    from mrnet.toolchain.publish import run_publish
     print(json.dumps(run_publish(a.folder, a.repo, a.revision, a.private, a.dry_run), indent=2))
     return 0
 
 
 def cmd_figure(a) -> int:
-    from .toolchain.figures import deletion_figure, make_figure, randomization_figure
+    from mrnet.toolchain.figures import deletion_figure, make_figure, randomization_figure
     draw = {"phantoms": make_figure, "deletion": deletion_figure, "randomization": randomization_figure}[a.kind]
     print(draw(load_weights(a.weights), a.out))
     return 0
@@ -123,15 +123,15 @@ def cmd_figure(a) -> int:
 def open_cases(source: str, split: str):
     """DATA of `score`: `phantom` (the app's default set), a folder in MRNet's layout or a Hub dataset repo."""
     if source == "phantom":
-        from .toolchain.phantom_cases import phantom_cases
+        from mrnet.app.phantom_set import phantom_cases
         return phantom_cases()
-    from .cases import open_source
+    from mrnet.app.cases import open_source
     return open_source(source, split)
 
 
 def cmd_score(a) -> int:
-    from .compute import compute_for
-    from .toolchain.score import score
+    from mrnet.core.compute import compute_for
+    from mrnet.toolchain.score import score
     cases = open_cases(a.data, a.split)
     compute = compute_for(a.device, a.precision)
     summary = score(cases, load_weights(a.weights, compute.device), compute, Path(a.out), progress=not a.no_progress)
@@ -142,7 +142,7 @@ def cmd_score(a) -> int:
 
 
 def cmd_flags(a) -> int:
-    from .flags import FlagStore
+    from mrnet.app.flags import FlagStore
     store = FlagStore(a.db)
     text = store.csv()
     if a.out == "-":
@@ -168,22 +168,22 @@ def precision_arg(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m mrnet", description="MRNet knee-MRI predictions explained with "
+    parser = argparse.ArgumentParser(prog="python -m mrnet", allow_abbrev=False, description="MRNet knee-MRI predictions explained with "
                                      "CAM. Research demo, not for diagnosis.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("predict", help="analyse one exam; print the JSON report")
+    p = sub.add_parser("predict", allow_abbrev=False, help="analyse one exam; print the JSON report")
     p.add_argument("inputs", nargs="+", help="per-plane .npy (axial.npy, sagittal/0003.npy, ...), .npz, .zip or DICOM files")
     weights_arg(p)
     p.add_argument("--out", help="also write every overlay as DIR/TASK/PLANE/NNN.png and DIR/report.json")
     p.add_argument("--method", default=DEFAULT_METHOD, help="CAM method of the overlays: a name in "
-                   "mrnet.explain.METHODS (shapley, exact, classic, ...); checked when the overlays are drawn")
+                   "mrnet.core.explain.METHODS (shapley, exact, classic, ...); checked when the overlays are drawn")
     p.add_argument("--opacity", type=float, default=0.4)
     device_arg(p)
     precision_arg(p)
     p.set_defaults(run=cmd_predict)
 
-    p = sub.add_parser("score", help="predict every case of a labelled set (no CAMs drawn): a score table for the "
+    p = sub.add_parser("score", allow_abbrev=False, help="predict every case of a labelled set (no CAMs drawn): a score table for the "
                        "app's Cases view, with AUC per task; reruns score only new or changed cases")
     p.add_argument("data", help="`phantom` (the app's default set), a folder in MRNet's layout, or a Hub dataset "
                    "repo owner/name[@revision]")
@@ -195,21 +195,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(run=cmd_score)
 
-    p = sub.add_parser("flags", help="reviewer flags kept by the app")
+    p = sub.add_parser("flags", allow_abbrev=False, help="reviewer flags kept by the app")
     flags = p.add_subparsers(dest="action", required=True)
-    e = flags.add_parser("export", help="write every flag as CSV")
+    e = flags.add_parser("export", allow_abbrev=False, help="write every flag as CSV")
     e.add_argument("--out", required=True, help="CSV file, or - for standard output")
     e.add_argument("--db", default=settings().flags, help="the SQLite database; default: $MRNET_FLAGS, else data/flags.sqlite")
     e.set_defaults(run=cmd_flags)
 
-    p = sub.add_parser("bench", help="time the analysis and the PNG export against the blog code's path")
+    p = sub.add_parser("bench", allow_abbrev=False, help="time the analysis and the PNG export against the blog code's path")
     weights_arg(p)
     p.add_argument("--slices", type=int, default=32)
     p.add_argument("--repeats", type=int, default=3)
     device_arg(p)
     p.set_defaults(run=cmd_bench)
 
-    p = sub.add_parser("phantom", help="write synthetic knee phantoms in MRNet's folder layout")
+    p = sub.add_parser("phantom", allow_abbrev=False, help="write synthetic knee phantoms in MRNet's folder layout")
     p.add_argument("--out", required=True)
     p.add_argument("--n-train", type=int, default=200)
     p.add_argument("--n-valid", type=int, default=60)
@@ -218,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_phantom)
 
     d = TrainOptions("", "")  # the defaults live in the dataclass
-    p = sub.add_parser("train", help="train one multi-task MRNet per plane on MRNet's folder layout")
+    p = sub.add_parser("train", allow_abbrev=False, help="train one multi-task MRNet per plane on MRNet's folder layout")
     p.add_argument("--data", required=True, help="folder in MRNet's layout (train/, valid/, *-TASK.csv)")
     p.add_argument("--out", required=True, help="weights folder to write")
     p.add_argument("--epochs", type=int, default=d.epochs)
@@ -262,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the run whose checkpoints are in OUT/checkpoints")
     p.set_defaults(run=cmd_train, option_names={x.dest: x.option_strings for x in p._actions})
 
-    p = sub.add_parser("evaluate", help="AUC, pointing game, deletion and model-randomization checks and a "
+    p = sub.add_parser("evaluate", allow_abbrev=False, help="AUC, pointing game, deletion and model-randomization checks and a "
                        "histogram baseline on MRNet's folder layout (the keys: mrnet/toolchain/evaluate.py)")
     p.add_argument("--data", required=True)
     weights_arg(p)
@@ -278,13 +278,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "shown beside this one in the card; repeatable")
     p.set_defaults(run=cmd_evaluate)
 
-    p = sub.add_parser("ood-stats", help="fit the out-of-distribution statistics of a weights folder on its training data")
+    p = sub.add_parser("ood-stats", allow_abbrev=False,
+                       help="fit the out-of-distribution statistics of a weights folder on its training data")
     p.add_argument("--data", required=True, help="folder in MRNet's layout")
     p.add_argument("--split", default="train")
     weights_arg(p)
     p.set_defaults(run=cmd_ood_stats)
 
-    p = sub.add_parser("convert", help="blog-code or Stanford-style MRNet checkpoints -> a weights folder")
+    p = sub.add_parser("convert", allow_abbrev=False, help="blog-code or Stanford-style MRNet checkpoints -> a weights folder")
     p.add_argument("sources", nargs="+", type=Path)
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--task", choices=TASKS)
@@ -293,7 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fusion", help='JSON: {"acl": {"intercept": b, "coef": {"sagittal": w, ...}}, ...}')
     p.set_defaults(run=cmd_convert)
 
-    p = sub.add_parser("publish", help="validate a weights folder and upload it to the Hugging Face Hub")
+    p = sub.add_parser("publish", allow_abbrev=False, help="validate a weights folder and upload it to the Hugging Face Hub")
     p.add_argument("folder", type=Path)
     p.add_argument("--repo", required=True, help="owner/name")
     p.add_argument("--revision", help="branch to upload to (created if missing)")
@@ -301,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="validate and list the files; upload nothing")
     p.set_defaults(run=cmd_publish)
 
-    p = sub.add_parser("figure", help="the README figures: phantoms (real vs phantom slices, a lesion mask and its "
+    p = sub.add_parser("figure", allow_abbrev=False, help="the README figures: phantoms (real vs phantom slices, a lesion mask and its "
                        "CAMs), deletion (the recorded evaluation's deletion curves), randomization (a CAM strip)")
     p.add_argument("--out", required=True)
     p.add_argument("--kind", choices=["phantoms", "deletion", "randomization"], default="phantoms")

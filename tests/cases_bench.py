@@ -20,9 +20,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from mrnet.config import PLANES, TASKS  # noqa: E402
-from mrnet.hub import bundled  # noqa: E402
-from mrnet.scores import weights_digest, write_scores  # noqa: E402
+from mrnet.app.scores import weights_digest, write_scores  # noqa: E402
+from mrnet.core.config import PLANES, TASKS  # noqa: E402
+from mrnet.core.hub import bundled  # noqa: E402
 
 from server import running_app  # noqa: E402
 from test_browser import launch  # noqa: E402

@@ -12,9 +12,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
-from mrnet.config import PLANES, TASKS, ModelEntry, WeightsConfig  # noqa: E402
-from mrnet.model import MRNet  # noqa: E402
-from mrnet.weights import save_weights  # noqa: E402
+from mrnet.core.config import PLANES, TASKS, ModelEntry, WeightsConfig  # noqa: E402
+from mrnet.core.model import MRNet  # noqa: E402
+from mrnet.core.weights import save_weights  # noqa: E402
 
 
 def make_weights(folder: Path, seed: int = 0, fusion: dict | None = None, planes=PLANES) -> Path:
@@ -30,7 +30,7 @@ def make_weights(folder: Path, seed: int = 0, fusion: dict | None = None, planes
 @pytest.fixture
 def set_env(monkeypatch):
     """Set MRNET_* variables for one test: settings are read once per process, so the cache is cleared."""
-    from mrnet.settings import settings
+    from mrnet.core.settings import settings
 
     def set_(name: str, value: str) -> None:
         monkeypatch.setenv(name, value)
@@ -48,7 +48,7 @@ def random_weights(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def small_exam_files(tmp_path_factory) -> Path:
     """A 3-plane phantom exam with 12 slices per plane, as per-plane .npy files."""
-    from mrnet.toolchain.phantom import generate_exam
+    from mrnet.phantom import generate_exam
     folder = tmp_path_factory.mktemp("exam")
     ph = generate_exam(seed=424242, slices=12)
     for plane, vol in ph.volumes.items():

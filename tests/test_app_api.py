@@ -4,7 +4,7 @@ import json
 import pytest
 from gradio_client import Client, handle_file
 
-from mrnet.toolchain.samples import BY_KEY, sample_file
+from mrnet.app.samples import BY_KEY, sample_file
 
 from helpers import mrnet_cli
 from server import running_app
@@ -74,7 +74,7 @@ def login_seconds(url: str, password: str) -> tuple[int, float]:
 
 
 def test_failed_logins_are_throttled_and_a_right_one_still_works():
-    from mrnet.access import BASE_DELAY_S, FREE_FAILURES
+    from mrnet.app.access import BASE_DELAY_S, FREE_FAILURES
     with running_app({"MRNET_AUTH": "radiology:s3cret"}) as (url, proc, log):
         answers = [login_seconds(url, f"guess{i}") for i in range(FREE_FAILURES + 2)]
         assert all(status >= 400 for status, _ in answers), answers
@@ -94,7 +94,7 @@ def test_malformed_auth_stops_the_app_with_one_sentence():
 def test_the_throttle_forgets_old_failures():
     import asyncio
 
-    from mrnet.access import FREE_FAILURES, WINDOW_S, ThrottledLogin
+    from mrnet.app.access import FREE_FAILURES, WINDOW_S, ThrottledLogin
     now = [0.0]
     login = ThrottledLogin("radiology", "s3cret", clock=lambda: now[0])
     for _ in range(FREE_FAILURES):

@@ -80,9 +80,9 @@ def set_range(page, selector, value):
 def server_view():
     """The same analysis in this process: what the server would draw (bundled weights, same compute)."""
     from mrnet import analyze, compute_for, load_exam
-    from mrnet.hub import resolve
-    from mrnet.render import Renderer
-    from mrnet.toolchain.samples import BY_TITLE, sample_file
+    from mrnet.app.samples import BY_TITLE, sample_file
+    from mrnet.core.hub import resolve
+    from mrnet.core.render import Renderer
     return Renderer(analyze(load_exam([sample_file(BY_TITLE[SAMPLE])]), resolve("").weights, compute_for()))
 
 
@@ -223,7 +223,7 @@ def test_bad_upload_shows_one_sentence_then_samples_work(page, tmp_path):
 
 
 def test_every_sample_end_to_end(page):
-    from mrnet.toolchain.samples import SAMPLES, sample_file
+    from mrnet.app.samples import SAMPLES, sample_file
     for sample in SAMPLES:
         analyze_sample(page, sample.title)
         page.wait_for_function("(name) => document.querySelector('#predictions').innerText.includes('Exam: ' + name)",
@@ -240,7 +240,7 @@ def test_every_sample_end_to_end(page):
 def test_a_broken_viewer_payload_fails_loudly(page, tmp_path):
     """No silent fallback: the viewer script, run on its own page, reports a corrupt payload as a page error
     (and the tests above fail on any page error)."""
-    from mrnet.present import web_assets
+    from mrnet.app.present import web_assets
     html, css, js = web_assets("viewer")
     broken = {"id": "x", "grid": [7, 7], "planes": {"sagittal": {"slices": 1, "pixels": "%%% not base64 %%%"}}}
     (tmp_path / "page.html").write_text(

@@ -1,5 +1,5 @@
-"""Labelled sets (mrnet.cases), the score table and its ROC/AUC (mrnet.scores), `python -m mrnet score` with its
-cache and resume after a kill, and reviewer flags in SQLite with concurrent writers (mrnet.flags)."""
+"""Labelled sets (mrnet.app.cases), the score table and its ROC/AUC (mrnet.app.scores), `python -m mrnet score` with its
+cache and resume after a kill, and reviewer flags in SQLite with concurrent writers (mrnet.app.flags)."""
 import csv
 import json
 import multiprocessing
@@ -15,10 +15,10 @@ import pytest
 from sklearn.metrics import roc_auc_score
 from sklearn.metrics import roc_curve as sk_roc_curve
 
-from mrnet.cases import open_folder
-from mrnet.errors import MRNetError
-from mrnet.flags import Flag, FlagStore
-from mrnet.scores import auc, read_scores, roc_curve
+from mrnet.app.cases import open_folder
+from mrnet.app.flags import Flag, FlagStore
+from mrnet.app.scores import auc, read_scores, roc_curve
+from mrnet.core.errors import MRNetError
 
 from server import ROOT
 
@@ -80,8 +80,8 @@ def test_not_a_set_is_one_sentence(tmp_path):
 
 
 def test_the_phantom_set_labels_match_the_generated_exams():
-    from mrnet.toolchain.phantom import generate_exam
-    from mrnet.toolchain.phantom_cases import case_seed, phantom_cases
+    from mrnet.app.phantom_set import case_seed, phantom_cases
+    from mrnet.phantom import generate_exam
     cases = phantom_cases()
     assert len(cases.ids) == 60
     for case in ("0000", "0007"):
@@ -105,8 +105,8 @@ def test_roc_and_auc_agree_with_scikit_learn():
 def test_the_weights_digest_follows_the_predictions_not_the_card(random_weights):
     from dataclasses import replace
 
-    from mrnet.scores import weights_digest
-    from mrnet.weights import load_weights
+    from mrnet.app.scores import weights_digest
+    from mrnet.core.weights import load_weights
     weights = load_weights(random_weights)
     before = weights_digest(weights)
     weights.config.provenance["evaluation"] = {"auc": 0.5}   # what `evaluate --record` writes

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from test_cases import write_set
 
-from mrnet.config import TASK_TITLES
-from mrnet.scores import auc, read_scores
-from mrnet.toolchain.phantom_cases import SCORES
+from mrnet.app.phantom_set import SCORES
+from mrnet.app.scores import auc, read_scores
+from mrnet.core.config import TASK_TITLES
 
 from server import running_app
 from test_browser import launch
@@ -144,8 +144,8 @@ def test_filter_open_next_previous_truth_and_outline(app, browser):
                              " const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;"
                              " for (let i = 0; i < d.length; i += 4) if (d[i] === 0 && d[i+1] === 255 && d[i+2] === 0) n++;"
                              " return n; }", plane)
-    from mrnet.cases import TASK_BITS
-    from mrnet.toolchain.phantom_cases import load_masks
+    from mrnet.app.phantom_set import load_masks
+    from mrnet.core.config import TASK_BITS
     mask = load_masks(first)[plane]
     lesion_slice = int(np.argmax(((mask & TASK_BITS[task]) > 0).sum(axis=(1, 2))))
     stage = page.locator(f"#viewer .mrv-plane[data-plane={plane}] .mrv-stage")

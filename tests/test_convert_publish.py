@@ -11,7 +11,7 @@ from torch import nn
 from torchvision.models import alexnet
 
 from mrnet import analyze, load_exam, load_weights
-from mrnet.compute import compute_for
+from mrnet.core.compute import compute_for
 from mrnet.toolchain.bench import BlogMRNet
 from mrnet.toolchain.card import card_text, check_card
 

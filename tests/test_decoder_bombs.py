@@ -18,7 +18,7 @@ import gc, json, sys, time
 sys.path[:0] = [sys.argv[1], sys.argv[1] + "/tests"]
 from bombs import bombs
 from mrnet import MRNetError
-from mrnet.inputs import load_items
+from mrnet.inputs.load import load_items
 
 def status(field):
     for line in open("/proc/self/status"):
@@ -80,7 +80,7 @@ def test_degenerate_nifti_on_the_cli_exits_2_with_only_our_sentence(tmp_path):
 
 def test_one_upload_named_many_times_is_refused_before_reading(tmp_path):
     from mrnet import MRNetError
-    from mrnet.uploads import read_uploads
+    from mrnet.inputs.uploads import read_uploads
     folder = tmp_path / "cache" / "0123abcd"
     folder.mkdir(parents=True)
     upload = folder / "sagittal.npy"
@@ -92,7 +92,7 @@ def test_one_upload_named_many_times_is_refused_before_reading(tmp_path):
 
 def test_a_request_may_not_add_up_to_more_than_one_exam(tmp_path, set_env):
     from mrnet import MRNetError
-    from mrnet.uploads import read_uploads
+    from mrnet.inputs.uploads import read_uploads
     set_env("MRNET_MAX_UNZIPPED_MB", "1")
     paths = []
     for k in range(3):

@@ -9,7 +9,7 @@ import pytest
 from pydicom.encaps import encapsulate
 from pydicom.uid import JPEG2000, JPEG2000Lossless, JPEGBaseline8Bit, JPEGLSLossless, JPEGLSNearLossless, RLELossless
 
-from mrnet.inputs import load_items
+from mrnet.inputs.load import load_items
 
 from dicom_factory import series
 

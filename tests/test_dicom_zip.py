@@ -7,7 +7,7 @@ import pytest
 from pydicom.uid import ExplicitVRBigEndian, JPEG2000Lossless
 
 from mrnet import MRNetError
-from mrnet.inputs import load_items
+from mrnet.inputs.load import load_items
 
 from dicom_factory import dicom_bytes, series
 from helpers import npy_bytes as npy

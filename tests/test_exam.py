@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from mrnet import MRNetError, load_exam
-from mrnet.exam import plane_from_name
-from mrnet.inputs import load_items
+from mrnet.inputs.arrays import plane_from_name
+from mrnet.inputs.load import load_items
 
 from helpers import npy_bytes
 

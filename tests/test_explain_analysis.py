@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from mrnet import MRNetError, analyze, load_exam, load_weights
-from mrnet.analysis import fuse, sigmoid
-from mrnet.compute import compute_for
-from mrnet.explain import DEFAULT_METHOD, METHODS, classic_cam, exact_attribution, overlay, shapley_attribution, shapley_shares
-from mrnet.model import to_input
-from mrnet.render import Renderer
+from mrnet.core.analysis import fuse, sigmoid
+from mrnet.core.compute import compute_for
+from mrnet.core.explain import DEFAULT_METHOD, METHODS, classic_cam, exact_attribution, overlay, shapley_attribution, shapley_shares
+from mrnet.core.model import to_input
+from mrnet.core.render import Renderer
 from mrnet.toolchain.bench import blog_return_cam
 
 

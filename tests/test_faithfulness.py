@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from mrnet.analysis import sigmoid
+from mrnet.core.analysis import sigmoid
 from mrnet.toolchain.faithfulness import RANDOM_ORDERS, deletion_auc, deletion_curve, deletion_scores, rankings
 
 
@@ -51,8 +51,8 @@ def test_classic_cam_can_rank_a_slice_that_decides_nothing_first():
 
 def test_the_curve_starts_at_the_models_own_probability(random_weights, small_exam_files):
     from mrnet import analyze, load_exam
-    from mrnet.compute import compute_for
-    from mrnet.weights import load_weights
+    from mrnet.core.compute import compute_for
+    from mrnet.core.weights import load_weights
     weights = load_weights(random_weights)
     analysis = analyze(load_exam([small_exam_files]), weights, compute_for("cpu", "fp32"))
     model = weights.for_plane("sagittal")[0][1]
@@ -79,8 +79,8 @@ def test_similarity_measures_on_known_cases():
 def test_randomizing_a_layer_is_seeded_and_changes_only_that_layer(random_weights):
     import copy
 
+    from mrnet.core.weights import load_weights
     from mrnet.toolchain.faithfulness import CASCADE, randomize
-    from mrnet.weights import load_weights
     model = load_weights(random_weights).for_plane("axial")[0][1]
     a, b = copy.deepcopy(model), copy.deepcopy(model)
     randomize(a, "conv3", seed=1)
@@ -100,12 +100,12 @@ def test_the_randomization_check_in_evaluate(tmp_path, random_weights):
     """On a tiny phantom set: every method and layer gets a similarity, the trained (here: random-init) model's
     maps equal themselves before any randomization, and the verdict is one of pass/fail."""
     from mrnet import analyze
-    from mrnet.exam import Exam
-    from mrnet.explain import METHODS
+    from mrnet.core.exam import Exam
+    from mrnet.core.explain import METHODS
+    from mrnet.core.weights import load_weights
+    from mrnet.phantom import write_dataset
     from mrnet.toolchain.dataset import read_split
     from mrnet.toolchain.evaluate import randomization
-    from mrnet.toolchain.phantom import write_dataset
-    from mrnet.weights import load_weights
     write_dataset(tmp_path / "set", 0, 2, seed=31, progress=False)
     split, weights = read_split(tmp_path / "set", "valid"), load_weights(random_weights)
     analysed = [analyze(Exam(volumes={"sagittal": split.volume("sagittal", i)}), weights) for i in range(2)]

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, arrays, scalar_dtypes
 
 from mrnet import MRNetError
-from mrnet.exam import Exam
-from mrnet.inputs import load_items
+from mrnet.core.exam import Exam
+from mrnet.inputs.load import load_items
 
 from helpers import npy_bytes as npy
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mrnet import MRNetError
-from mrnet.inputs import load_items
+from mrnet.inputs.load import load_items
 
 from helpers import npy_bytes
 from hostile_corpus import corpus, dicom_series, npy_header_only, zip_of

@@ -9,7 +9,7 @@ import pytest
 from conftest import make_weights
 from test_cases import write_set
 
-from mrnet.toolchain.samples import BY_KEY, sample_file
+from mrnet.app.samples import BY_KEY, sample_file
 
 from hubserver import HubServer, git_repo_with
 from server import ROOT
@@ -172,7 +172,7 @@ def test_the_app_browses_a_hub_dataset_repo(hub, tmp_path):
 
 def test_bad_source_syntax(tmp_path):
     from mrnet import MRNetError
-    from mrnet.hub import parse_source
+    from mrnet.core.hub import parse_source
     assert parse_source("acme/knee@v1") == ("acme/knee", "v1")
     assert parse_source("acme/knee") == ("acme/knee", None)
     for bad in ("acme", "acme/knee@", "a/b/c", "../x"):

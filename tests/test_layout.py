@@ -2,6 +2,7 @@
 methods, one settings object, and scikit-learn where the toolchain used hand-written statistics."""
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,19 +10,45 @@ import tomllib
 import torch
 
 from mrnet import cli
-from mrnet.compute import compute_for
-from mrnet.errors import MRNetError
-from mrnet.explain import METHODS, CamMethod
+from mrnet.core.compute import compute_for
+from mrnet.core.errors import MRNetError
+from mrnet.core.explain import METHODS, CamMethod
 
 from server import ROOT
 
+LAYERS = ("mrnet.cli", "mrnet.__main__", "mrnet.toolchain", "mrnet.app", "mrnet.phantom", "mrnet.inputs", "mrnet.core")
 
-def test_the_import_contract_names_every_runtime_module():
-    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
-    runtime = set(contracts[0]["source_modules"])
-    modules = {f"mrnet.{p.stem}" for p in (ROOT / "mrnet").glob("*.py")} - {"mrnet.__init__", "mrnet.__main__", "mrnet.cli"}
-    assert runtime == modules
-    assert {"mrnet.toolchain", "sklearn"} <= set(contracts[0]["forbidden_modules"])
+
+def test_every_module_sits_in_a_layer_of_the_contract():
+    contract = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"][0]
+    named = {m.strip() for layer in contract["layers"] for m in layer.replace(":", "|").split("|")}
+    assert named == set(LAYERS)
+    for path in (ROOT / "mrnet").rglob("*.py"):
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        assert module == "mrnet" or module.startswith(tuple(m + "." for m in LAYERS)) or module in LAYERS, module
+
+
+def test_app_py_is_a_launcher_over_the_app_layer():
+    import ast
+    tree = ast.parse((ROOT / "app.py").read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert {m for m in imported if m.startswith("mrnet")} == {"mrnet.app.ui"}
+
+
+@pytest.mark.slow
+def test_an_upward_import_fails_the_layers_contract(tmp_path):
+    """The contract is checked, not just written: core importing the app breaks `lint-imports`."""
+    import shutil
+    shutil.copytree(ROOT / "mrnet", tmp_path / "mrnet", ignore=shutil.ignore_patterns("__pycache__", "sample_data"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    lint = [str(Path(sys.executable).parent / "lint-imports")]
+    env = {"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    assert subprocess.run(lint, cwd=tmp_path, env=env, capture_output=True).returncode == 0
+    errors = tmp_path / "mrnet" / "core" / "errors.py"
+    errors.write_text(errors.read_text() + "\nimport mrnet.app.present  # noqa\n")
+    run = subprocess.run(lint, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert run.returncode != 0 and "mrnet.core.errors -> mrnet.app.present" in run.stdout
 
 
 def test_the_cli_and_the_package_load_no_torch_until_a_command_runs():
@@ -32,7 +59,7 @@ def test_the_cli_and_the_package_load_no_torch_until_a_command_runs():
 
 
 def test_the_cli_takes_methods_from_the_registry_and_evaluate_defaults(small_exam_files, random_weights):
-    from mrnet.explain import DEFAULT_METHOD
+    from mrnet.core.explain import DEFAULT_METHOD
     from mrnet.toolchain.evaluate import DILATE_PX
 
     from helpers import mrnet_cli
@@ -45,7 +72,7 @@ def test_the_cli_takes_methods_from_the_registry_and_evaluate_defaults(small_exa
 def test_a_registered_cam_method_reaches_the_analysis_and_the_renderer(random_weights, small_exam_files):
     """Adding a method is one entry in the registry: the analysis computes it and the renderer draws it."""
     from mrnet import analyze, load_exam, load_weights
-    from mrnet.render import Renderer
+    from mrnet.core.render import Renderer
     METHODS["negative"] = CamMethod("negative", "Negative evidence", lambda f, p, w: (-torch.einsum("c,schw->shw", w, f)).clamp_min(0),
                                     lambda maps, every: maps / max(float(m.max()) for m in every))
     try:
@@ -59,12 +86,21 @@ def test_a_registered_cam_method_reaches_the_analysis_and_the_renderer(random_we
 
 
 def test_settings_are_read_once_with_one_name_per_limit(set_env):
-    from mrnet.inputs import max_upload_bytes
-    from mrnet.settings import Settings, settings
+    from mrnet.core.settings import Settings, settings
+    from mrnet.inputs.load import max_upload_bytes
     set_env("MRNET_MAX_UPLOAD_MB", "3")
     assert settings().max_upload_mb == 3 and max_upload_bytes() == 3 * 2**20
     assert Settings.from_env({"MRNET_SHARE": "1", "MRNET_CONCURRENCY": "4"}) == Settings(share=True, concurrency=4)
-    assert Settings.from_env({"MRNET_MAX_SLICES": "many"}).max_slices == Settings().max_slices
+    for bad in ({"MRNET_MAX_SLICES": "many"}, {"MRNET_CONCURRENCY": "0"}, {"MRNET_SHARE": "maybe"}):
+        with pytest.raises(MRNetError, match=next(iter(bad))):
+            Settings.from_env(bad)
+
+
+def test_a_setting_that_does_not_parse_stops_the_app_with_one_sentence():
+    import os
+    env = dict(os.environ, MRNET_MAX_SLICES="many", GRADIO_SERVER_PORT="1")
+    run = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1 and run.stderr == "error: MRNET_MAX_SLICES='many' is not a whole number.\n", run.stderr
 
 
 def test_compute_choices():
@@ -111,3 +147,12 @@ def test_scikit_learn_fusion_and_auc_agree_with_the_hand_written_ones():
     scores = np.round(x[:, 0], 1)  # ties counted half in both
     assert abs(auc(y, scores) - rank_sum_auc(y, scores)) < 1e-12
     assert auc(np.zeros(5), np.arange(5)) is None
+
+
+def test_an_abbreviated_option_is_refused_not_silently_dropped():
+    """`train --epoch 3 --recipe stanford` trained 50 epochs: the recipe merge did not see the abbreviation."""
+    with pytest.raises(SystemExit) as exited:
+        cli.build_parser().parse_args(["train", "--data", "d", "--out", "o", "--epoch", "3", "--recipe", "stanford"])
+    assert exited.value.code == 2
+    args = cli.build_parser().parse_args(["train", "--data", "d", "--out", "o", "--epochs", "3", "--recipe", "stanford"])
+    assert args.epochs == 3

@@ -6,8 +6,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from mrnet import MRNetError, load_weights
-from mrnet.model import MRNet, to_input
-from mrnet.weights import sha256_of
+from mrnet.core.model import MRNet, to_input
+from mrnet.core.weights import sha256_of
 
 
 def test_model_shapes_and_keys():

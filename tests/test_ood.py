@@ -1,12 +1,12 @@
-"""Exams unlike the training data are flagged (mrnet.ood): the statistics themselves, weights without them,
+"""Exams unlike the training data are flagged (mrnet.core.ood): the statistics themselves, weights without them,
 and the bundled weights on the real knee, noise, a plane under the wrong name and held-out phantoms."""
 import numpy as np
 import pytest
 
 from mrnet import analyze, compute_for, load_exam, load_items
-from mrnet.hub import resolve
-from mrnet.ood import NO_STATISTICS, distance, fit
-from mrnet.toolchain.samples import BY_KEY, SAMPLES, sample_file
+from mrnet.app.samples import BY_KEY, SAMPLES, sample_file
+from mrnet.core.hub import resolve
+from mrnet.core.ood import NO_STATISTICS, distance, fit
 
 from helpers import npy_bytes
 

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from mrnet.config import PLANES, TASKS
-from mrnet.explain import METHODS
-from mrnet.model import MRNet
-from mrnet.toolchain.dataset import MASK_BITS, task_mask
-from mrnet.toolchain.phantom import ACL_OEDEMA, CONTRAST, PREVALENCE, TEAR_SIGNAL, choose_labels, generate_exam
+from mrnet.core.config import MASK_BITS, PLANES, TASKS
+from mrnet.core.explain import METHODS
+from mrnet.core.model import MRNet
+from mrnet.phantom import ACL_OEDEMA, CONTRAST, PREVALENCE, TEAR_SIGNAL, choose_labels, generate_exam
+from mrnet.toolchain.dataset import task_mask
 from mrnet.toolchain.train import fold_batchnorm, with_batchnorm
 
 from helpers import mrnet_cli

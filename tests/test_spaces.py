@@ -11,7 +11,7 @@ from server import ROOT
 
 CHECK = """
 import json
-from mrnet.compute import for_zero_gpu
+from mrnet.core.compute import for_zero_gpu
 def analysis(): return 42
 wrapped = for_zero_gpu(analysis, duration_s=60)
 print(json.dumps({"same": wrapped is analysis, "zerogpu": hasattr(wrapped, "zerogpu")}))

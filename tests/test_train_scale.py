@@ -14,7 +14,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from mrnet.errors import MRNetError
+from mrnet.core.errors import MRNetError
 
 from server import ROOT
 

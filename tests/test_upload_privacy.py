@@ -6,7 +6,7 @@ import urllib.request
 import pytest
 from gradio_client import Client, handle_file
 
-from mrnet.toolchain.samples import BY_KEY, sample_file
+from mrnet.app.samples import BY_KEY, sample_file
 
 from server import running_app
 
@@ -69,8 +69,8 @@ def test_a_file_outside_the_upload_cache_is_refused(app):
 
 
 def test_read_uploads_takes_only_regular_files_inside_one_upload_folder(tmp_path):
-    from mrnet.errors import MRNetError
-    from mrnet.uploads import NOT_AN_UPLOAD, read_uploads
+    from mrnet.core.errors import MRNetError
+    from mrnet.inputs.uploads import NOT_AN_UPLOAD, read_uploads
     root = tmp_path / "cache"
     mine, theirs = root / "aaaa", root / "bbbb"
     mine.mkdir(parents=True)

@@ -86,15 +86,15 @@ def main():
     from playwright.sync_api import sync_playwright
 
     from mrnet import analyze, load_exam
-    from mrnet.hub import resolve
-    from mrnet.present import viewer_payload
-    from mrnet.toolchain.samples import BY_KEY, sample_file
+    from mrnet.app.present import viewer_payload
+    from mrnet.app.samples import BY_KEY, sample_file
+    from mrnet.core.hub import resolve
     exam = load_exam([sample_file(BY_KEY["phantom-acl"])])
     small = {p: v[:32] for p, v in exam.volumes.items()}
     import tempfile
 
-    from mrnet.exam import Exam
-    from mrnet.present import PixelStore
+    from mrnet.app.pixels import PixelStore
+    from mrnet.core.exam import Exam
     analysis = analyze(Exam(volumes=small), resolve("").weights)
     with tempfile.TemporaryDirectory() as tmp:  # as the app sends it: JSON + one slice file per plane
         payload = viewer_payload(analysis, store=PixelStore(Path(tmp)))
@@ -114,7 +114,7 @@ def main():
         out["phantom_40_slices"] = measure(page, "sagittal", 40)
         out["js_heap_mb"] = round(page.evaluate("performance.memory.usedJSHeapSize") / 2**20, 1)
         if args.large:
-            from mrnet.toolchain.phantom import generate_exam
+            from mrnet.phantom import generate_exam
             big = Path("/tmp/mrnet-bench-3x128.npz")
             np.savez(big, **generate_exam(4242, slices=128).volumes)
             page.locator("#files input[type=file]").set_input_files(str(big))

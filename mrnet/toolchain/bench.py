@@ -21,12 +21,12 @@ import torch
 from torch import nn
 from torchvision.models import alexnet
 
-from ..analysis import analyze
-from ..compute import Compute, bf16_supported, compute_for
-from ..config import PLANES
-from ..exam import Exam
-from ..export import export
-from ..render import Renderer
+from mrnet.core.analysis import analyze
+from mrnet.core.compute import Compute, bf16_supported, compute_for
+from mrnet.core.config import PLANES
+from mrnet.core.exam import Exam
+from mrnet.core.export import export
+from mrnet.core.render import Renderer
 
 GFLOP_PER_SLICE = 1.74  # AlexNet features at 256x256
 
@@ -103,7 +103,7 @@ def timed(fn, repeats: int) -> tuple[float, object]:
 def bench_exam(slices: int) -> Exam:
     """A phantom exam when the generator is there (realistic images), else smooth noise."""
     try:
-        from .phantom import generate_exam
+        from mrnet.phantom import generate_exam
         volumes = generate_exam(seed=12345, slices=slices).volumes
     except ImportError:
         rng = np.random.default_rng(0)

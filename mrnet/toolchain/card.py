@@ -7,8 +7,8 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from ..config import TASK_TITLES, WeightsConfig
-from ..explain import DEFAULT_METHOD, METHODS
+from mrnet.core.config import TASK_TITLES, WeightsConfig
+from mrnet.core.explain import DEFAULT_METHOD, METHODS
 
 REQUIRED_YAML = ("license", "library_name", "tags", "pipeline_tag")
 MODEL_NAME = "MRNet (AlexNet per slice, max over slices) with CAM explanations"
@@ -114,7 +114,6 @@ def randomization_lines(check: dict) -> list[str]:
 
 def comparison_lines(evaluation: dict) -> list[str]:
     """These weights beside other evaluations of the same exams (evaluate --record --compare NAME=REPORT)."""
-    from .evaluate import summary
     runs = {"these weights": summary(evaluation)} | evaluation["compared"]
     by_tolerance = [r.get("pointing_game_by_tolerance") or {} for r in runs.values()]
     tolerances = sorted({px for t in by_tolerance for px in t}, key=int, reverse=True)  # "15", "10"
@@ -167,7 +166,7 @@ def ood_section(config: WeightsConfig) -> list[str]:
                 "so the app cannot say when an exam is unlike it.", ""]
     counts = ", ".join(f"{p} {s['n']}" for p, s in config.ood.items())
     return ["## Out-of-distribution check", "",
-            f"config.json carries, per plane, statistics of the training exams' appearance ({counts}; `mrnet.ood`: each "
+            f"config.json carries, per plane, statistics of the training exams' appearance ({counts}; `mrnet.core.ood`: each "
             "channel's mean and std of AlexNet's first block, summarised by their mean and top 16 principal directions). "
             "An exam plane farther than the training exams' own "
             "99th percentile is flagged in the report, the CLI and the app: its probabilities and maps mean little.", ""]
@@ -191,12 +190,21 @@ def card_text(config: WeightsConfig) -> str:
         "plane with one logit per task; input slices are uint8 256x256, normalised as "
         f"(x - {config.normalization.mean}) / {config.normalization.std}. Fusion over planes: logistic "
         "regression with the coefficients in config.json. Load with the `mrnet` library of "
-        "this repository (`mrnet.hub.resolve`).", "",
+        "this repository (`mrnet.core.hub.resolve`).", "",
         "## Limits", "",
         "Trained and evaluated only on what is named above. Synthetic phantoms are simple shapes: the "
         "metrics say nothing about real patients. Do not use for clinical decisions.", "",
     ]
     return front_matter(config) + "\n" + "\n".join(body)
+
+
+def summary(report: dict) -> dict:
+    """What the card's side-by-side table shows of an evaluation."""
+    return {"n": report.get("n"), "weights": report.get("weights"),
+            "auc": {t: a.get("fused") for t, a in report.get("auc", {}).items()},
+            "pointing_game_by_tolerance": report.get("pointing_game_by_tolerance"),
+            "deletion_auc": report.get("deletion_auc"),
+            "randomization_verdict": (report.get("randomization") or {}).get("verdict")}
 
 
 def write_card(folder: Path, config: WeightsConfig) -> None:

@@ -24,11 +24,11 @@ import torch
 from torch import nn
 from torchvision.models.alexnet import AlexNet
 
-from ..config import PLANES, TASKS, ModelEntry, Normalization, WeightsConfig
-from ..errors import MRNetError
-from ..model import MRNet
-from ..weights import load_state_strict, save_weights
-from .card import write_card
+from mrnet.core.config import PLANES, TASKS, ModelEntry, Normalization, WeightsConfig
+from mrnet.core.errors import MRNetError
+from mrnet.core.model import MRNet
+from mrnet.core.weights import load_state_strict, save_weights
+from mrnet.toolchain.card import write_card
 
 BLOG_NAME = re.compile(r"model_(?P<prefix>.*)_(?P<task>abnormal|acl|meniscus)_(?P<plane>axial|coronal|sagittal)"
                        r"_val_auc_[\d.]+_train_auc_[\d.]+_epoch_\d+\.pth$")

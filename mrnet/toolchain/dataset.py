@@ -4,7 +4,7 @@ DIR/{train,valid}/{axial,coronal,sagittal}/NNNN.npy and DIR/{split}-{abnormal,ac
 fields aligned with the slices (MASK_BITS: 1 ACL tear, 2 meniscal tear, 4 other abnormality).
 
 The fusion fit comes from scikit-learn (a training dependency, never the runtime's); the ROC AUC is
-mrnet.scores.auc, the numpy one the app's Cases view uses."""
+mrnet.app.scores.auc, the numpy one the app's Cases view uses."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,10 +13,9 @@ from pathlib import Path
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from ..cases import MASK_BITS, TASK_BITS  # noqa: F401  (the folder format's lesion bits; the app reads them too)
-from ..config import PLANES, TASKS
-from ..errors import MRNetError
-from ..scores import auc  # noqa: F401  (one ROC AUC for the app's Cases view and the toolchain)
+from mrnet.app.scores import auc  # noqa: F401  (one ROC AUC for the app's Cases view and the toolchain)
+from mrnet.core.config import PLANES, TASK_BITS, TASKS
+from mrnet.core.errors import MRNetError
 
 
 def task_mask(mask: np.ndarray, task: str) -> np.ndarray:

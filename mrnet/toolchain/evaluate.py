@@ -33,12 +33,13 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from ..analysis import analyze
-from ..errors import MRNetError
-from ..exam import Exam
-from ..explain import DEFAULT_METHOD, METHODS
-from .dataset import auc, fit_logistic, read_split, task_mask
-from .faithfulness import CASCADE, CHANCE_MARGIN, cascade, deletion_aucs, deletion_curves, on_fractions, similarity
+from mrnet.core.analysis import analyze
+from mrnet.core.errors import MRNetError
+from mrnet.core.exam import Exam
+from mrnet.core.explain import DEFAULT_METHOD, METHODS
+from mrnet.toolchain.card import summary, write_card
+from mrnet.toolchain.dataset import auc, fit_logistic, read_split, task_mask
+from mrnet.toolchain.faithfulness import CASCADE, CHANCE_MARGIN, cascade, deletion_aucs, deletion_curves, on_fractions, similarity
 
 DILATE_PX = 15
 TIGHT_PX = 10       # the pointing game is also reported at this tolerance (key pointing_game_by_tolerance)
@@ -200,15 +201,6 @@ def run_evaluate(data, weights, split_name: str = "valid", progress: bool = True
     return report
 
 
-def summary(report: dict) -> dict:
-    """What the card's side-by-side table shows of an evaluation."""
-    return {"n": report.get("n"), "weights": report.get("weights"),
-            "auc": {t: a.get("fused") for t, a in report.get("auc", {}).items()},
-            "pointing_game_by_tolerance": report.get("pointing_game_by_tolerance"),
-            "deletion_auc": report.get("deletion_auc"),
-            "randomization_verdict": (report.get("randomization") or {}).get("verdict")}
-
-
 def read_compared(specs: list[str]) -> dict:
     """--compare NAME=REPORT.json (another `evaluate`'s output, e.g. another recipe's weights on the same
     exams) -> {NAME: summary}."""
@@ -233,8 +225,7 @@ def record(weights, report: dict, data, data_note: str = "", compared: dict | No
     import shlex
     from pathlib import Path
 
-    from ..hub import BUNDLED
-    from .card import write_card
+    from mrnet.core.hub import BUNDLED
     kind = weights.source.get("kind")
     folder = str(BUNDLED) if kind == "bundled" else weights.source.get("folder")
     if kind not in ("local", "bundled") or not folder:

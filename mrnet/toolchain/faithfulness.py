@@ -18,7 +18,7 @@ import copy
 
 import numpy as np
 
-from ..analysis import sigmoid  # the model's own probability
+from mrnet.core.analysis import sigmoid  # the model's own probability
 
 RANDOM_ORDERS = 10
 

@@ -13,16 +13,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..analysis import analyze
-from ..config import TASK_TITLES
-from ..errors import MRNetError
-from ..exam import Exam
-from ..explain import DEFAULT_METHOD, METHODS
-from ..render import Renderer
-from .dataset import task_mask
-from .faithfulness import cascade
-from .phantom import generate_exam
-from .samples import BY_KEY, sample_file
+from mrnet.app.samples import BY_KEY, sample_file
+from mrnet.core.analysis import analyze
+from mrnet.core.config import TASK_TITLES
+from mrnet.core.errors import MRNetError
+from mrnet.core.exam import Exam
+from mrnet.core.explain import DEFAULT_METHOD, METHODS
+from mrnet.core.render import Renderer
+from mrnet.phantom import generate_exam
+from mrnet.toolchain.dataset import task_mask
+from mrnet.toolchain.faithfulness import cascade
 
 
 def labelled(rgb: np.ndarray, text: str) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""`python -m mrnet ood-stats --data DIR --weights FOLDER`: fit the out-of-distribution statistics (mrnet.ood)
+"""`python -m mrnet ood-stats --data DIR --weights FOLDER`: fit the out-of-distribution statistics (mrnet.core.ood)
 of each plane on a split's exams (the training split: what the weights saw) and write them into the weights
 folder's config.json and card. `train` does the same at its end."""
 from __future__ import annotations
@@ -9,16 +9,16 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..compute import Compute, compute_for
-from ..errors import MRNetError
-from ..ood import exam_vector, fit
-from .card import write_card
-from .dataset import read_split
+from mrnet.core.compute import Compute, compute_for
+from mrnet.core.errors import MRNetError
+from mrnet.core.ood import exam_vector, fit
+from mrnet.toolchain.card import write_card
+from mrnet.toolchain.dataset import read_split
 
 
 @torch.inference_mode()
 def exam_vectors(models_by_plane: dict, split, norm, compute: Compute, progress: bool = False) -> dict:
-    """plane -> (N, 2C): each exam's appearance vector (mrnet.ood.exam_vector)."""
+    """plane -> (N, 2C): each exam's appearance vector (mrnet.core.ood.exam_vector)."""
     out = {}
     for plane, model in models_by_plane.items():
         rows = []
@@ -40,7 +40,7 @@ def fit_statistics(models_by_plane: dict, data, split_name: str, norm, compute: 
 
 def record_statistics(weights, data, split_name: str = "train", progress: bool = False) -> dict:
     """Fit on DIR's split with the folder's own models, and write config.json and the card."""
-    from ..hub import BUNDLED
+    from mrnet.core.hub import BUNDLED
     kind = weights.source.get("kind")
     folder = BUNDLED if kind == "bundled" else Path(weights.source.get("folder", ""))
     if kind not in ("local", "bundled"):

@@ -27,7 +27,7 @@ class TrainOptions:
     seed: int = 0
     tasks: list[str] = field(default_factory=lambda: ["abnormal", "acl", "meniscus"])
     planes: list[str] = field(default_factory=lambda: ["axial", "coronal", "sagittal"])
-    device: str = "auto"                # auto, cpu, cuda, cuda:N (mrnet.compute)
+    device: str = "auto"                # auto, cpu, cuda, cuda:N (mrnet.core.compute)
     threads: int = 0                    # CPU threads; 0: torch's default
     trained_on: str = ""                # provenance text for the model card; empty: described from the data
     record_command: str | None = None   # the command recorded in the card; None: this process's argv

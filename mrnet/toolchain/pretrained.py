@@ -14,8 +14,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from ..errors import MRNetError
-from ..model import MRNet
+from mrnet.core.errors import MRNetError
+from mrnet.core.model import MRNet
 
 
 def imagenet_state() -> dict[str, torch.Tensor]:

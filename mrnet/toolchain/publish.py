@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import MRNetError
-from ..hub import WEIGHT_FILES, parse_source
-from ..weights import load_weights
-from .card import card_text, check_card
+from mrnet.core.errors import MRNetError
+from mrnet.core.hub import WEIGHT_FILES, parse_source
+from mrnet.core.weights import load_weights
+from mrnet.toolchain.card import card_text, check_card
 
 
 def files_to_upload(folder: Path) -> list[Path]:

@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ..analysis import analyze
-from ..cases import CaseSet
-from ..compute import Compute
-from ..config import TASK_TITLES
-from ..errors import MRNetError
-from ..scores import auc, predictions, rows_for, weights_digest, write_scores
-from ..weights import Weights
+from mrnet.app.cases import CaseSet
+from mrnet.app.scores import auc, predictions, rows_for, weights_digest, write_scores
+from mrnet.core.analysis import analyze
+from mrnet.core.compute import Compute
+from mrnet.core.config import TASK_TITLES
+from mrnet.core.errors import MRNetError
+from mrnet.core.weights import Weights
 
 
 def cache_path(out: Path) -> Path:

@@ -19,16 +19,16 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 from tqdm import tqdm
 
-from ..compute import Compute, compute_for
-from ..config import ModelEntry, Normalization, WeightsConfig
-from ..errors import MRNetError
-from ..model import MRNet
-from ..weights import save_weights
-from .card import write_card
-from .dataset import TASK_BITS, Split, auc, fit_logistic, read_split
-from .ood_fit import fit_statistics
-from .options import TrainOptions
-from .pretrained import initial_model
+from mrnet.core.compute import Compute, compute_for
+from mrnet.core.config import TASK_BITS, ModelEntry, Normalization, WeightsConfig
+from mrnet.core.errors import MRNetError
+from mrnet.core.model import MRNet
+from mrnet.core.weights import save_weights
+from mrnet.toolchain.card import write_card
+from mrnet.toolchain.dataset import Split, auc, fit_logistic, read_split
+from mrnet.toolchain.ood_fit import fit_statistics
+from mrnet.toolchain.options import TrainOptions
+from mrnet.toolchain.pretrained import initial_model
 
 
 def augmenter(kind: str = "ours") -> v2.Compose:

@@ -9,6 +9,10 @@ import os
 from dataclasses import dataclass, fields
 from functools import lru_cache
 
+from mrnet.core.errors import MRNetError
+
+BOOLEANS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False, "": False}
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -31,18 +35,26 @@ class Settings:
 
     @classmethod
     def from_env(cls, env=os.environ) -> "Settings":
+        """A value that does not parse stops whoever reads it with one sentence (fail closed: a limit that was
+        asked for is never silently replaced by the default)."""
         values = {}
         for f in fields(cls):
-            raw = env.get(f"MRNET_{f.name.upper()}")
+            name = f"MRNET_{f.name.upper()}"
+            raw = env.get(name)
             if raw is None:
                 continue
             if f.type == "bool":
-                values[f.name] = raw.strip().lower() in ("1", "true", "yes")
+                if raw.strip().lower() not in BOOLEANS:
+                    raise MRNetError(f"{name}={raw[:40]!r} is not one of 1, 0, true, false, yes, no.")
+                values[f.name] = BOOLEANS[raw.strip().lower()]
             elif f.type == "int":
                 try:
                     values[f.name] = int(raw)
                 except ValueError:
-                    continue  # a malformed number keeps the default
+                    raise MRNetError(f"{name}={raw[:40]!r} is not a whole number.") from None
+                least = 1 if f.name == "concurrency" else 0  # no analysis slot at all would hang every request
+                if values[f.name] < least:
+                    raise MRNetError(f"{name}={values[f.name]} must be at least {least}.")
             else:
                 values[f.name] = raw
         return cls(**values)

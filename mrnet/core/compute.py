@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .errors import MRNetError
-from .model import to_input
+from mrnet.core.errors import MRNetError
+from mrnet.core.model import to_input
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}

@@ -5,7 +5,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .errors import MRNetError
+from mrnet.core.errors import MRNetError
 
 FORMAT_VERSION = 1
 PLANES = ("axial", "coronal", "sagittal")
@@ -40,7 +40,7 @@ class WeightsConfig:
     fusion: dict = field(default_factory=dict)
     # free-form: trained_on, command, metrics, intended_use, license, ...
     provenance: dict = field(default_factory=dict)
-    # ood[plane]: statistics of the training exams' head features (mrnet.ood); empty: no check possible
+    # ood[plane]: statistics of the training exams' head features (mrnet.core.ood); empty: no check possible
     ood: dict = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
@@ -113,3 +113,11 @@ class WeightsConfig:
                 raise MRNetError(f"config.json: model file name {m.file!r} must be a plain file name in the folder.")
         if self.normalization.std <= 0:
             raise MRNetError("config.json: normalization.std must be positive.")
+
+# Shown wherever a prediction is (the app, the report, the CLI): the weights are ours, trained on phantoms.
+DISCLAIMER = ("Research demo, not for diagnosis. The bundled weights were trained on synthetic knee "
+              "phantoms, not on patients.")
+
+# Lesion masks are uint8 bit fields aligned with the slices (the folder format, the phantom set, the viewer).
+MASK_BITS = {"acl": 1, "meniscus": 2, "other": 4}
+TASK_BITS = {"abnormal": 7, "acl": 1, "meniscus": 2}   # abnormal: any lesion

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..settings import settings
+from mrnet.core.settings import settings
 
 HERE = Path(__file__).resolve().parent / "sample_data"
 REAL_KNEE_ATTRIBUTION = "Real knee MRI sample from the pyMSKT project (mskt on PyPI), MIT license."
@@ -55,7 +55,7 @@ def sample_file(sample: Sample) -> Path:
     """The sample as one .npz file with plane keys (made on first use for phantoms)."""
     if sample.shipped:
         return HERE / sample.shipped
-    from .phantom import GENERATOR_VERSION, generate_exam
+    from mrnet.phantom import GENERATOR_VERSION, generate_exam
     path = cache_dir() / f"{sample.key}-{sample.seed}-v{GENERATOR_VERSION}.npz"
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,7 @@
 One model per plane; one logit per task (a single-task model is the same class with one task).
 `forward_features` gives the last conv block's maps and `forward_head` pools them and applies the head,
 so every explanation is computed from the same forward pass that gives the logits. The caller chooses
-the device and precision (mrnet.compute); the model knows nothing of either, nor of training.
+the device and precision (mrnet.core.compute); the model knows nothing of either, nor of training.
 """
 from __future__ import annotations
 

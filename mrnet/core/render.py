@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .analysis import Analysis
-from .explain import DEFAULT_METHOD, overlay, upsample
+from mrnet.core.analysis import Analysis
+from mrnet.core.explain import DEFAULT_METHOD, overlay, upsample
 
 
 class Renderer:

@@ -23,11 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .budget import check
-from .codestream import declared_size
-from .errors import MRNetError
-from .exam import SIZE, Exam, resize_slice, to_uint8_volume
-from .settings import settings
+from mrnet.core.errors import MRNetError
+from mrnet.core.exam import SIZE, Exam
+from mrnet.core.settings import settings
+from mrnet.inputs.arrays import resize_slice, to_uint8_volume
+from mrnet.inputs.codestream import declared_size
+from mrnet.inputs.deadline import check
 
 AXES = {"sagittal": np.array([1.0, 0, 0]), "coronal": np.array([0, 1.0, 0]), "axial": np.array([0, 0, 1.0])}
 
@@ -90,7 +91,7 @@ def plane_of(ds, name: str) -> tuple[str, float, np.ndarray]:
 
 
 def check_codestream(ds, base: str) -> None:
-    """A compressed frame's own header must declare the Rows x Columns the DICOM header says (mrnet.codestream):
+    """A compressed frame's own header must declare the Rows x Columns the DICOM header says (mrnet.inputs.codestream):
     the decoder allocates what the codestream declares, whatever the DICOM header claims."""
     syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
     try:

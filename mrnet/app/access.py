@@ -13,7 +13,7 @@ import asyncio
 import hmac
 import time
 
-from .errors import MRNetError
+from mrnet.core.errors import MRNetError
 
 FREE_FAILURES = 3
 BASE_DELAY_S = 0.5

@@ -14,15 +14,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from .analysis import Analysis, analyze
-from .cases import CaseSet
-from .compute import Compute
-from .config import PLANES, TASK_TITLES
-from .errors import MRNetError
-from .explain import DEFAULT_METHOD, METHODS
-from .present import PixelStore, viewer_payload, viewer_view
-from .scores import read_scores, weights_digest
-from .weights import Weights
+from mrnet.app.cases import CaseSet
+from mrnet.app.pixels import PixelStore
+from mrnet.app.present import viewer_payload, viewer_view
+from mrnet.app.scores import read_scores, weights_digest
+from mrnet.core.analysis import Analysis, analyze
+from mrnet.core.compute import Compute
+from mrnet.core.config import PLANES, TASK_TITLES
+from mrnet.core.errors import MRNetError
+from mrnet.core.explain import DEFAULT_METHOD, METHODS
+from mrnet.core.weights import Weights
 
 
 @dataclass

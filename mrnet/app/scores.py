@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .analysis import Analysis
-from .config import PLANES
-from .errors import MRNetError
-from .explain import DEFAULT_METHOD
-from .weights import Weights
+from mrnet.core.analysis import Analysis
+from mrnet.core.config import PLANES
+from mrnet.core.errors import MRNetError
+from mrnet.core.explain import DEFAULT_METHOD
+from mrnet.core.weights import Weights
 
 FIELDS = ["case", "task", "label", "probability", "decisive_plane", "top_slice",
           *[f"p_{p}" for p in PLANES], "weights", "content"]

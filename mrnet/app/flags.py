@@ -15,7 +15,7 @@ from contextlib import closing
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from .errors import MRNetError
+from mrnet.core.errors import MRNetError
 
 VERDICTS = {"on": "CAM on the lesion", "off": "CAM off the lesion", "unsure": "unsure"}
 SCHEMA = """CREATE TABLE IF NOT EXISTS flags (

@@ -7,7 +7,6 @@ import base64
 import html
 import io
 import json
-import time
 import uuid
 import zipfile
 import zlib
@@ -17,13 +16,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .analysis import DISCLAIMER, Analysis
-from .cases import TASK_BITS
-from .config import PLANES, TASK_TITLES
-from .explain import DEFAULT_METHOD, METHODS, display_levels
-from .export import overlays, png_bytes
-from .render import Renderer
-from .weights import Weights
+from mrnet.app.pixels import PixelStore
+from mrnet.core.analysis import Analysis
+from mrnet.core.config import DISCLAIMER, PLANES, TASK_BITS, TASK_TITLES
+from mrnet.core.explain import DEFAULT_METHOD, METHODS, display_levels
+from mrnet.core.export import overlays, png_bytes
+from mrnet.core.render import Renderer
+from mrnet.core.weights import Weights
 
 HTML_SPECIAL = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}
 
@@ -116,29 +115,6 @@ def jet_table() -> np.ndarray:
 
 def analysed_planes(analysis: Analysis) -> list[str]:
     return [p for p in PLANES if any(p in t.planes for t in analysis.tasks.values())]
-
-
-class PixelStore:
-    """Where the app leaves each plane's packed slices for the browser to fetch as a file (no base64, no
-    7 MB of JSON through the event stream): a folder that `launch(allowed_paths=...)` serves, files named
-    by a random id, each removed an hour after it was written."""
-
-    def __init__(self, folder: Path, max_age_s: float = 3600):
-        self.folder, self.max_age_s = Path(folder), max_age_s
-        self.folder.mkdir(parents=True, exist_ok=True)
-
-    def __call__(self, data: bytes) -> str:
-        now = time.time()
-        for old in self.folder.glob("*.bin"):
-            try:
-                if now - old.stat().st_mtime > self.max_age_s:
-                    old.unlink()
-            except OSError:
-                pass  # another thread removed it
-        self.folder.mkdir(parents=True, exist_ok=True)  # Gradio's own cache cleaning may have removed it
-        path = self.folder / f"{uuid.uuid4().hex}.bin"
-        path.write_bytes(data)
-        return f"gradio_api/file={path}"   # relative to the page, so that it works under a proxy's path too
 
 
 def viewer_payload(analysis: Analysis, masks: dict[str, np.ndarray] | None = None, link: dict | None = None,

@@ -9,8 +9,8 @@ import struct
 import zipfile
 from pathlib import Path
 
-from .errors import MRNetError
-from .settings import settings
+from mrnet.core.errors import MRNetError
+from mrnet.core.settings import settings
 
 MAX_RATIO = 200          # uncompressed / compressed, per member over RATIO_FROM bytes (deflate reaches ~1000)
 RATIO_FROM = 1 << 20

@@ -2,18 +2,19 @@
 
 Zips are read in memory member by member (never extracted to disk by member name), with limits on
 member count and uncompressed size against zip bombs. DICOM files are gathered and handed to
-mrnet.dicom as one series set.
+mrnet.inputs.dicom as one series set.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from .archive import open_zip, read_member
-from .budget import check, reading
-from .errors import MRNetError
-from .exam import Exam, add_npy, add_npz
-from .nifti import add_nifti, is_nifti
-from .settings import settings
+from mrnet.core.errors import MRNetError
+from mrnet.core.exam import Exam
+from mrnet.core.settings import settings
+from mrnet.inputs.archive import open_zip, read_member
+from mrnet.inputs.arrays import add_npy, add_npz
+from mrnet.inputs.deadline import check, reading
+from mrnet.inputs.nifti import add_nifti, is_nifti
 
 NPY_MAGIC = b"\x93NUMPY"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -61,7 +62,7 @@ def load_items(items: list[tuple[str, bytes]]) -> Exam:
             check(name)
             add_file(exam, data, name, dicoms)
         if dicoms:
-            from .dicom import add_dicom_files
+            from mrnet.inputs.dicom import add_dicom_files
             add_dicom_files(exam, dicoms)
     if not exam.volumes:
         raise MRNetError("The input holds no plane of an exam.")
@@ -92,7 +93,7 @@ def add_file(exam: Exam, data: bytes, name: str, dicoms: list) -> None:
 
 def add_zip(exam: Exam, data: bytes, name: str, dicoms: list) -> None:
     """A zip of per-plane .npy files (any folders, e.g. MRNet's layout for one exam) or of DICOM files; checked
-    from its central directory (mrnet.archive) before any member is decompressed."""
+    from its central directory (mrnet.inputs.archive) before any member is decompressed."""
     base = Path(name).name
     archive, members = open_zip(data, name)
     skipped, planes_before, dicoms_before = [], len(exam.volumes), len(dicoms)

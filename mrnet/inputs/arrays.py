@@ -1,48 +1,24 @@
-"""An exam: one to three planes, each a uint8 volume (S, 256, 256), and what was done to get there.
-
-Loaders for MRNet's per-plane .npy files and for one .npz with plane keys. Nothing is unpickled.
+"""Plane arrays: the checks every plane passes before its data is read, the conversion to uint8 slices of
+256 x 256, and the loaders for MRNet's per-plane .npy files and for one .npz with plane keys. Nothing is unpickled.
 Every problem with the input becomes one MRNetError with a sentence a user understands.
 """
 from __future__ import annotations
 
 import io
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from .archive import READ_ERRORS, member_stream, open_zip
-from .budget import check
-from .config import PLANES
-from .errors import MRNetError
-from .settings import settings
+from mrnet.core.config import PLANES
+from mrnet.core.errors import MRNetError
+from mrnet.core.exam import SIZE, Exam
+from mrnet.core.settings import settings
+from mrnet.inputs.archive import READ_ERRORS, member_stream, open_zip
+from mrnet.inputs.deadline import check
 
-SIZE = 256
 NPY_MAX_HEADER = 10_000   # bytes; numpy's own default limit
-
-
-@dataclass
-class Exam:
-    volumes: dict[str, np.ndarray]                    # plane -> uint8 (S, 256, 256)
-    notes: list[str] = field(default_factory=list)    # what was rescaled, resized, chosen or skipped
-    sources: dict[str, str] = field(default_factory=dict)  # plane -> file name it came from
-
-    @property
-    def planes(self) -> list[str]:
-        return [p for p in PLANES if p in self.volumes]
-
-    def add(self, plane: str, volume: np.ndarray, source: str, notes: list[str]) -> None:
-        if plane in self.volumes:
-            raise MRNetError(f"Two inputs give the {plane} plane ({self.sources[plane]} and {source}); give one file per plane.")
-        self.volumes[plane] = volume
-        self.sources[plane] = source
-        self.notes.extend(notes)
-
-    def describe(self) -> dict:
-        return {"planes": {p: {"slices": int(v.shape[0]), "source": self.sources.get(p, "")} for p, v in self.volumes.items()},
-                "missing_planes": [p for p in PLANES if p not in self.volumes], "notes": list(self.notes)}
 
 
 def check_plane(shape: tuple, dtype: np.dtype, name: str) -> None:

@@ -23,8 +23,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..config import PLANES, TASKS
-from .dataset import MASK_BITS  # the folder format's lesion bits
+from mrnet.core.config import (
+    MASK_BITS,  # the folder format's lesion bits
+    PLANES,
+    TASKS,
+)
 
 GENERATOR_VERSION = 2  # bump when the same seed draws a different exam (cached samples are keyed by it)
 N = 128            # voxels per side

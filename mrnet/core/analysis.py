@@ -1,6 +1,6 @@
 """Exam + weights -> per task: per-plane probability, logit, bias, slice contributions, top slice, the
 fused probability, and every registered CAM method's low-resolution maps, kept so that a UI can render any
-slice without rerunning (mrnet.render draws them)."""
+slice without rerunning (mrnet.core.render draws them)."""
 from __future__ import annotations
 
 import math
@@ -9,17 +9,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .compute import Compute, compute_for
-from .config import TASKS
-from .errors import MRNetError
-from .exam import Exam
-from .explain import DEFAULT_METHOD, METHODS
-from .explain import method as explain_method
-from .ood import NO_STATISTICS, distance, exam_vector, warning
-from .weights import Weights
-
-DISCLAIMER = ("Research demo, not for diagnosis. The bundled weights were trained on synthetic knee "
-              "phantoms, not on patients.")
+from mrnet.core.compute import Compute, compute_for
+from mrnet.core.config import DISCLAIMER, TASKS
+from mrnet.core.errors import MRNetError
+from mrnet.core.exam import Exam
+from mrnet.core.explain import DEFAULT_METHOD, METHODS
+from mrnet.core.explain import method as explain_method
+from mrnet.core.ood import NO_STATISTICS, distance, exam_vector, warning
+from mrnet.core.weights import Weights
 
 
 def sigmoid(x: float) -> float:

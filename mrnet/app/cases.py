@@ -18,13 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import PLANES, TASK_TITLES, TASKS
-from .errors import MRNetError
-from .exam import Exam, add_npy, read_npy_bytes
-from .inputs import read_path
+from mrnet.core.config import PLANES, TASK_TITLES, TASKS
+from mrnet.core.errors import MRNetError
+from mrnet.core.exam import Exam
+from mrnet.inputs.arrays import add_npy, read_npy_bytes
+from mrnet.inputs.load import read_path
 
-MASK_BITS = {"acl": 1, "meniscus": 2, "other": 4}
-TASK_BITS = {"abnormal": 7, "acl": 1, "meniscus": 2}   # abnormal: any lesion
 CASE_FILE = re.compile(r"^(\d{1,8})\.npy$")
 
 
@@ -167,7 +166,7 @@ def open_source(source: str, split: str = "valid") -> CaseSet:
     path = Path(source).expanduser()
     if path.is_dir():
         return open_folder(path, split)
-    from .hub import dataset_folder
+    from mrnet.core.hub import dataset_folder
     folder, notice = dataset_folder(source, split)
     cases = open_folder(folder, split, name=source)
     if notice:

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 
-from .errors import MRNetError
+from mrnet.core.errors import MRNetError
 
 _deadline: ContextVar[tuple[float, float] | None] = ContextVar("mrnet_read_deadline", default=None)
 

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 import torch
 
-from .errors import MRNetError
+from mrnet.core.errors import MRNetError
 
 
 def exact_attribution(features: torch.Tensor, pooled: torch.Tensor, weight: torch.Tensor):

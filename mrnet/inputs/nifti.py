@@ -23,8 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import MRNetError
-from .exam import Exam, check_plane, plane_from_name, to_uint8_volume
+from mrnet.core.errors import MRNetError
+from mrnet.core.exam import Exam
+from mrnet.inputs.arrays import check_plane, plane_from_name, to_uint8_volume
 
 NII_MAGICS = (b"n+1\x00", b"n+2\x00")
 # output (slice, row, column) axis codes per plane, in nibabel's RAS letters (the direction each index grows)

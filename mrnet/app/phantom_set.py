@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cases import CaseSet
-from ..config import PLANES
-from ..exam import Exam
-from ..hub import BUNDLED
-from .phantom import GENERATOR_VERSION, choose_labels, generate_exam
-from .samples import cache_dir
+from mrnet.app.cases import CaseSet
+from mrnet.app.samples import cache_dir
+from mrnet.core.config import PLANES
+from mrnet.core.exam import Exam
+from mrnet.core.hub import BUNDLED
+from mrnet.phantom import GENERATOR_VERSION, choose_labels, generate_exam
 
 SEED, COUNT = 3, 60
 SCORES = BUNDLED / "scores-phantom.csv"

@@ -12,10 +12,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import MRNetError
-from .weights import Weights, load_weights
+from mrnet.core.errors import MRNetError
+from mrnet.core.weights import Weights, load_weights
 
-BUNDLED = Path(__file__).resolve().parent.parent / "weights"
+BUNDLED = Path(__file__).resolve().parents[2] / "weights"  # the repository's weights/, beside mrnet/
 WEIGHT_FILES = ["config.json", "*.safetensors", "README.md"]
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 COMMIT = re.compile(r"^[0-9a-f]{40}$")

@@ -13,9 +13,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .config import ModelEntry, WeightsConfig
-from .errors import MRNetError
-from .model import MRNet
+from mrnet.core.config import ModelEntry, WeightsConfig
+from mrnet.core.errors import MRNetError
+from mrnet.core.model import MRNet
 
 
 @dataclass
@@ -33,7 +33,7 @@ class Weights:
         return [(entry, model) for entry, model in self.models if entry.plane == plane]
 
     def to(self, device) -> "Weights":
-        """Move every model to `device` once (mrnet.compute picks it); returns self."""
+        """Move every model to `device` once (mrnet.core.compute picks it); returns self."""
         for _, model in self.models:
             model.to(device).to(memory_format=torch.channels_last)
         return self

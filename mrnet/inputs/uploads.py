@@ -5,7 +5,7 @@ visitor's upload folder; walking such a folder would hand one visitor's files to
 files must each be a regular file (not a folder, not a link) directly inside one upload folder of the
 cache (Gradio keeps an upload as CACHE/<content hash>/<name>). Messages never repeat a path: they name
 the file by its own name, which the visitor gave. Local callers (the CLI) read folders with
-`mrnet.inputs.load_exam` instead.
+`mrnet.inputs.load.load_exam` instead.
 """
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import os
 import stat
 from pathlib import Path
 
-from .errors import MRNetError
-from .inputs import max_upload_bytes
-from .settings import settings
+from mrnet.core.errors import MRNetError
+from mrnet.core.settings import settings
+from mrnet.inputs.load import max_upload_bytes
 
 NOT_AN_UPLOAD = ("One of the inputs is not a file uploaded with this request (a folder, a link or a path on the "
                  "server); upload the exam's files themselves, or a .zip of their folder.")

@@ -11,8 +11,8 @@ from pathlib import Path
 import cv2
 from tqdm import tqdm
 
-from .explain import DEFAULT_METHOD
-from .render import Renderer
+from mrnet.core.explain import DEFAULT_METHOD
+from mrnet.core.render import Renderer
 
 # Lossless. zlib level 1 with the SUB filter: measured here 1.7 ms and 86 KB per 256x256 overlay, against
 # 2.7 ms / 84 KB for level 1 with adaptive filters and 1.4 ms / 125 KB for OpenCV's default.

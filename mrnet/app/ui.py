@@ -1,0 +1,350 @@
+"""The Gradio app's wiring (the top-level app.py launches it): upload an exam, pick a sample, or browse a
+labelled set case by case -> probabilities, and a slice viewer with CAM overlays drawn in the browser
+(mrnet/app/web/viewer.js; the Cases view: mrnet/app/web/cases.js).
+A case of a labelled set can be linked (the URL names the view) and flagged by a reviewer (SQLite).
+
+Only wiring lives here; everything it calls is in the library below it. Settings come from the
+environment (mrnet.core.settings; the README lists them), plus GRADIO_SERVER_NAME / GRADIO_SERVER_PORT
+(default 127.0.0.1:7860).
+"""
+from __future__ import annotations
+
+import atexit
+import ctypes
+import shutil
+import signal
+import sys
+import threading
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+from gradio.utils import get_upload_folder
+
+from mrnet.app.access import ThrottledLogin, parse_auth
+from mrnet.app.browse import CaseBrowser, Opened, table_payload, view_from_link, with_scores
+from mrnet.app.cases import open_source
+from mrnet.app.flags import VERDICTS, Flag, FlagStore
+from mrnet.app.phantom_set import SCORES as PHANTOM_SCORES
+from mrnet.app.phantom_set import phantom_cases
+from mrnet.app.pixels import PixelStore
+from mrnet.app.present import (
+    html_text,
+    markdown_text,
+    predictions_markdown,
+    report_zip,
+    viewer_payload,
+    viewer_view,
+    web_assets,
+    weights_markdown,
+)
+from mrnet.app.samples import BY_TITLE, SAMPLES, sample_file
+from mrnet.app.scores import weights_digest
+from mrnet.core.analysis import Analysis, analyze
+from mrnet.core.compute import compute_for, for_zero_gpu
+from mrnet.core.config import DISCLAIMER
+from mrnet.core.errors import MRNetError
+from mrnet.core.explain import DEFAULT_METHOD, METHODS
+from mrnet.core.hub import resolve
+from mrnet.core.render import Renderer
+from mrnet.core.settings import settings
+from mrnet.inputs.load import load_exam, load_items
+from mrnet.inputs.uploads import read_uploads
+
+
+def fewer_malloc_arenas(arenas: int = 1) -> None:
+    """glibc gives each thread that allocates its own malloc arena; with Gradio's worker threads each holding
+    freed exam buffers, the server's memory grew with the number of visitors. One arena keeps it bounded at
+    no cost in throughput here (tests/load_bench.py); a no-op off glibc."""
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(-8, arenas)  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
+
+
+def release_memory() -> None:
+    """Give freed memory back to the system after each analysis: a refused 1 GB input otherwise leaves the
+    server's resident size at its peak (glibc keeps freed heap). A no-op off glibc."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+fewer_malloc_arenas()
+try:
+    settings()  # read once, here: a value that does not parse stops the app before it serves anything
+except MRNetError as exc:
+    raise SystemExit(f"error: {exc}") from None
+# One limit for the whole app: Gradio's concurrency limit is per event, and the API, Analyze, a case opened
+# and its prefetch are four events; each holds a slot while it reads and analyses an exam.
+ANALYSIS_SLOTS = threading.BoundedSemaphore(settings().concurrency)
+COMPUTE = compute_for()
+RESOLVED = resolve(settings().weights)  # once, at start
+WEIGHTS = RESOLVED.weights.to(COMPUTE.device)
+VIEWER_HTML, VIEWER_CSS, VIEWER_JS = web_assets("viewer")
+CASES_HTML, CASES_CSS, CASES_JS = web_assets("cases")
+CSS = ".notice {border-left: 4px solid #d97706; padding: 6px 12px; background: #fffbeb; color: #78350f;}"
+FLAGS = FlagStore(settings().flags)
+# the viewer's slices, fetched by the browser as files; one folder per app process inside Gradio's cache
+PIXELS = PixelStore(Path(get_upload_folder()) / f"mrnet-viewer-{uuid.uuid4().hex}")
+WEIGHTS_ID = WEIGHTS.source.get("commit") or weights_digest(WEIGHTS)  # what a flag says about the weights
+FLAG_COLUMNS = ["dataset", "case_id", "task", "plane", "slice", "method", "verdict", "comment", "weights", "created"]
+
+
+@for_zero_gpu
+def analyze_on_device(exam):
+    """The model's work, the only part that needs the GPU (on a ZeroGPU Space: at most 60 s per call)."""
+    return analyze(exam, WEIGHTS, COMPUTE)
+
+
+def analyze_in_slot(exam):
+    """A labelled set's case (opened or prefetched) takes one of the app's analysis slots too."""
+    with ANALYSIS_SLOTS:
+        try:
+            return analyze_on_device(exam)
+        finally:
+            release_memory()
+
+
+def labelled_sets() -> tuple[dict, str]:
+    """MRNET_DATA's set (the default when given) and the phantom set; a set that cannot be opened is said,
+    and the app runs on without it."""
+    sets, problem = {}, ""
+    if settings().data:
+        try:
+            cases = open_source(settings().data, settings().data_split)
+            sets[cases.name] = with_scores(cases, settings().scores, WEIGHTS)
+        except MRNetError as exc:
+            problem = f"⚠️ MRNET_DATA ({markdown_text(settings().data)}) cannot be browsed: {markdown_text(exc)}"
+    sets["phantom"] = with_scores(phantom_cases(), PHANTOM_SCORES, WEIGHTS)
+    return sets, problem
+
+
+SETS, SETS_PROBLEM = labelled_sets()
+BROWSER = CaseBrowser(SETS, WEIGHTS, COMPUTE, store=PIXELS, analyze_fn=analyze_in_slot)
+TABLES = {name: table_payload(item) for name, item in SETS.items()}  # the sets do not change while the app runs
+
+
+@dataclass
+class Session:
+    """One visitor's analysis, what draws its overlays for the zip (the viewer draws in the browser), and the
+    labelled set's case it is (None for an upload or a sample: those are never linked or flagged)."""
+    analysis: Analysis
+    renderer: Renderer
+    case: tuple[str, str] | None = None   # (set name, case id)
+
+
+def uploaded_exam(files):
+    """Only regular files inside the upload cache are read: never a folder or another path that a raw API
+    call names (it could hold other visitors' uploads)."""
+    return load_items(read_uploads([f if isinstance(f, str) else f.name for f in files], get_upload_folder()))
+
+
+def analyze_exam(read):
+    """Reading and analysing hold one of the app's slots; bad input becomes a gr.Error with our one sentence,
+    and the memory it took goes back; the app keeps serving."""
+    with ANALYSIS_SLOTS:
+        try:
+            return analyze_on_device(read())
+        except MRNetError as exc:
+            raise gr.Error(html_text(exc)) from None
+        finally:
+            release_memory()
+
+
+def run_analysis(files, sample_title, progress=gr.Progress()):
+    """Files or a sample -> the session's analysis, the predictions table, and the viewer's data and view."""
+    progress(0.05, desc="Reading the exam")
+    if not files and not sample_title:
+        raise gr.Error("Upload an exam or pick a sample patient first.")
+    progress(0.3, desc="Running MRNet on every slice")
+    if files:
+        analysis, truth = analyze_exam(lambda: uploaded_exam(files)), None
+    else:
+        sample = BY_TITLE[sample_title]
+        analysis, truth = analyze_exam(lambda: load_exam([sample_file(sample)])), sample.truth or None
+    return {session: Session(analysis, Renderer(analysis)), predictions: predictions_markdown(analysis, truth),
+            viewer: gr.HTML(value=viewer_view(analysis), data=viewer_payload(analysis, store=PIXELS))}
+
+
+def browse(dataset: str | None, case: str | None) -> Opened:
+    try:
+        return BROWSER.open(dataset, case)
+    except MRNetError as exc:
+        raise gr.Error(html_text(exc)) from None
+
+
+def shown(opened: Opened, view: dict) -> dict:
+    """A labelled set's case on screen: the session, the table with its ground truth, the viewer."""
+    return {session: Session(opened.analysis, Renderer(opened.analysis), (opened.dataset, opened.case)),
+            predictions: predictions_markdown(opened.analysis, opened.truth or None),
+            viewer: gr.HTML(value=view, data=opened.payload)}
+
+
+def open_case(evt: gr.EventData):
+    """A row of the Cases view was opened; the next row of its list is prepared meanwhile."""
+    asked = {key: getattr(evt, key, None) for key in ("dataset", "case", "task", "next")}  # trigger("open", {...})
+    opened = browse(asked.get("dataset"), asked.get("case"))
+    BROWSER.prefetch(asked.get("dataset"), asked.get("next"))
+    return shown(opened, viewer_view(opened.analysis, asked.get("task")))
+
+
+def choose_set(title: str):
+    name = next((n for n, item in SETS.items() if item.cases.title == title), BROWSER.default)
+    return gr.HTML(value=None, data=TABLES[name])
+
+
+def flag_rows() -> list[list]:
+    try:
+        return [[getattr(f, c) for c in FLAG_COLUMNS] for f in FLAGS.list()]
+    except MRNetError:
+        return []
+
+
+def open_link(request: gr.Request):
+    """A shared link (?case=...&task=...&method=...&plane=...&slice=..., &dataset=... when not the default
+    set) opens that case in that view. Only configured sets' cases can be named."""
+    params = dict(request.query_params)
+    # the table comes with the page load: gr.HTML props given at construction do not reach js_on_load
+    base = {flags_table: flag_rows(), cases_view: gr.HTML(data=TABLES[BROWSER.default])}
+    if "case" not in params:
+        return base
+    try:
+        opened = BROWSER.open(params.get("dataset"), params.get("case"))
+    except MRNetError as exc:
+        return {**base, link_note: gr.Markdown(f"⚠️ This link cannot be opened: {markdown_text(exc)}", visible=True)}
+    view = view_from_link(params, opened)
+    return {**base, **shown(opened, view), tabs: gr.Tabs(selected="cases"),
+            dataset_choice: gr.Dropdown(value=SETS[opened.dataset].cases.title),
+            cases_view: gr.HTML(value={"dataset": opened.dataset, "case": opened.case, "task": view["task"]},
+                                data=TABLES[opened.dataset])}
+
+
+def save_flag(state: Session | None, view: dict | None, verdict: str | None, comment: str):
+    """The view on screen (case, task, plane, slice, method) + the reviewer's verdict -> one row in SQLite."""
+    if not state or not state.case:
+        raise gr.Error("Flags are kept for cases of a labelled set (open one in the Cases tab); an upload or a "
+                       "sample is never stored.")
+    if verdict not in VERDICTS:
+        raise gr.Error("Choose whether the CAM is on the lesion, off it, or you are unsure.")
+    view, analysis = view or {}, state.analysis
+    task = view.get("task") if view.get("task") in analysis.tasks else next(iter(analysis.tasks))
+    plane = view.get("plane") if view.get("plane") in analysis.tasks[task].planes else analysis.tasks[task].decisive_plane
+    index = (view.get("slices") or {}).get(plane)
+    if not isinstance(index, int) or not 0 <= index < len(analysis.exam.volumes[plane]):
+        index = analysis.tasks[task].planes[plane].top_slice
+    method = view.get("method") if view.get("method") in METHODS else DEFAULT_METHOD
+    dataset, case = state.case
+    try:
+        flag = FLAGS.add(Flag(dataset, SETS[dataset].cases.split, case, task, plane, index, method, verdict,
+                              comment or "", WEIGHTS_ID))
+    except MRNetError as exc:
+        raise gr.Error(html_text(exc)) from None
+    return {flag_note: markdown_text(f"Saved: case {case}, {task}, {plane} slice {index}, {method} — "
+                                     f"{VERDICTS[verdict]} ({flag.created})."),
+            flags_table: flag_rows(), flag_comment: ""}
+
+
+def on_download(state: Session | None, view: dict | None) -> str:
+    """The zip (every overlay with the viewer's method and opacity) goes into a folder of its own in Gradio's
+    cache, which `delete_cache` empties after an hour."""
+    if not state:
+        raise gr.Error("Run an analysis first.")
+    view = view or {}
+    method = view.get("method") if view.get("method") in METHODS else DEFAULT_METHOD
+    opacity = view.get("opacity")
+    opacity = min(max(float(opacity), 0.0), 1.0) if isinstance(opacity, (int, float)) else 0.4
+    folder = Path(get_upload_folder()) / f"mrnet-{uuid.uuid4().hex}"
+    folder.mkdir(parents=True)
+    path = folder / "mrnet-overlays.zip"
+    path.write_bytes(report_zip(state.renderer, method, opacity))
+    return str(path)
+
+
+def analyze_api(files: list) -> dict:
+    """API: files -> the JSON report (same schema as `python -m mrnet predict`)."""
+    if not files:
+        raise gr.Error("No files were sent.")
+    return analyze_exam(lambda: uploaded_exam(files)).report()
+
+
+with gr.Blocks(title="MRNet knee-MRI explainer", delete_cache=(3600, 3600)) as demo:
+    gr.Markdown("# MRNet knee-MRI explainer\nWhich regions of which slices drove each prediction — "
+                "Class Activation Maps over the MRNet model (AlexNet per slice, max over slices).")
+    gr.Markdown(f"⚠️ **{DISCLAIMER}**", elem_classes=["notice"], elem_id="notice")
+    gr.Markdown(weights_markdown(WEIGHTS, RESOLVED.notice), elem_id="weights-info")
+    session = gr.State(None)
+    with gr.Tabs(elem_id="tabs") as tabs:
+        with gr.Tab("Exam", id="exam", elem_id="tab-exam"):
+            with gr.Row():
+                files = gr.File(label="Exam files (.npy per plane, .npz, .zip, NIfTI, DICOM)", file_count="multiple",
+                                scale=3, elem_id="files")
+                with gr.Column(scale=2):
+                    sample = gr.Dropdown([s.title for s in SAMPLES], value=SAMPLES[1].title,
+                                         label="…or a sample patient", elem_id="sample")
+                    gr.Markdown("The real knee sample: " + next(s.note for s in SAMPLES if s.note))
+                    run = gr.Button("Analyze", variant="primary", elem_id="analyze")
+        with gr.Tab("Cases", id="cases", elem_id="tab-cases"):
+            gr.Markdown("Browse a labelled set by outcome: pick a task and a threshold, click a cell of the confusion "
+                        "matrix to list its cases, click a row to open it below (keys n / p: next / previous). "
+                        + DISCLAIMER)
+            if SETS_PROBLEM:
+                gr.Markdown(SETS_PROBLEM, elem_classes=["notice"])
+            dataset_choice = gr.Dropdown([item.cases.title for item in SETS.values()],
+                                         value=SETS[BROWSER.default].cases.title, label="Labelled set",
+                                         visible=len(SETS) > 1, elem_id="dataset")
+            cases_view = gr.HTML(value=None, html_template=CASES_HTML, css_template=CASES_CSS, js_on_load=CASES_JS,
+                                 data=None, elem_id="cases", apply_default_css=False)
+    link_note = gr.Markdown(visible=False, elem_id="link-note")
+    predictions = gr.Markdown(elem_id="predictions")
+    viewer = gr.HTML(value=None, html_template=VIEWER_HTML, css_template=VIEWER_CSS, js_on_load=VIEWER_JS,
+                     data=None, elem_id="viewer", apply_default_css=False)
+    with gr.Accordion("Review: is the CAM on the lesion? (cases of a labelled set; saved with the view on screen)",
+                      open=True, elem_id="review"):
+        with gr.Row():
+            flag_verdict = gr.Radio([(title, key) for key, title in VERDICTS.items()], label="Verdict",
+                                    elem_id="flag-verdict")
+            flag_comment = gr.Textbox(label="Comment", lines=1, scale=2, elem_id="flag-comment")
+            flag_button = gr.Button("Save flag", elem_id="flag-save")
+        flag_note = gr.Markdown(elem_id="flag-note")
+        flags_table = gr.Dataframe(headers=FLAG_COLUMNS, label="Flags", interactive=False, elem_id="flags")
+    with gr.Row():
+        zip_button = gr.Button("Prepare zip: every overlay PNG (the viewer's method and opacity) + JSON report",
+                               elem_id="zip")
+        zip_file = gr.File(label="Download", interactive=False, elem_id="zip-file")
+
+    run.click(run_analysis, [files, sample], [session, predictions, viewer], api_visibility="private")
+    cases_view.open(open_case, None, [session, predictions, viewer], api_visibility="private")
+    dataset_choice.change(choose_set, [dataset_choice], [cases_view], api_visibility="private")
+    flag_button.click(save_flag, [session, viewer, flag_verdict, flag_comment], [flag_note, flags_table, flag_comment],
+                      api_visibility="private")
+    demo.load(open_link, None, [session, predictions, viewer, tabs, dataset_choice, cases_view, link_note, flags_table],
+              api_visibility="private")
+    zip_button.click(on_download, [session, viewer], [zip_file], api_visibility="private")
+
+    # API only: a named endpoint for gradio_client (see the README)
+    api_files = gr.File(file_count="multiple", visible=False)
+    api_report = gr.JSON(visible=False)
+    api_button = gr.Button(visible=False)
+    api_button.click(analyze_api, [api_files], [api_report], api_name="analyze")
+
+
+def launch() -> None:
+    # the viewer's slice files go with the app: at a normal exit, and at a plain kill (SIGTERM) too
+    atexit.register(shutil.rmtree, PIXELS.folder, True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    config = settings()
+    try:
+        login = parse_auth(config.auth)
+    except MRNetError as exc:  # fail closed: never serve without the login that was asked for
+        raise SystemExit(f"error: {exc}") from None
+    demo.queue(default_concurrency_limit=config.concurrency, max_size=64)
+    demo.launch(
+        share=config.share,  # fails soft offline: Gradio prints why and serves locally
+        auth=ThrottledLogin(*login).check if login else None,
+        allowed_paths=[str(PIXELS.folder)],  # only the viewer's slice files, named by random ids
+        max_file_size=f"{config.max_upload_mb}mb",
+        theme=gr.themes.Soft(), css=CSS, show_error=True, ssr_mode=False,
+    )
