@@ -11,7 +11,7 @@ import sys
 from dataclasses import fields, replace
 from pathlib import Path
 
-from mrnet.core.config import PLANES, TASKS
+from mrnet.core.config import DEFAULT_OPACITY, PLANES, TASKS
 from mrnet.core.errors import MRNetError
 from mrnet.core.settings import settings
 from mrnet.toolchain.options import RECIPES, TrainOptions
@@ -178,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="also write every overlay as DIR/TASK/PLANE/NNN.png and DIR/report.json")
     p.add_argument("--method", default=DEFAULT_METHOD, help="CAM method of the overlays: a name in "
                    "mrnet.core.explain.METHODS (shapley, exact, classic, ...); checked when the overlays are drawn")
-    p.add_argument("--opacity", type=float, default=0.4)
+    p.add_argument("--opacity", type=float, default=DEFAULT_OPACITY)
     device_arg(p)
     precision_arg(p)
     p.set_defaults(run=cmd_predict)

@@ -195,3 +195,22 @@ def test_an_unopenable_flag_database_is_one_sentence(tmp_path):
     run = subprocess.run([sys.executable, "-m", "mrnet", "flags", "export", "--out", "-", "--db",
                           str(tmp_path / "file" / "x.sqlite")], cwd=ROOT, capture_output=True, text=True, env=env)
     assert run.returncode == 0 and run.stdout.startswith("dataset,")  # no database yet: an empty table
+
+
+def test_the_browser_and_training_read_label_files_alike(tmp_path):
+    """One reader of MRNet's CSVs: `0001, 1` (spaces), blank lines and 1.0 are read by both; a bad line is
+    skipped by the browser and refused by training, in the same words."""
+    from mrnet.toolchain.dataset import read_split
+    root = write_set(tmp_path / "set")
+    for t, labels in (("abnormal", [1, 0, 1, 1]), ("acl", [1, 0, 0, 1]), ("meniscus", [0, 0, 1, 1])):
+        (root / f"valid-{t}.csv").write_text("".join(f"{i:04d}, {labels[i]}.0\n\n" for i in range(4)))
+    cases, split = open_folder(root), read_split(root, "valid")
+    assert cases.problems == [] and split.ids == cases.ids
+    for task in ("abnormal", "acl", "meniscus"):
+        assert [cases.labels[c][task] for c in cases.ids] == list(split.labels[task])
+    (root / "valid-acl.csv").write_text("0000,1\n0001;0\n0002,0\n0003,1\n")
+    said = next(p for p in open_folder(root).problems if "valid-acl.csv" in p)
+    with pytest.raises(MRNetError) as refused:
+        read_split(root, "valid")
+    sentence = "valid-acl.csv: line 2 is not `id,label` with a label of 0 or 1"
+    assert said.startswith(sentence) and str(refused.value).startswith(sentence)

@@ -22,14 +22,10 @@ from mrnet.core.config import PLANES, TASK_TITLES, TASKS
 from mrnet.core.errors import MRNetError
 from mrnet.core.exam import Exam
 from mrnet.inputs.arrays import add_npy, read_npy_bytes
+from mrnet.inputs.labels import bad_lines_sentence, case_id, few, parse_labels
 from mrnet.inputs.load import read_path
 
 CASE_FILE = re.compile(r"^(\d{1,8})\.npy$")
-
-
-def case_id(raw: str) -> str:
-    """'7', '0007' -> '0007' (MRNet's file names are zero-padded to 4 digits)."""
-    return f"{int(raw):04d}"
 
 
 @dataclass
@@ -54,13 +50,6 @@ class CaseSet:
         return self.load_masks(case) if self.has_masks and case in self.ids else {}
 
 
-def few(items: list[str], k: int = 3) -> str:
-    """'a', 'a and b', 'a, b and c', 'a, b, c and 4 more'."""
-    if len(items) > k:
-        return ", ".join(items[:k]) + f" and {len(items) - k} more"
-    return " and ".join([", ".join(items[:-1]), items[-1]]) if len(items) > 1 else "".join(items)
-
-
 def read_labels(csv: Path, problems: list[str]) -> dict[str, int]:
     """`id,label` rows; malformed lines are skipped with one sentence for all of them."""
     labels, bad = {}, []
@@ -69,18 +58,10 @@ def read_labels(csv: Path, problems: list[str]) -> dict[str, int]:
     except OSError as exc:
         problems.append(f"{csv.name} cannot be read ({exc.strerror}): its task has no labels.")
         return labels
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        cells = [c.strip() for c in line.split(",")]
-        if len(cells) != 2 or not cells[0].isdigit() or cells[1] not in ("0", "1", "0.0", "1.0"):
-            bad.append(str(number))
-            continue
-        labels[case_id(cells[0])] = int(float(cells[1]))
+    rows, bad = parse_labels(text)
+    labels = dict(rows)
     if bad:
-        problems.append(f"{csv.name}: line{'s' if len(bad) > 1 else ''} {few(bad)} "
-                        f"{'are' if len(bad) > 1 else 'is'} not `id,label` with a label of 0 or 1, and "
-                        f"{'were' if len(bad) > 1 else 'was'} skipped.")
+        problems.append(f"{bad_lines_sentence(csv, bad)}, and {'were' if len(bad) > 1 else 'was'} skipped.")
     return labels
 
 

@@ -7,8 +7,6 @@ the bundled weights (weights/scores-phantom.csv, made by `python -m mrnet score 
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +15,7 @@ from mrnet.app.cases import CaseSet
 from mrnet.app.samples import cache_dir
 from mrnet.core.config import PLANES
 from mrnet.core.exam import Exam
+from mrnet.core.files import atomic_write
 from mrnet.core.hub import BUNDLED
 from mrnet.phantom import GENERATOR_VERSION, choose_labels, generate_exam
 
@@ -33,16 +32,8 @@ def cached(case: str) -> Path:
     of the same case never expose half a file)."""
     path = cache_dir() / f"phantom-case-{case_seed(case)}-v{GENERATOR_VERSION}.npz"
     if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
         ph = generate_exam(case_seed(case))
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem + ".", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **ph.volumes, **{f"mask_{p}": m for p, m in ph.masks.items()})
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(path, lambda fh: np.savez(fh, **ph.volumes, **{f"mask_{p}": m for p, m in ph.masks.items()}))
     return path
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from mrnet.app.pixels import PixelStore
 from mrnet.core.analysis import Analysis
-from mrnet.core.config import DISCLAIMER, PLANES, TASK_BITS, TASK_TITLES
+from mrnet.core.config import DEFAULT_OPACITY, DISCLAIMER, PLANES, TASK_BITS, TASK_TITLES
 from mrnet.core.explain import DEFAULT_METHOD, METHODS, display_levels
 from mrnet.core.export import overlays, png_bytes
 from mrnet.core.render import Renderer
@@ -149,6 +149,7 @@ def viewer_payload(analysis: Analysis, masks: dict[str, np.ndarray] | None = Non
         "jet": b64(jet_table()),
         "masks": {p: base64.b64encode(zlib_bytes(m)).decode("ascii") for p, m in masks.items()},
         "taskBits": TASK_BITS,
+        "defaultOpacity": DEFAULT_OPACITY,
         "link": link,
     }
 
@@ -157,7 +158,7 @@ def zlib_bytes(volume: np.ndarray) -> bytes:
     return zlib.compress(np.ascontiguousarray(volume, dtype=np.uint8).tobytes(), 1)  # level 1: most of the gain, a fraction of the time
 
 
-def viewer_view(analysis: Analysis, task: str | None = None, method: str = DEFAULT_METHOD, opacity: float = 0.4) -> dict:
+def viewer_view(analysis: Analysis, task: str | None = None, method: str = DEFAULT_METHOD, opacity: float = DEFAULT_OPACITY) -> dict:
     """The view the viewer opens on: each plane at its decisive slice for the task; `plane` (the plane a
     link and a flag name) is the decisive one."""
     task = task if task in analysis.tasks else next(iter(analysis.tasks))

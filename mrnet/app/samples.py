@@ -6,13 +6,13 @@ The real knee: "Real knee MRI sample from the pyMSKT project (mskt on PyPI), MIT
 """
 from __future__ import annotations
 
-import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from mrnet.core.files import atomic_write
 from mrnet.core.settings import settings
 
 HERE = Path(__file__).resolve().parent / "sample_data"
@@ -58,16 +58,6 @@ def sample_file(sample: Sample) -> Path:
     from mrnet.phantom import GENERATOR_VERSION, generate_exam
     path = cache_dir() / f"{sample.key}-{sample.seed}-v{GENERATOR_VERSION}.npz"
     if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        volumes = generate_exam(sample.seed).volumes
-        # a temp file of its own for every writer (the app and its callers may make the same sample at
-        # once), then an atomic rename: nobody reads half a file, and the last identical copy wins
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem + ".", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez_compressed(f, **volumes)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        volumes = generate_exam(sample.seed).volumes  # the app and its callers may make the same sample at once
+        atomic_write(path, lambda fh: np.savez_compressed(fh, **volumes))
     return path

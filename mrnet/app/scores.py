@@ -11,8 +11,6 @@ import csv
 import hashlib
 import io
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -22,6 +20,7 @@ from mrnet.core.analysis import Analysis
 from mrnet.core.config import PLANES
 from mrnet.core.errors import MRNetError
 from mrnet.core.explain import DEFAULT_METHOD
+from mrnet.core.files import atomic_write
 from mrnet.core.weights import Weights
 
 FIELDS = ["case", "task", "label", "probability", "decisive_plane", "top_slice",
@@ -59,16 +58,7 @@ def write_scores(path: Path, rows: list[dict]) -> None:
     writer = csv.DictWriter(buf, fieldnames=FIELDS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(buf.getvalue())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(Path(path), lambda fh: fh.write(buf.getvalue().encode()))
 
 
 @dataclass

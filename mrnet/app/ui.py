@@ -43,7 +43,7 @@ from mrnet.app.samples import BY_TITLE, SAMPLES, sample_file
 from mrnet.app.scores import weights_digest
 from mrnet.core.analysis import Analysis, analyze
 from mrnet.core.compute import compute_for, for_zero_gpu
-from mrnet.core.config import DISCLAIMER
+from mrnet.core.config import DEFAULT_OPACITY, DISCLAIMER
 from mrnet.core.errors import MRNetError
 from mrnet.core.explain import DEFAULT_METHOD, METHODS
 from mrnet.core.hub import resolve
@@ -255,7 +255,7 @@ def on_download(state: Session | None, view: dict | None) -> str:
     view = view or {}
     method = view.get("method") if view.get("method") in METHODS else DEFAULT_METHOD
     opacity = view.get("opacity")
-    opacity = min(max(float(opacity), 0.0), 1.0) if isinstance(opacity, (int, float)) else 0.4
+    opacity = min(max(float(opacity), 0.0), 1.0) if isinstance(opacity, (int, float)) else DEFAULT_OPACITY
     folder = Path(get_upload_folder()) / f"mrnet-{uuid.uuid4().hex}"
     folder.mkdir(parents=True)
     path = folder / "mrnet-overlays.zip"

@@ -121,3 +121,5 @@ DISCLAIMER = ("Research demo, not for diagnosis. The bundled weights were traine
 # Lesion masks are uint8 bit fields aligned with the slices (the folder format, the phantom set, the viewer).
 MASK_BITS = {"acl": 1, "meniscus": 2, "other": 4}
 TASK_BITS = {"abnormal": 7, "acl": 1, "meniscus": 2}   # abnormal: any lesion
+
+DEFAULT_OPACITY = 0.4  # the CAM's weight over the slice, wherever an overlay is drawn (the viewer gets it too)

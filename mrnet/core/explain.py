@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 import torch
 
+from mrnet.core.config import DEFAULT_OPACITY
 from mrnet.core.errors import MRNetError
 
 
@@ -142,7 +143,7 @@ def upsample(maps: np.ndarray, size: int = 256) -> np.ndarray:
     return np.round(out).astype(np.uint8).transpose(2, 0, 1)
 
 
-def overlay(gray: np.ndarray, cam: np.ndarray, opacity: float = 0.4) -> np.ndarray:
+def overlay(gray: np.ndarray, cam: np.ndarray, opacity: float = DEFAULT_OPACITY) -> np.ndarray:
     """gray and cam uint8 (..., H, W) -> RGB uint8 (..., H, W, 3): (1 - opacity) * slice + opacity * JET(cam)."""
     shape = gray.shape
     heat = cv2.applyColorMap(cam.reshape(-1, shape[-1]), cv2.COLORMAP_JET)[:, :, ::-1]

@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 from tqdm import tqdm
 
+from mrnet.core.config import DEFAULT_OPACITY
 from mrnet.core.explain import DEFAULT_METHOD
 from mrnet.core.render import Renderer
 
@@ -35,7 +36,7 @@ def png_bytes(rgb) -> bytes:
     return png.tobytes()
 
 
-def export(renderer: Renderer, out: Path, method: str = DEFAULT_METHOD, opacity: float = 0.4, progress: bool = True) -> int:
+def export(renderer: Renderer, out: Path, method: str = DEFAULT_METHOD, opacity: float = DEFAULT_OPACITY, progress: bool = True) -> int:
     """Returns the number of PNG files written."""
     out = Path(out)
     jobs = [(out / name, rgb) for name, rgb in overlays(renderer, method, opacity)]

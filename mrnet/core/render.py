@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from mrnet.core.analysis import Analysis
+from mrnet.core.config import DEFAULT_OPACITY
 from mrnet.core.explain import DEFAULT_METHOD, overlay, upsample
 
 
@@ -20,9 +21,9 @@ class Renderer:
             self._cams[key] = upsample(self.analysis.tasks[task].display_maps(plane, method))
         return self._cams[key]
 
-    def overlay(self, task: str, plane: str, index: int, method: str = DEFAULT_METHOD, opacity: float = 0.4) -> np.ndarray:
+    def overlay(self, task: str, plane: str, index: int, method: str = DEFAULT_METHOD, opacity: float = DEFAULT_OPACITY) -> np.ndarray:
         return overlay(self.analysis.exam.volumes[plane][index], self.cam_volume(task, plane, method)[index], opacity)
 
-    def overlay_volume(self, task: str, plane: str, method: str = DEFAULT_METHOD, opacity: float = 0.4) -> np.ndarray:
+    def overlay_volume(self, task: str, plane: str, method: str = DEFAULT_METHOD, opacity: float = DEFAULT_OPACITY) -> np.ndarray:
         """RGB uint8 (S, 256, 256, 3): every slice's overlay in one batched call."""
         return overlay(self.analysis.exam.volumes[plane], self.cam_volume(task, plane, method), opacity)

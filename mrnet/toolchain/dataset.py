@@ -16,6 +16,7 @@ from sklearn.linear_model import LogisticRegression
 from mrnet.app.scores import auc  # noqa: F401  (one ROC AUC for the app's Cases view and the toolchain)
 from mrnet.core.config import PLANES, TASK_BITS, TASKS
 from mrnet.core.errors import MRNetError
+from mrnet.inputs.labels import bad_lines_sentence, parse_labels
 
 
 def task_mask(mask: np.ndarray, task: str) -> np.ndarray:
@@ -49,12 +50,11 @@ def read_split(root: Path, split: str, tasks=TASKS) -> Split:
         csv = root / f"{split}-{task}.csv"
         if not csv.is_file():
             raise MRNetError(f"{root} is not in MRNet's layout: {csv.name} is missing.")
-        rows = [line.split(",") for line in csv.read_text().split() if line.strip()]
-        try:
-            task_ids = [f"{int(r[0]):04d}" for r in rows]
-            labels[task] = np.array([int(float(r[1])) for r in rows], dtype=np.int64)
-        except (ValueError, IndexError):
-            raise MRNetError(f"{csv.name} must hold `id,label` rows.") from None
+        rows, bad = parse_labels(csv.read_text(encoding="utf-8", errors="replace"))
+        if bad:  # the Cases browser skips such lines with the same sentence; training refuses to guess
+            raise MRNetError(f"{bad_lines_sentence(csv, bad)}; fix them to train.")
+        task_ids = [case for case, _ in rows]
+        labels[task] = np.array([label for _, label in rows], dtype=np.int64)
         if ids is not None and task_ids != ids:
             raise MRNetError(f"{csv.name} lists other exams than the other tasks' CSVs.")
         ids = task_ids

@@ -344,7 +344,7 @@ function applyView(next) {
   view = {
     task: next.task in data.results ? next.task : data.tasks[0][0],
     method: data.methods.some(([m]) => m === next.method) ? next.method : data.methods[0][0],
-    opacity: Number.isFinite(next.opacity) ? Math.max(0, Math.min(1, next.opacity)) : 0.4,
+    opacity: Number.isFinite(next.opacity) ? Math.max(0, Math.min(1, next.opacity)) : data.defaultOpacity,
     mode: ["overlay", "slice", "swipe"].includes(next.mode) ? next.mode : "overlay",
     slices: {},
   };
