@@ -113,6 +113,12 @@ def cmd_publish(a) -> int:
     return 0
 
 
+def cmd_space(a) -> int:
+    from mrnet.toolchain.space import run_space
+    print(json.dumps(run_space(a.repo, a.private, a.dry_run), indent=2))
+    return 0
+
+
 def cmd_figure(a) -> int:
     from mrnet.toolchain.figures import deletion_figure, make_figure, randomization_figure
     draw = {"phantoms": make_figure, "deletion": deletion_figure, "randomization": randomization_figure}[a.kind]
@@ -301,6 +307,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--private", action="store_true")
     p.add_argument("--dry-run", action="store_true", help="validate and list the files; upload nothing")
     p.set_defaults(run=cmd_publish)
+
+    p = sub.add_parser("space", allow_abbrev=False, help="create a Gradio Space and upload the files the app runs on")
+    p.add_argument("--repo", required=True, help="owner/name of the Space")
+    p.add_argument("--private", action="store_true")
+    p.add_argument("--dry-run", action="store_true", help="list the files and their sizes; create and upload nothing")
+    p.set_defaults(run=cmd_space)
 
     p = sub.add_parser("figure", allow_abbrev=False, help="the README figures: phantoms (real vs phantom slices, a lesion mask and its "
                        "CAMs), deletion (the recorded evaluation's deletion curves), randomization (a CAM strip)")

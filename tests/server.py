@@ -17,12 +17,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_app(env_extra: dict | None, timeout: float):
+def start_app(env_extra: dict | None, timeout: float, cwd: Path = ROOT, python: list | None = None):
     port = free_port()
     env = dict(os.environ, GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port),
                GRADIO_ANALYTICS_ENABLED="False", HF_HUB_DISABLE_TELEMETRY="1", **(env_extra or {}))
     log = open(Path(env.get("TMPDIR", "/tmp")) / f"mrnet-app-{port}.log", "w+")
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen((python or [sys.executable]) + ["app.py"], cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + timeout
     while True:
@@ -51,11 +51,11 @@ def stop(proc, log):
 
 
 @contextmanager
-def running_app(env_extra: dict | None = None, timeout: float = 120, attempts: int = 2):
+def running_app(env_extra: dict | None = None, timeout: float = 120, attempts: int = 2, cwd: Path = ROOT, python: list | None = None):
     """The app on a free loopback port; a second attempt on another port covers a port taken in between."""
     for attempt in range(attempts):
         try:
-            url, proc, log = start_app(env_extra, timeout)
+            url, proc, log = start_app(env_extra, timeout, cwd, python)
             break
         except RuntimeError:
             if attempt == attempts - 1:

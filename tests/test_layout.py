@@ -156,3 +156,16 @@ def test_an_abbreviated_option_is_refused_not_silently_dropped():
     assert exited.value.code == 2
     args = cli.build_parser().parse_args(["train", "--data", "d", "--out", "o", "--epochs", "3", "--recipe", "stanford"])
     assert args.epochs == 3
+
+
+def test_the_readme_is_a_front_door_whose_links_all_exist():
+    import re
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.encode()) <= 12 * 1024
+    links = re.findall(r"\]\(([^)#]+)\)", readme)
+    assert {"docs/viewer.md", "docs/cases.md", "docs/cam-methods.md", "docs/evaluation.md", "docs/training.md",
+            "docs/deploy.md", "docs/settings.md", "docs/inputs.md", "docs/speed.md"} <= set(links)
+    for page in [ROOT / link for link in links] + sorted((ROOT / "docs").glob("*.md")):
+        assert page.exists(), page
+        for target in re.findall(r"\]\(([^)#:]+)\)", page.read_text()) if page.suffix == ".md" else []:
+            assert (page.parent / target).exists(), f"{page.name} links to {target}"

@@ -1,0 +1,90 @@
+"""A Space in one command: `python -m mrnet space --dry-run` lists exactly the files a Space gets, and those
+files alone run the app: copied to an empty folder and started there on the runtime requirements only, an
+upload (API) and a sample (chromium) analyse."""
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mrnet.toolchain.space import space_files, stage
+
+from helpers import mrnet_cli
+from server import ROOT, running_app
+
+
+def runtime_site(into: Path) -> Path:
+    """A site folder holding only requirements.txt's distributions and what they require (links into this
+    venv's site-packages): what a Space installs, and none of the dev tools."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    from packaging.requirements import Requirement
+    lines = [re.sub(r"#.*", "", line).strip() for line in (ROOT / "requirements.txt").read_text().splitlines()]
+    todo, seen = [Requirement(line).name for line in lines if line], {}
+    while todo:
+        name = re.sub(r"[-_.]+", "-", todo.pop()).lower()
+        if name in seen:
+            continue
+        try:
+            seen[name] = dist = distribution(name)
+        except PackageNotFoundError:  # a requirement of an extra or a platform that is not installed here
+            continue
+        for raw in dist.requires or []:
+            req = Requirement(raw)
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                todo.append(req.name)
+    into.mkdir()
+    for dist in seen.values():
+        for top in {Path(str(f)).parts[0] for f in dist.files or [] if not str(f).startswith("..")}:
+            source, link = Path(dist.locate_file(top)), into / top
+            if source.exists() and not link.exists() and not top.endswith(".pth"):
+                link.symlink_to(source)
+    return into
+
+
+def test_the_dry_run_lists_exactly_what_a_space_runs_on():
+    run = mrnet_cli("space", "--repo", "someone/mrnet-demo", "--dry-run")
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    files = [f["file"] for f in result["files"]]
+    assert {"app.py", "requirements.txt", "README.md", "weights/config.json", "weights/sagittal.safetensors",
+            "mrnet/app/ui.py", "mrnet/app/web/viewer.js", "mrnet/app/sample_data/real_knee_sagittal.npz",
+            "mrnet/app/sample_data/PROVENANCE.md", "mrnet/core/model.py"} <= set(files)
+    assert not [f for f in files if f.startswith(("tests/", "docs/", "data/", ".ci/"))]
+    assert result["bytes"] == sum((ROOT / f).stat().st_size for f in files) and result["dry_run"] is True
+    assert mrnet_cli("space", "--repo", "not a repo", "--dry-run").returncode == 2
+
+
+@pytest.mark.browser
+def test_the_space_files_alone_run_the_app(tmp_path):
+    """`python -S` with PYTHONPATH=the runtime site: no dev package, and no mrnet but the bundle's."""
+    from gradio_client import Client, handle_file
+    from playwright.sync_api import sync_playwright
+
+    from mrnet.app.samples import BY_KEY, sample_file
+
+    from test_browser import launch
+    bundle = stage(space_files(), tmp_path / "space")
+    site = runtime_site(tmp_path / "site")
+    assert not [p for p in ("sklearn", "matplotlib", "pytest", "playwright", "mrnet") if (site / p).exists()]
+    python = [sys.executable, "-S"]
+    env = {"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"}
+    probe = subprocess.run(python + ["-c", "import mrnet, gradio, torch; print(mrnet.__file__)"], cwd=bundle, env=env,
+                           capture_output=True, text=True)
+    assert probe.stdout.strip() == str(bundle / "mrnet" / "__init__.py"), probe.stderr[-2000:]
+    blocked = subprocess.run(python + ["-c", "import sklearn"], cwd=bundle, env=env, capture_output=True, text=True)
+    assert "No module named 'sklearn'" in blocked.stderr
+    with running_app({**env, "MRNET_FLAGS": str(tmp_path / "flags.sqlite")}, cwd=bundle, python=python) as (url, _, _):
+        report = Client(url, verbose=False).predict([handle_file(str(sample_file(BY_KEY["phantom-acl"])))],
+                                                    api_name="/analyze")
+        assert set(report["tasks"]) == {"abnormal", "acl", "meniscus"}
+        with sync_playwright() as pw:
+            browser = launch(pw)
+            page = browser.new_page()
+            page.goto(url)
+            page.locator("#analyze").click()  # the default sample patient
+            page.wait_for_selector("#viewer .mrv[data-ready='1']", timeout=90_000)
+            assert "Probability" in page.locator("#predictions").inner_text()
+            browser.close()
