@@ -24,10 +24,11 @@ browser:
 run: $(VENV)/.runtime
 	$(PY) app.py
 
-# The layers (import-linter contracts in pyproject.toml) and ruff; a broken contract fails `make test`.
+# The layers (import-linter contracts in pyproject.toml), ruff and mypy; any of them failing fails `make test`.
 lint: $(VENV)/.dev
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy mrnet
 
 # Everything, on both cores (pytest-xdist).
 test: lint browser

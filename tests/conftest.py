@@ -9,6 +9,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))  # test_load drives bench/load_bench.py's load
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
@@ -54,3 +55,15 @@ def small_exam_files(tmp_path_factory) -> Path:
     for plane, vol in ph.volumes.items():
         np.save(folder / f"{plane}.npy", vol)
     return folder
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One Debian chromium per test process (pytest-xdist worker), shared by the browser tests."""
+    from playwright.sync_api import sync_playwright
+
+    from browser import launch
+    with sync_playwright() as pw:
+        chromium = launch(pw)
+        yield chromium
+        chromium.close()

@@ -2,6 +2,7 @@
 import io
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -18,3 +19,15 @@ def npy_bytes(array, allow_pickle: bool = False) -> bytes:
     buf = io.BytesIO()
     np.save(buf, array, allow_pickle=allow_pickle)
     return buf.getvalue()
+
+
+def write_set(root: Path, n: int = 4, slices: int = 6, seed: int = 0) -> Path:
+    """A small set in MRNet's layout (random pixels: reading does not need anatomy)."""
+    rng = np.random.default_rng(seed)
+    for plane in ("axial", "coronal", "sagittal"):
+        (root / "valid" / plane).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            np.save(root / "valid" / plane / f"{i:04d}.npy", rng.integers(0, 255, (slices, 64, 64), dtype=np.uint8))
+    for t, labels in (("abnormal", [1, 0, 1, 1]), ("acl", [1, 0, 0, 1]), ("meniscus", [0, 0, 1, 1])):
+        (root / f"valid-{t}.csv").write_text("".join(f"{i},{labels[i % 4]}\n" for i in range(n)))
+    return root

@@ -3,28 +3,19 @@ the slice viewer drawn in the browser: wheel, keys, task/method/opacity with no 
 canvas against the server's own overlay, window/level, zoom, swipe, bars, top slices, the zip, a screenshot."""
 import json
 import os
-import shutil
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from browser import launch
 from server import running_app
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run", "--disable-sync"]
 # `make figures` sets MRNET_SCREENSHOT to docs/figures/app.png; a plain test run writes into its temp folder.
 SCREENSHOT = os.environ.get("MRNET_SCREENSHOT")
 SAMPLE = "Phantom — ACL and meniscal tears"
 pytestmark = pytest.mark.browser
-
-
-def launch(pw):
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian chromium is not installed (make test installs it)")
-    return pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,19 +19,8 @@ from mrnet.app.flags import Flag, FlagStore
 from mrnet.app.scores import auc, read_scores, roc_curve
 from mrnet.core.errors import MRNetError
 
+from helpers import write_set
 from server import ROOT
-
-
-def write_set(root: Path, n: int = 4, slices: int = 6, seed: int = 0) -> Path:
-    """A small set in MRNet's layout (random pixels: reading does not need anatomy)."""
-    rng = np.random.default_rng(seed)
-    for plane in ("axial", "coronal", "sagittal"):
-        (root / "valid" / plane).mkdir(parents=True, exist_ok=True)
-        for i in range(n):
-            np.save(root / "valid" / plane / f"{i:04d}.npy", rng.integers(0, 255, (slices, 64, 64), dtype=np.uint8))
-    for t, labels in (("abnormal", [1, 0, 1, 1]), ("acl", [1, 0, 0, 1]), ("meniscus", [0, 0, 1, 1])):
-        (root / f"valid-{t}.csv").write_text("".join(f"{i},{labels[i % 4]}\n" for i in range(n)))
-    return root
 
 
 def test_a_good_set_reads_whole(tmp_path):

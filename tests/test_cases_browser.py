@@ -6,14 +6,14 @@ import urllib.parse
 
 import numpy as np
 import pytest
-from test_cases import write_set
 
 from mrnet.app.phantom_set import SCORES
 from mrnet.app.scores import auc, read_scores
 from mrnet.core.config import TASK_TITLES
 
+from browser import analysis_id, cases_tab, listed_cases, new_page, open_row, viewer_shows
+from helpers import write_set
 from server import running_app
-from test_browser import launch
 
 pytestmark = pytest.mark.browser
 
@@ -32,56 +32,6 @@ def app(broken_set, tmp_path_factory):
     flags = tmp_path_factory.mktemp("flags") / "flags.sqlite"
     with running_app({"MRNET_DATA": str(broken_set), "MRNET_FLAGS": str(flags)}) as (url, proc, log):
         yield url, flags
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as pw:
-        b = launch(pw)
-        yield b
-        b.close()
-
-
-def new_page(browser, url):
-    page = browser.new_page(viewport={"width": 1500, "height": 1600})
-    page.errors, page.requests = [], []
-    page.on("request", lambda r: page.requests.append(r.url))
-    page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
-    page.on("pageerror", lambda e: page.errors.append(str(e)))
-    page.goto(url)
-    return page
-
-
-def cases_tab(page, dataset_title=None):
-    page.locator("button[role=tab]:has-text('Cases')").first.click()
-    page.wait_for_selector("#cases .mrc[data-ready='1']", timeout=60_000)
-    if dataset_title and dataset_title not in page.locator("#cases .mrc-title").inner_text():
-        page.locator("#dataset input").click()
-        page.get_by_role("option", name=dataset_title).click()
-        page.wait_for_function("(t) => document.querySelector('#cases .mrc-title').innerText.startsWith(t)",
-                               arg=dataset_title, timeout=30_000)
-
-
-def viewer_shows(page, before):
-    page.wait_for_function("(old) => { const r = document.querySelector('#viewer .mrv'); "
-                           "return r && r.dataset.ready === '1' && r.dataset.analysis !== old; }", arg=before,
-                           timeout=90_000)
-
-
-def open_row(page, case):
-    """Click a row of the Cases view and wait for the viewer to show that case."""
-    before = analysis_id(page)
-    page.locator(f"#cases .mrc-table tr[data-case='{case}']").click()
-    viewer_shows(page, before)
-
-
-def analysis_id(page):
-    return page.locator("#viewer .mrv").get_attribute("data-analysis")
-
-
-def listed_cases(page):
-    return page.locator("#cases .mrc-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.case)")
 
 
 PHANTOM = "Phantom validation set"

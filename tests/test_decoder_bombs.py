@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from bombs import bombs, nifti
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,6 +68,7 @@ def test_a_bomb_is_refused_in_one_sentence_or_read_within_bounds(measured, label
 
 def test_degenerate_nifti_on_the_cli_exits_2_with_only_our_sentence(tmp_path):
     import numpy as np
+
     from bombs import edits, set_field
     path = tmp_path / "knee.nii"
     vol = (np.arange(64 * 64 * 16).reshape(64, 64, 16) % 997).astype(np.int16)

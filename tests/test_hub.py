@@ -7,10 +7,10 @@ import sys
 
 import pytest
 from conftest import make_weights
-from test_cases import write_set
 
 from mrnet.app.samples import BY_KEY, sample_file
 
+from helpers import write_set
 from hubserver import HubServer, git_repo_with
 from server import ROOT
 
@@ -144,10 +144,9 @@ def test_a_hub_dataset_repo_is_scored(hub, tmp_path, random_weights):
 @pytest.mark.browser
 def test_the_app_browses_a_hub_dataset_repo(hub, tmp_path):
     from playwright.sync_api import sync_playwright
-    from test_cases_browser import analysis_id, cases_tab, listed_cases, viewer_shows
 
+    from browser import analysis_id, cases_tab, launch, listed_cases, viewer_shows
     from server import running_app
-    from test_browser import launch
     env = {"MRNET_DATA": "acme/knee-set", "HF_ENDPOINT": hub.url, "HF_HOME": str(tmp_path / "hf"),
            "MRNET_FLAGS": str(tmp_path / "flags.sqlite")}
     with running_app(env) as (url, proc, log), sync_playwright() as pw:

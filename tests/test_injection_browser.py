@@ -9,7 +9,6 @@ import pytest
 
 from dicom_factory import series
 from server import running_app
-from test_browser import launch
 
 pytestmark = pytest.mark.browser
 
@@ -25,15 +24,6 @@ def app(tmp_path_factory):
     flags = tmp_path_factory.mktemp("flags") / "flags.sqlite"
     with running_app({"MRNET_FLAGS": str(flags)}) as (url, proc, log):
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as pw:
-        b = launch(pw)
-        yield b
-        b.close()
 
 
 def new_page(browser, url):

@@ -169,3 +169,17 @@ def test_the_readme_is_a_front_door_whose_links_all_exist():
         assert page.exists(), page
         for target in re.findall(r"\]\(([^)#:]+)\)", page.read_text()) if page.suffix == ".md" else []:
             assert (page.parent / target).exists(), f"{page.name} links to {target}"
+
+
+def test_requirements_dev_and_the_dev_extra_list_the_same_packages():
+    import re
+
+    from packaging.requirements import Requirement
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    from_extra = {str(Requirement(r)) for r in extras["dev"] + extras["train"] if not r.startswith("mrnet-cam")}
+    lines = [re.sub(r"#.*", "", line).strip() for line in (ROOT / "requirements-dev.txt").read_text().splitlines()]
+    from_file = {str(Requirement(line)) for line in lines if line and not line.startswith("-r")}
+    assert from_file == from_extra
+    runtime = [re.sub(r"#.*", "", line).strip() for line in (ROOT / "requirements.txt").read_text().splitlines()]
+    assert {str(Requirement(line)) for line in runtime if line} == {str(Requirement(r)) for r in project["dependencies"]}

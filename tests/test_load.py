@@ -1,6 +1,6 @@
 """16 concurrent gradio_client sessions x 5 analyses while 4 more clients send hostile inputs: no good analysis
 fails, results identical to sequential ones, every hostile input refused, memory bounded. Timings are printed
-by tests/load_bench.py, never asserted."""
+by bench/load_bench.py, never asserted."""
 import pytest
 
 from load_bench import run_load

@@ -65,7 +65,7 @@ def test_the_space_files_alone_run_the_app(tmp_path):
 
     from mrnet.app.samples import BY_KEY, sample_file
 
-    from test_browser import launch
+    from browser import launch
     bundle = stage(space_files(), tmp_path / "space")
     site = runtime_site(tmp_path / "site")
     assert not [p for p in ("sklearn", "matplotlib", "pytest", "playwright", "mrnet") if (site / p).exists()]

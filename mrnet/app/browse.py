@@ -137,7 +137,8 @@ def view_from_link(params: dict, opened: Opened) -> dict:
     is missing or names nothing in this case)."""
     analysis = opened.analysis
     task = params.get("task") if params.get("task") in analysis.tasks else None
-    view = viewer_view(analysis, task, method=params.get("method") if params.get("method") in METHODS else DEFAULT_METHOD)
+    method = params.get("method")
+    view = viewer_view(analysis, task, method=method if isinstance(method, str) and method in METHODS else DEFAULT_METHOD)
     plane = params.get("plane")
     if plane in PLANES and plane in analysis.exam.volumes:
         view["plane"] = plane

@@ -52,7 +52,7 @@ class CaseSet:
 
 def read_labels(csv: Path, problems: list[str]) -> dict[str, int]:
     """`id,label` rows; malformed lines are skipped with one sentence for all of them."""
-    labels, bad = {}, []
+    labels: dict[str, int] = {}
     try:
         text = csv.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:

@@ -77,7 +77,7 @@ def predictions_markdown(analysis: Analysis, truth: dict | None = None) -> str:
         cells += [percent(result.planes[p].probability) if p in result.planes else "—" for p in planes]
         cells.append(result.decisive_plane)
         if truth:
-            cells.append({1: "positive", 0: "negative"}.get(truth.get(task), "—"))
+            cells.append({1: "positive", 0: "negative"}.get(truth.get(task, -1), "—"))
         rows.append("| " + " | ".join(cells) + " |")
     sources = sorted({src.split("[")[0] for src in analysis.exam.sources.values()})
     notes = [f"Exam: {markdown_text(', '.join(sources))}.", "Each task is an independent probability (they do not add up to 100 %). "
@@ -101,7 +101,8 @@ WEB = Path(__file__).resolve().parent / "web"
 def web_assets(name: str) -> tuple[str, str, str]:
     """A browser component's HTML skeleton, CSS and script (gr.HTML's html_template, css_template, js_on_load):
     "viewer" (the slice viewer) or "cases" (the Cases view)."""
-    return tuple((WEB / f"{name}.{ext}").read_text() for ext in ("html", "css", "js"))
+    html, css, js = ((WEB / f"{name}.{ext}").read_text() for ext in ("html", "css", "js"))
+    return html, css, js
 
 
 def b64(array: np.ndarray) -> str:

@@ -56,7 +56,7 @@ from mrnet.inputs.uploads import read_uploads
 def fewer_malloc_arenas(arenas: int = 1) -> None:
     """glibc gives each thread that allocates its own malloc arena; with Gradio's worker threads each holding
     freed exam buffers, the server's memory grew with the number of visitors. One arena keeps it bounded at
-    no cost in throughput here (tests/load_bench.py); a no-op off glibc."""
+    no cost in throughput here (bench/load_bench.py); a no-op off glibc."""
     try:
         ctypes.CDLL("libc.so.6").mallopt(-8, arenas)  # M_ARENA_MAX
     except (OSError, AttributeError):

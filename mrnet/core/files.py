@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import IO
 
 
-def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+def atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:
     """`write(fh)` into a temp file of its own beside `path`, then an atomic rename: nobody reads half a file,
     concurrent writers of the same content do not collide (the last identical copy wins), and a failed write
     leaves nothing behind."""

@@ -37,7 +37,7 @@ class Settings:
     def from_env(cls, env=os.environ) -> "Settings":
         """A value that does not parse stops whoever reads it with one sentence (fail closed: a limit that was
         asked for is never silently replaced by the default)."""
-        values = {}
+        values: dict[str, object] = {}
         for f in fields(cls):
             name = f"MRNET_{f.name.upper()}"
             raw = env.get(name)
@@ -49,15 +49,16 @@ class Settings:
                 values[f.name] = BOOLEANS[raw.strip().lower()]
             elif f.type == "int":
                 try:
-                    values[f.name] = int(raw)
+                    number = int(raw)
                 except ValueError:
                     raise MRNetError(f"{name}={raw[:40]!r} is not a whole number.") from None
                 least = 1 if f.name == "concurrency" else 0  # no analysis slot at all would hang every request
-                if values[f.name] < least:
-                    raise MRNetError(f"{name}={values[f.name]} must be at least {least}.")
+                if number < least:
+                    raise MRNetError(f"{name}={number} must be at least {least}.")
+                values[f.name] = number
             else:
                 values[f.name] = raw
-        return cls(**values)
+        return cls(**values)  # type: ignore[arg-type]  # each value has its field's type, checked above
 
 
 @lru_cache(maxsize=1)

@@ -98,7 +98,7 @@ def check_codestream(ds, base: str) -> None:
         encapsulated = syntax is not None and syntax.is_encapsulated and syntax != "1.2.840.10008.1.2.5"  # not RLE
     except ValueError:
         return  # an unknown syntax: pydicom has no decoder for it, and says so (undecodable)
-    if not encapsulated:
+    if syntax is None or not encapsulated:
         return
     from pydicom.encaps import get_frame
     try:

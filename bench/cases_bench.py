@@ -6,7 +6,7 @@
    prepared ahead (`n` pressed after a 3-second look at the current case); cached (back with `p` to a case
    opened before); and the generated default set's cases, cold (generated first).
 
-    .venv/bin/python tests/cases_bench.py [--repeats 10]
+    .venv/bin/python bench/cases_bench.py [--repeats 10]
 """
 import argparse
 import statistics
@@ -18,14 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the tests' helpers (server, factories)
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from mrnet.app.scores import weights_digest, write_scores  # noqa: E402
 from mrnet.core.config import PLANES, TASKS  # noqa: E402
 from mrnet.core.hub import bundled  # noqa: E402
 
+from browser import launch  # noqa: E402
 from server import running_app  # noqa: E402
-from test_browser import launch  # noqa: E402
 
 
 def big_set(root: Path, n: int = 1250) -> tuple[Path, Path]:

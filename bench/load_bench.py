@@ -1,6 +1,6 @@
 """Load benchmark: N concurrent gradio_client sessions x M analyses against the real app.
 
-    .venv/bin/python tests/load_bench.py [--clients 8] [--rounds 5]
+    .venv/bin/python bench/load_bench.py [--clients 8] [--rounds 5]
 
 Prints JSON: failures, whether every result equals the sequential one, throughput and the server's
 peak RSS (VmHWM). The test in test_load.py runs it and asserts correctness, never timings."""
@@ -11,7 +11,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the tests' helpers (server, factories)
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gradio_client import Client, handle_file  # noqa: E402

@@ -1,7 +1,7 @@
 """Benchmark: peak memory of `python -m mrnet predict` on the largest legal exams (nothing asserted; numbers for
 the README). Each case runs in a fresh process; the peak is the process's max RSS (getrusage of the child).
 
-    .venv/bin/python tests/largest_exam_bench.py
+    .venv/bin/python bench/largest_exam_bench.py
 """
 import io
 import json
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the tests' helpers (server, factories)
 from dicom_factory import dicom_bytes  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -3,7 +3,7 @@ in the main process and in DataLoader workers. Prints JSON; nothing asserted. Th
 carries over to an MRNet-sized set (1,130 train exams: `--n-train 1130 --n-valid 120`), which takes
 about 1,130 / (exams/s) seconds per plane and epoch.
 
-    .venv/bin/python tests/train_bench.py [--n-train 120] [--workers 0 1] [--device auto]
+    .venv/bin/python bench/train_bench.py [--n-train 120] [--workers 0 1] [--device auto]
 """
 import argparse
 import json

@@ -1,7 +1,7 @@
 """The browser viewer's speed, measured in Debian chromium (a benchmark, not a test: it prints, never asserts).
 
-    .venv/bin/python tests/viewer_bench.py            # this checkout's app
-    .venv/bin/python tests/viewer_bench.py --large    # also a 3 x 128-slice exam (page memory)
+    .venv/bin/python bench/viewer_bench.py            # this checkout's app
+    .venv/bin/python bench/viewer_bench.py --large    # also a 3 x 128-slice exam (page memory)
 
 Prints JSON: slice step (key press handled -> new pixels on the canvas, and to the next frame), task / method /
 opacity change, requests sent during all of them, Analyze click -> first overlay drawn, the payload's bytes.
@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the tests' helpers (server, factories)
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from browser import ARGS, CHROMIUM  # noqa: E402
 from server import running_app  # noqa: E402
-from test_browser import ARGS, CHROMIUM  # noqa: E402
 
 STEP = """async ([plane, key]) => {
   const stage = document.querySelector(`#viewer .mrv-plane[data-plane=${plane}] .mrv-stage`);

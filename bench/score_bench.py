@@ -2,7 +2,7 @@
 `python -m mrnet predict` once per exam (what a user would script without it), on the same phantom exams
 written to disk in MRNet's layout. Prints exams/s for both and the ratio; nothing asserted.
 
-    .venv/bin/python tests/score_bench.py [--exams 8]
+    .venv/bin/python bench/score_bench.py [--exams 8]
 """
 import argparse
 import json

@@ -1,0 +1,57 @@
+"""Driving Debian chromium with Playwright (never `playwright install`): launching it, and the steps the
+browser tests share. The `browser` fixture (conftest.py) launches one per test process."""
+import shutil
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run", "--disable-sync"]
+
+
+def launch(pw):
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian chromium is not installed (make test installs it)")
+    return pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+
+
+def new_page(browser, url):
+    page = browser.new_page(viewport={"width": 1500, "height": 1600})
+    page.errors, page.requests = [], []
+    page.on("request", lambda r: page.requests.append(r.url))
+    page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    page.goto(url)
+    return page
+
+
+def cases_tab(page, dataset_title=None):
+    page.locator("button[role=tab]:has-text('Cases')").first.click()
+    page.wait_for_selector("#cases .mrc[data-ready='1']", timeout=60_000)
+    if dataset_title and dataset_title not in page.locator("#cases .mrc-title").inner_text():
+        page.locator("#dataset input").click()
+        page.get_by_role("option", name=dataset_title).click()
+        page.wait_for_function("(t) => document.querySelector('#cases .mrc-title').innerText.startsWith(t)",
+                               arg=dataset_title, timeout=30_000)
+
+
+def viewer_shows(page, before):
+    page.wait_for_function("(old) => { const r = document.querySelector('#viewer .mrv'); "
+                           "return r && r.dataset.ready === '1' && r.dataset.analysis !== old; }", arg=before,
+                           timeout=90_000)
+
+
+def open_row(page, case):
+    """Click a row of the Cases view and wait for the viewer to show that case."""
+    before = analysis_id(page)
+    page.locator(f"#cases .mrc-table tr[data-case='{case}']").click()
+    viewer_shows(page, before)
+
+
+def analysis_id(page):
+    return page.locator("#viewer .mrv").get_attribute("data-analysis")
+
+
+def listed_cases(page):
+    return page.locator("#cases .mrc-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.case)")
