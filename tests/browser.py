@@ -38,7 +38,7 @@ def cases_tab(page, dataset_title=None):
 
 def viewer_shows(page, before):
     page.wait_for_function("(old) => { const r = document.querySelector('#viewer .mrv'); "
-                           "return r && r.dataset.ready === '1' && r.dataset.analysis !== old; }", arg=before,
+                           "return r && r.dataset.complete === '1' && r.dataset.analysis !== old; }", arg=before,
                            timeout=90_000)
 
 

@@ -121,24 +121,34 @@ def analysed_planes(analysis: Analysis) -> list[str]:
 def viewer_payload(analysis: Analysis, masks: dict[str, np.ndarray] | None = None, link: dict | None = None,
                    store: PixelStore | None = None) -> dict:
     """Everything the browser needs to draw any slice, task and method: each plane's uint8 slices once
-    (zlib, then base64), and every task's and method's low-resolution maps as the method displays them
+    (zlib), and every task's and method's low-resolution maps as the method displays them
     (`explain.display_levels`: the values `explain.upsample` resizes), plus the numbers for
     captions and bars. The browser upsamples and colours them; nothing more comes from the server.
-    With a `store`, the slices are files the browser fetches (`url`) instead of base64 in the JSON.
+    Slices come in passes (`slice_passes`): the first view's slices (every task's decisive slice of the
+    plane) inside this JSON, so that the first overlays are drawn as soon as it arrives; then every 4th
+    slice, then the gaps, as files the browser fetches (`url`, with a `store`) or base64 here (without).
     A case of a labelled set also carries its lesion masks (bit fields, cases.TASK_BITS; the browser
     outlines them) and its link ({"dataset", "case"}: what the page's URL may name)."""
     planes = analysed_planes(analysis)
     masks = {p: m for p, m in (masks or {}).items()
              if p in planes and m.shape == analysis.exam.volumes[p].shape and m.dtype == np.uint8}
     grid = next(iter(next(iter(analysis.tasks.values())).planes.values())).maps[DEFAULT_METHOD].shape[-2:]
-    with ThreadPoolExecutor(max_workers=len(planes)) as pool:  # zlib releases the GIL: planes compress in parallel
-        packed = dict(zip(planes, pool.map(lambda p: zlib_bytes(analysis.exam.volumes[p]), planes)))
+    passes = {p: slice_passes(len(analysis.exam.volumes[p]), {r.planes[p].top_slice for r in analysis.tasks.values()
+                                                               if p in r.planes}) for p in planes}
+    jobs = [(p, k) for p in planes for k in range(len(passes[p]))]
+    with ThreadPoolExecutor(max_workers=3) as pool:  # zlib releases the GIL: passes compress in parallel
+        packed = dict(zip(jobs, pool.map(lambda job: zlib_bytes(analysis.exam.volumes[job[0]][passes[job[0]][job[1]]]),
+                                         jobs)))
+
+    def shipped(p: str, k: int) -> dict:
+        inline = k == 0 or store is None
+        return {"indices": passes[p][k], **({"pixels": base64.b64encode(packed[p, k]).decode("ascii")} if inline
+                                            else {"url": store(packed[p, k])})}
     return {
         "id": uuid.uuid4().hex,
         "grid": [int(grid[0]), int(grid[1])],
         "planes": {p: {"slices": int(len(analysis.exam.volumes[p])),
-                       **({"url": store(packed[p])} if store else {"pixels": base64.b64encode(packed[p]).decode("ascii")})}
-                   for p in planes},
+                       "passes": [shipped(p, k) for k in range(len(passes[p]))]} for p in planes},
         "tasks": [[t, TASK_TITLES.get(t, t)] for t in analysis.tasks],
         "methods": [[name, m.title] for name, m in METHODS.items()],
         "cams": {t: {p: {m: b64(display_levels(result.display_maps(p, m)))
@@ -153,6 +163,14 @@ def viewer_payload(analysis: Analysis, masks: dict[str, np.ndarray] | None = Non
         "defaultOpacity": DEFAULT_OPACITY,
         "link": link,
     }
+
+
+def slice_passes(n: int, first: set[int]) -> list[list[int]]:
+    """The order a plane's slices travel in: the first view's, then every 4th slice, then every 2nd, then the
+    rest, so that the slider finds a slice near anywhere early (Cornerstone3D's interleaved loading)."""
+    rest = [i for i in range(n) if i not in first]
+    later = [[i for i in rest if i % 4 == 0], [i for i in rest if i % 4 == 2], [i for i in rest if i % 2 == 1]]
+    return [sorted(int(i) for i in first)] + [p for p in later if p]
 
 
 def zlib_bytes(volume: np.ndarray) -> bytes:

@@ -85,7 +85,10 @@ RESOLVED = resolve(settings().weights)  # once, at start
 WEIGHTS = RESOLVED.weights.to(COMPUTE.device)
 VIEWER_HTML, VIEWER_CSS, VIEWER_JS = web_assets("viewer")
 CASES_HTML, CASES_CSS, CASES_JS = web_assets("cases")
-CSS = ".notice {border-left: 4px solid #d97706; padding: 6px 12px; background: #fffbeb; color: #78350f;}"
+CSS = (".notice {border-left: 4px solid #d97706; padding: 6px 12px; background: #fffbeb; color: #78350f;}"
+       # the predictions table scrolls sideways on a phone instead of breaking words letter by letter
+       "#predictions table {display: block; overflow-x: auto; max-width: 100%;}"
+       "#predictions th, #predictions td {white-space: nowrap; word-break: normal; overflow-wrap: normal;}")
 FLAGS = FlagStore(settings().flags)
 # the viewer's slices, fetched by the browser as files; one folder per app process inside Gradio's cache
 PIXELS = PixelStore(Path(get_upload_folder()) / f"mrnet-viewer-{uuid.uuid4().hex}")

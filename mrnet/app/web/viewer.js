@@ -19,6 +19,7 @@ let swipeX = 128;
 let outline = false;      // outline the true lesion (cases of sets with masks)
 const LINK_KEYS = ["dataset", "case", "task", "method", "plane", "slice"];
 let syncTimer = null;
+let touchMode = "slices"; // what one finger does on the image: "slices" or "wl" (window/level)
 
 function identityTable() { const t = new Uint8Array(256); for (let i = 0; i < 256; i++) t[i] = i; return t; }
 
@@ -40,12 +41,40 @@ async function inflate(b64) {
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
-// A plane's slices: a file the server left for us (the app), or base64 inside the payload.
-async function planePixels(plane) {
-  if (!plane.url) return inflate(plane.pixels);
-  const response = await fetch(new URL(plane.url, document.baseURI));
-  if (!response.ok) throw new Error(`viewer: the slices could not be fetched (HTTP ${response.status})`);
-  return new Uint8Array(await new Response(response.body.pipeThrough(new DecompressionStream("deflate"))).arrayBuffer());
+// One pass of a plane's slices: base64 inside the payload, or a file the server left for us (the app), fetched
+// with one retry; `signal` stops it when a newer analysis arrives.
+async function passPixels(pass, signal) {
+  if (!pass.url) return inflate(pass.pixels);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const response = await fetch(new URL(pass.url, document.baseURI), { signal });
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      return new Uint8Array(await new Response(response.body.pipeThrough(new DecompressionStream("deflate"))).arrayBuffer());
+    } catch (err) {
+      if (signal.aborted || attempt >= 1) throw err;
+    }
+  }
+}
+
+// Slices that have not arrived yet are drawn from the nearest one that has (the caption says so).
+function nearestLoaded(p, index) {
+  for (let d = 0; d < p.slices; d++) {
+    if (index - d >= 0 && p.have[index - d]) return index - d;
+    if (index + d < p.slices && p.have[index + d]) return index + d;
+  }
+  return -1;
+}
+
+// "3, 12–15 and 31" for the message about slices that could not be loaded.
+function ranges(indices) {
+  const sorted = [...indices].sort((a, b) => a - b), parts = [];
+  for (let i = 0; i < sorted.length; i++) {
+    let j = i;
+    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j] + 1) j++;
+    parts.push(i === j ? `${sorted[i]}` : `${sorted[i]}–${sorted[j]}`);
+    i = j;
+  }
+  return parts.length > 1 ? `${parts.slice(0, -1).join(", ")} and ${parts[parts.length - 1]}` : parts[0];
 }
 
 // cv2.resize INTER_LINEAR on float input: source coordinate (d + 0.5) * scale - 0.5, clamped at the edges.
@@ -77,8 +106,9 @@ function upsampleInto(cells, offset, h, w, out) {
 }
 
 // One slice composed at 256x256: grey through the window/level table, then the overlay (or a swipe of both).
-function compose(plane, index, image, mode, task, method, opacity) {
-  const p = data.planes[plane], grey = p.pixels.subarray(index * SIZE * SIZE, (index + 1) * SIZE * SIZE);
+function compose(plane, wanted, image, mode, task, method, opacity) {
+  const p = data.planes[plane], index = Math.max(0, nearestLoaded(p, wanted));
+  const grey = p.pixels.subarray(index * SIZE * SIZE, (index + 1) * SIZE * SIZE);
   const px = image.data, jet = data.jet, table = wlTable;
   if (mode === "slice") {
     for (let i = 0, j = 0; i < grey.length; i++, j += 4) { const g = table[grey[i]]; px[j] = px[j + 1] = px[j + 2] = g; px[j + 3] = 255; }
@@ -128,8 +158,12 @@ function draw(plane) {
   ctx.setTransform(scale, 0, 0, scale, off + pane.pan[0], off + pane.pan[1]);
   ctx.drawImage(pane.native, 0, 0);
   pane.slider.value = String(index);
-  pane.caption.textContent = caption(plane, index);
+  const shown = nearestLoaded(data.planes[plane], index);
+  pane.caption.textContent = caption(plane, index) + (shown !== index ? ` — still loading; showing slice ${shown}` : "");
   pane.stage.dataset.slice = String(index);
+  pane.stage.dataset.shown = String(shown);
+  pane.stage.dataset.zoom = pane.zoom.toFixed(3);
+  pane.stage.classList.toggle("mrv-placeholder", shown !== index);
   if (pane.current) pane.current.classList.remove("current");
   pane.current = pane.barRects[index];
   if (pane.current) pane.current.classList.add("current");
@@ -255,8 +289,9 @@ function buildPane(plane) {
   section.innerHTML = `<h3><span>${plane[0].toUpperCase() + plane.slice(1)}</span><span class="mrv-zoom">
       <button type="button" data-zoom="fit">Fit</button><button type="button" data-zoom="one">1:1</button>
       <button type="button" data-zoom="in" aria-label="zoom in">+</button><button type="button" data-zoom="out" aria-label="zoom out">−</button></span></h3>
-    <div class="mrv-stage" tabindex="0" role="img" aria-label="${plane} slices: wheel or arrow keys scroll, drag sets window/level, shift-drag pans">
+    <div class="mrv-stage" tabindex="0" role="img" aria-label="${plane} slices: wheel, arrow keys or a one-finger drag scroll; drag sets window/level; shift-drag or two fingers pan; pinch zooms">
       <canvas width="512" height="512"></canvas></div>
+    <progress class="mrv-progress" max="${p.slices}" value="0" aria-label="${plane} slices loaded"></progress>
     <input type="range" class="mrv-slider" min="0" max="${p.slices - 1}" step="1" value="0" aria-label="${plane} slice">
     <div class="mrv-track"><span class="mrv-decisive"></span></div>
     <p class="mrv-caption" id="caption-${plane}"></p>
@@ -267,7 +302,8 @@ function buildPane(plane) {
     section, native, image: new ImageData(SIZE, SIZE), stage: section.querySelector(".mrv-stage"),
     canvas: section.querySelector("canvas"), slider: section.querySelector(".mrv-slider"),
     caption: section.querySelector(".mrv-caption"), bars: section.querySelector(".mrv-bars"),
-    decisive: section.querySelector(".mrv-decisive"), zoom: 1, pan: [0, 0], barRects: [],
+    decisive: section.querySelector(".mrv-decisive"), progress: section.querySelector(".mrv-progress"),
+    zoom: 1, pan: [0, 0], barRects: [],
   };
   pane.ctx = pane.canvas.getContext("2d");
   panes[plane] = pane;
@@ -288,9 +324,31 @@ function buildPane(plane) {
     else return;
     e.preventDefault();
   });
-  let drag = null;
   pane.stage.addEventListener("focus", () => { if (view.plane !== plane) { view.plane = plane; syncSoon(); } });
+  mouseController(plane, pane);
+  touchController(plane, pane);
+  section.querySelector(".mrv-zoom").addEventListener("click", (e) => {
+    const how = e.target.dataset && e.target.dataset.zoom;
+    if (how === "fit") fit(plane);
+    else if (how === "one") { pane.zoom = SIZE / pane.canvas.width; pane.pan = [0, 0]; draw(plane); }
+    else if (how === "in") zoomBy(plane, 1.25);
+    else if (how === "out") zoomBy(plane, 0.8);
+  });
+  planesBox.appendChild(section);
+}
+
+function fit(plane) {
+  const pane = panes[plane];
+  pane.zoom = 1; pane.pan = [0, 0];
+  draw(plane);
+}
+
+// Mouse and pen: drag sets window/level, shift- or middle-drag pans.
+function mouseController(plane, pane) {
+  let drag = null;
   pane.stage.addEventListener("pointerdown", (e) => {
+    if (e.pointerType === "touch") return;
+    root.dataset.input = "mouse";
     pane.stage.focus();
     drag = { x: e.clientX, y: e.clientY, pan: e.shiftKey || e.button === 1, wl: { ...wl }, start: [...pane.pan] };
     pane.stage.setPointerCapture(e.pointerId);
@@ -309,14 +367,80 @@ function buildPane(plane) {
   const end = () => { drag = null; };
   pane.stage.addEventListener("pointerup", end);
   pane.stage.addEventListener("pointercancel", end);
-  section.querySelector(".mrv-zoom").addEventListener("click", (e) => {
-    const how = e.target.dataset && e.target.dataset.zoom;
-    if (how === "fit") { pane.zoom = 1; pane.pan = [0, 0]; draw(plane); }
-    else if (how === "one") { pane.zoom = SIZE / pane.canvas.width; pane.pan = [0, 0]; draw(plane); }
-    else if (how === "in") zoomBy(plane, 1.25);
-    else if (how === "out") zoomBy(plane, 0.8);
+}
+
+// Touch (after NiiVue's touch controller): one finger dragged up or down scrolls slices (or sets
+// window/level in the W/L touch mode), two fingers pinch to zoom about them and pan, a double tap fits.
+const TOUCH_STEP_PX = 14;   // finger travel per slice
+const DOUBLE_TAP_MS = 300;
+function touchController(plane, pane) {
+  const fingers = new Map();   // pointerId -> [x, y] (client pixels)
+  let gesture = null, lastTap = null;
+  const toCanvas = ([x, y]) => {
+    const rect = pane.canvas.getBoundingClientRect(), k = pane.canvas.width / rect.width;
+    return [(x - rect.left) * k, (y - rect.top) * k];
+  };
+  const two = () => {
+    const [a, b] = [...fingers.values()];
+    return { mid: [(a[0] + b[0]) / 2, (a[1] + b[1]) / 2], dist: Math.hypot(a[0] - b[0], a[1] - b[1]) || 1 };
+  };
+  const start = () => {
+    if (fingers.size === 1) {
+      const [at] = [...fingers.values()];
+      gesture = { kind: touchMode, at, slice: view.slices[plane], wl: { ...wl } };
+    } else if (fingers.size === 2) {
+      const { mid, dist } = two(), scale = pane.zoom * pane.canvas.width / SIZE;
+      const off = (pane.canvas.width - SIZE * scale) / 2, m = toCanvas(mid);
+      // the image point under the fingers' midpoint stays under it
+      gesture = { kind: "pinch", dist, zoom: pane.zoom, image: [(m[0] - off - pane.pan[0]) / scale, (m[1] - off - pane.pan[1]) / scale] };
+    } else {
+      gesture = null;
+    }
+  };
+  pane.stage.addEventListener("pointerdown", (e) => {
+    if (e.pointerType !== "touch") return;
+    e.preventDefault();
+    root.dataset.input = "touch";
+    fingers.set(e.pointerId, [e.clientX, e.clientY]);
+    pane.stage.setPointerCapture(e.pointerId);
+    if (fingers.size === 1) {
+      const now = performance.now();
+      if (lastTap && now - lastTap.t < DOUBLE_TAP_MS && Math.hypot(e.clientX - lastTap.x, e.clientY - lastTap.y) < 30) {
+        lastTap = null;
+        gesture = null;
+        fit(plane);
+        return;
+      }
+      lastTap = { t: now, x: e.clientX, y: e.clientY };
+    } else {
+      lastTap = null;
+    }
+    start();
   });
-  planesBox.appendChild(section);
+  pane.stage.addEventListener("pointermove", (e) => {
+    if (e.pointerType !== "touch" || !fingers.has(e.pointerId)) return;
+    fingers.set(e.pointerId, [e.clientX, e.clientY]);
+    if (!gesture) return;
+    if (gesture.kind === "pinch" && fingers.size === 2) {
+      const { mid, dist } = two(), m = toCanvas(mid);
+      pane.zoom = Math.max(0.25, Math.min(16, gesture.zoom * dist / gesture.dist));
+      const scale = pane.zoom * pane.canvas.width / SIZE, off = (pane.canvas.width - SIZE * scale) / 2;
+      pane.pan = [m[0] - off - gesture.image[0] * scale, m[1] - off - gesture.image[1] * scale];
+      draw(plane);
+      return;
+    }
+    const [x, y] = fingers.get(e.pointerId), dx = x - gesture.at[0], dy = y - gesture.at[1];
+    if (Math.hypot(dx, dy) > 10) lastTap = null;  // a drag, not a tap
+    if (gesture.kind === "wl") setWindow(gesture.wl.center - dy, gesture.wl.width + dx * 2);
+    else if (gesture.kind === "slices") setSlice(plane, gesture.slice + Math.round(dy / TOUCH_STEP_PX));
+  });
+  const lift = (e) => {
+    if (e.pointerType !== "touch") return;
+    fingers.delete(e.pointerId);
+    start();  // what the remaining fingers do now starts from here (no jump)
+  };
+  pane.stage.addEventListener("pointerup", lift);
+  pane.stage.addEventListener("pointercancel", lift);
 }
 
 function zoomBy(plane, factor) {
@@ -363,17 +487,28 @@ function applyView(next) {
   redrawAll();
 }
 
-async function load(payload) {
-  const started = performance.now();
+// The first view is drawn from the slices inside the payload (every task's decisive slice of each plane); the
+// rest arrive pass by pass (every 4th slice, then the gaps), each drawn as it lands. A newer analysis stops
+// the older one's transfers; a pass that still fails after one retry is said in the viewer, and what arrived
+// stays usable.
+async function load(payload, generation, signal) {
+  const started = performance.now(), current = () => generation === loads;
   root.dataset.ready = "0";
+  root.dataset.complete = "0";
+  showError("");
   planesBox.replaceChildren();
   strip.replaceChildren();
   for (const key of Object.keys(panes)) delete panes[key];
   data = null;
   if (!payload || !payload.planes) return;
-  const names = Object.keys(payload.planes);  // the planes decompress side by side
-  const pixels = await Promise.all(names.map((name) => planePixels(payload.planes[name])));
-  const planes = Object.fromEntries(names.map((name, i) => [name, { slices: payload.planes[name].slices, pixels: pixels[i] }]));
+  const names = Object.keys(payload.planes);
+  const planes = Object.fromEntries(names.map((name) => {
+    const n = payload.planes[name].slices;
+    return [name, { slices: n, pixels: new Uint8Array(n * SIZE * SIZE), have: new Uint8Array(n), loaded: 0 }];
+  }));
+  const firsts = await Promise.all(names.map((name) => passPixels(payload.planes[name].passes[0], signal)));
+  if (!current()) return;
+  names.forEach((name, i) => place(planes[name], payload.planes[name].passes[0].indices, firsts[i]));
   const cams = {};
   for (const [task, perPlane] of Object.entries(payload.cams)) {
     cams[task] = {};
@@ -384,19 +519,67 @@ async function load(payload) {
   }
   const masks = {};
   for (const [plane, b64] of Object.entries(payload.masks || {})) masks[plane] = await inflate(b64);
+  if (!current()) return;
   const [h, w] = payload.grid;
   data = {
     planes, cams, grid: payload.grid, tasks: payload.tasks, methods: payload.methods, results: payload.results,
     top: payload.top, jet: bytesOf(payload.jet), tapsX: linearTaps(w, SIZE), tapsY: linearTaps(h, SIZE),
     rowScratch: new Float32Array(h * SIZE), camScratch: new Uint8ClampedArray(SIZE * SIZE), id: payload.id,
-    masks, taskBits: payload.taskBits || {}, link: payload.link || null,
+    masks, taskBits: payload.taskBits || {}, link: payload.link || null, defaultOpacity: payload.defaultOpacity,
   };
   root.dataset.masks = Object.keys(masks).length ? "1" : "0";
   for (const plane of Object.keys(planes)) buildPane(plane);
-  applyView(props.value);
+  applyView(props.value && typeof props.value === "object" ? props.value : {});  // no view asked: the defaults
+  for (const plane of names) progress(plane);
   root.dataset.analysis = payload.id;
-  root.dataset.loadMs = (performance.now() - started).toFixed(1);  // decode + first draw, for the benchmark
+  root.dataset.loadMs = (performance.now() - started).toFixed(1);  // to the first overlays, for the benchmark
   root.dataset.ready = "1";
+  const failed = Object.fromEntries(names.map((name) => [name, []]));
+  const passes = Math.max(...names.map((name) => payload.planes[name].passes.length));
+  for (let k = 1; k < passes; k++) {
+    await Promise.all(names.map(async (name) => {
+      const pass = payload.planes[name].passes[k];
+      if (!pass) return;
+      try {
+        const bytes = await passPixels(pass, signal);
+        if (!current()) return;
+        place(planes[name], pass.indices, bytes);
+        progress(name);
+        if (panes[name].stage.dataset.shown !== String(view.slices[name])) draw(name);
+      } catch (err) {
+        if (current()) failed[name].push(...pass.indices);
+      }
+    }));
+    if (!current()) return;
+    drawStrip();
+  }
+  const lost = names.filter((name) => failed[name].length);
+  if (lost.length) {
+    showError(lost.map((name) => `Slices ${ranges(failed[name])} of the ${name} series could not be loaded; ` +
+      "the nearest loaded slice is shown instead.").join(" "));
+  }
+  root.dataset.allMs = (performance.now() - started).toFixed(1);
+  root.dataset.complete = "1";
+}
+
+function place(p, indices, bytes) {
+  if (bytes.length !== indices.length * SIZE * SIZE) throw new Error(`viewer: a pass of ${indices.length} slices holds ${bytes.length} bytes`);
+  indices.forEach((index, k) => {
+    p.pixels.set(bytes.subarray(k * SIZE * SIZE, (k + 1) * SIZE * SIZE), index * SIZE * SIZE);
+    if (!p.have[index]) { p.have[index] = 1; p.loaded++; }
+  });
+}
+
+function progress(plane) {
+  const p = data.planes[plane], bar = panes[plane].progress;
+  bar.value = p.loaded;
+  bar.hidden = p.loaded >= p.slices;
+}
+
+function showError(text) {
+  const box = root.querySelector(".mrv-error");
+  box.textContent = text;
+  box.hidden = !text;
 }
 
 root.querySelectorAll("input[name=mrv-mode]").forEach((input) => input.addEventListener("change", () => setChoice("mode", input.value)));
@@ -406,6 +589,12 @@ root.querySelector(".mrv-opacity").addEventListener("input", (e) => {
 });
 root.querySelector(".mrv-swipe").addEventListener("input", (e) => { swipeX = Number(e.target.value); for (const plane of Object.keys(panes)) draw(plane); });
 root.querySelector(".mrv-reset-wl").addEventListener("click", resetWindow);
+root.querySelector(".mrv-touch-mode").addEventListener("click", (e) => {
+  touchMode = touchMode === "slices" ? "wl" : "slices";
+  e.target.setAttribute("aria-pressed", String(touchMode === "wl"));
+  e.target.textContent = touchMode === "wl" ? "Touch: window/level" : "Touch: slices";
+});
+root.dataset.input = window.matchMedia("(pointer: coarse)").matches ? "touch" : "mouse";
 root.querySelector(".mrv-outline").addEventListener("change", (e) => { outline = e.target.checked; redrawAll(); });
 root.querySelector(".mrv-copy").addEventListener("click", async () => {
   const field = root.querySelector(".mrv-link"), note = root.querySelector(".mrv-copied");
@@ -418,9 +607,19 @@ root.querySelector(".mrv-copy").addEventListener("click", async () => {
   }
 });
 
-// Loads run one after another: a new analysis that arrives while one is decoding waits for it.
-let loading = Promise.resolve();
-const reload = () => { loading = loading.then(() => load(props.data)); };
+// Each analysis starts at once and stops the one before it (its transfers are aborted, its results dropped);
+// whatever happened to a previous load, the next one runs.
+let loads = 0, transfers = null;
+const reload = () => {
+  const generation = ++loads;
+  if (transfers) transfers.abort();
+  transfers = new AbortController();
+  load(props.data, generation, transfers.signal).catch((err) => {
+    if (generation !== loads) return;
+    showError("This analysis could not be shown in the viewer: its data is damaged. Run it again.");
+    console.error("viewer:", err);
+  });
+};
 watch("data", reload);
 watch("value", () => { if (data && JSON.stringify(props.value) !== JSON.stringify(view)) applyView(props.value); });
 reload();
