@@ -142,15 +142,12 @@ def test_a_hub_dataset_repo_is_scored(hub, tmp_path, random_weights):
 
 
 @pytest.mark.browser
-def test_the_app_browses_a_hub_dataset_repo(hub, tmp_path):
-    from playwright.sync_api import sync_playwright
-
-    from browser import analysis_id, cases_tab, launch, listed_cases, viewer_shows
+def test_the_app_browses_a_hub_dataset_repo(hub, tmp_path, browser):
+    from browser import analysis_id, cases_tab, listed_cases, viewer_shows
     from server import running_app
     env = {"MRNET_DATA": "acme/knee-set", "HF_ENDPOINT": hub.url, "HF_HOME": str(tmp_path / "hf"),
            "MRNET_FLAGS": str(tmp_path / "flags.sqlite")}
-    with running_app(env) as (url, proc, log), sync_playwright() as pw:
-        browser = launch(pw)
+    with running_app(env) as (url, proc, log):
         page = browser.new_page(viewport={"width": 1500, "height": 1500})
         page.goto(url)
         cases_tab(page)
@@ -166,7 +163,8 @@ def test_the_app_browses_a_hub_dataset_repo(hub, tmp_path):
         other.goto(link)
         other.wait_for_function("() => document.querySelector('#viewer .mrv')?.dataset.ready === '1'", timeout=90_000)
         assert "Exam: 0001.npy" in other.locator("#predictions").inner_text()
-        browser.close()
+        page.close()
+        other.close()
 
 
 def test_bad_source_syntax(tmp_path):

@@ -58,14 +58,12 @@ def test_the_dry_run_lists_exactly_what_a_space_runs_on():
 
 
 @pytest.mark.browser
-def test_the_space_files_alone_run_the_app(tmp_path):
+def test_the_space_files_alone_run_the_app(tmp_path, browser):
     """`python -S` with PYTHONPATH=the runtime site: no dev package, and no mrnet but the bundle's."""
     from gradio_client import Client, handle_file
-    from playwright.sync_api import sync_playwright
 
     from mrnet.app.samples import BY_KEY, sample_file
 
-    from browser import launch
     bundle = stage(space_files(), tmp_path / "space")
     site = runtime_site(tmp_path / "site")
     assert not [p for p in ("sklearn", "matplotlib", "pytest", "playwright", "mrnet") if (site / p).exists()]
@@ -80,11 +78,9 @@ def test_the_space_files_alone_run_the_app(tmp_path):
         report = Client(url, verbose=False).predict([handle_file(str(sample_file(BY_KEY["phantom-acl"])))],
                                                     api_name="/analyze")
         assert set(report["tasks"]) == {"abnormal", "acl", "meniscus"}
-        with sync_playwright() as pw:
-            browser = launch(pw)
-            page = browser.new_page()
-            page.goto(url)
-            page.locator("#analyze").click()  # the default sample patient
-            page.wait_for_selector("#viewer .mrv[data-ready='1']", timeout=90_000)
-            assert "Probability" in page.locator("#predictions").inner_text()
-            browser.close()
+        page = browser.new_page()
+        page.goto(url)
+        page.locator("#analyze").click()  # the default sample patient
+        page.wait_for_selector("#viewer .mrv[data-ready='1']", timeout=90_000)
+        assert "Probability" in page.locator("#predictions").inner_text()
+        page.close()

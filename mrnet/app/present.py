@@ -119,22 +119,27 @@ def analysed_planes(analysis: Analysis) -> list[str]:
 
 
 def viewer_payload(analysis: Analysis, masks: dict[str, np.ndarray] | None = None, link: dict | None = None,
-                   store: PixelStore | None = None) -> dict:
+                   store: PixelStore | None = None, task: str | None = None) -> dict:
     """Everything the browser needs to draw any slice, task and method: each plane's uint8 slices once
     (zlib), and every task's and method's low-resolution maps as the method displays them
     (`explain.display_levels`: the values `explain.upsample` resizes), plus the numbers for
     captions and bars. The browser upsamples and colours them; nothing more comes from the server.
-    Slices come in passes (`slice_passes`): the first view's slices (every task's decisive slice of the
-    plane) inside this JSON, so that the first overlays are drawn as soon as it arrives; then every 4th
-    slice, then the gaps, as files the browser fetches (`url`, with a `store`) or base64 here (without).
+    Slices come in passes (`slice_passes`): the first view's slices (the decisive slice of each plane for
+    `task`, the one the viewer opens on) inside this JSON, so that the first overlays are drawn as soon as it
+    arrives; then the other tasks' decisive slices with every 4th slice, then the gaps, as files the browser
+    fetches (`url`, with a `store`) or base64 here (without).
     A case of a labelled set also carries its lesion masks (bit fields, cases.TASK_BITS; the browser
     outlines them) and its link ({"dataset", "case"}: what the page's URL may name)."""
     planes = analysed_planes(analysis)
     masks = {p: m for p, m in (masks or {}).items()
              if p in planes and m.shape == analysis.exam.volumes[p].shape and m.dtype == np.uint8}
     grid = next(iter(next(iter(analysis.tasks.values())).planes.values())).maps[DEFAULT_METHOD].shape[-2:]
-    passes = {p: slice_passes(len(analysis.exam.volumes[p]), {r.planes[p].top_slice for r in analysis.tasks.values()
-                                                               if p in r.planes}) for p in planes}
+    task = task if task in analysis.tasks else next(iter(analysis.tasks))  # the task the viewer opens on
+
+    def decisive(p: str, tasks) -> set[int]:
+        return {analysis.tasks[t].planes[p].top_slice for t in tasks if p in analysis.tasks[t].planes}
+    passes = {p: slice_passes(len(analysis.exam.volumes[p]), decisive(p, [task]), decisive(p, analysis.tasks))
+              for p in planes}
     jobs = [(p, k) for p in planes for k in range(len(passes[p]))]
     with ThreadPoolExecutor(max_workers=3) as pool:  # zlib releases the GIL: passes compress in parallel
         packed = dict(zip(jobs, pool.map(lambda job: zlib_bytes(analysis.exam.volumes[job[0]][passes[job[0]][job[1]]]),
@@ -165,11 +170,13 @@ def viewer_payload(analysis: Analysis, masks: dict[str, np.ndarray] | None = Non
     }
 
 
-def slice_passes(n: int, first: set[int]) -> list[list[int]]:
-    """The order a plane's slices travel in: the first view's, then every 4th slice, then every 2nd, then the
-    rest, so that the slider finds a slice near anywhere early (Cornerstone3D's interleaved loading)."""
+def slice_passes(n: int, first: set[int], soon: set[int] = frozenset()) -> list[list[int]]:
+    """The order a plane's slices travel in: `first` (the first view's), then `soon` with every 4th slice, then
+    every 2nd, then the rest, so that the slider finds a slice near anywhere early (Cornerstone3D's
+    interleaved loading)."""
     rest = [i for i in range(n) if i not in first]
-    later = [[i for i in rest if i % 4 == 0], [i for i in rest if i % 4 == 2], [i for i in rest if i % 2 == 1]]
+    later = [[i for i in rest if i % 4 == 0 or i in soon], [i for i in rest if i % 4 == 2 and i not in soon],
+             [i for i in rest if i % 2 == 1 and i not in soon]]
     return [sorted(int(i) for i in first)] + [p for p in later if p]
 
 

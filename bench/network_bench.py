@@ -1,0 +1,136 @@
+"""A shared link on an ordinary connection (a benchmark, not a test: it prints, never asserts).
+
+    .venv/bin/python bench/network_bench.py [--repeats 3]
+
+Debian chromium against the real app, with the network emulated through the DevTools protocol
+(Network.emulateNetworkConditions) for loopback, 20 Mbit/s with 40 ms latency, and 5 Mbit/s with 80 ms. For
+each: page ready (the Analyze button visible), Analyze -> first overlay on every plane (the viewer's
+data-ready) and -> all slices (data-complete), the same for opening a case in the Cases tab, and the bytes
+the browser received for the analysis. Then the slice coding: the bytes of every plane's slices for the
+3 x 32 phantom and the real knee in the coding the app sends (zlib level 1, inflated natively by the
+browser's DecompressionStream) beside zlib 9, PNG and lossless WebP (OpenCV's encoders).
+"""
+import argparse
+import json
+import statistics
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the tests' helpers (server, browser)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from browser import launch  # noqa: E402
+from server import running_app  # noqa: E402
+
+PROFILES = {"loopback": None, "20 Mbit/s, 40 ms": (20e6, 40), "5 Mbit/s, 80 ms": (5e6, 80)}
+DONE = ("([old, key]) => { const r = document.querySelector('#viewer .mrv'); "
+        "return r && r.dataset[key] === '1' && r.dataset.analysis !== old; }")
+
+
+def timed_load(page, start, before):
+    """Seconds from `start` to the first overlays and to the last slice, after an action that loads the viewer."""
+    page.wait_for_function(DONE, arg=[before, "ready"], timeout=180_000, polling=10)
+    first = time.perf_counter() - start
+    page.wait_for_function(DONE, arg=[before, "complete"], timeout=180_000, polling=10)
+    return first, time.perf_counter() - start
+
+
+def one_run(browser, url, profile):
+    page = browser.new_page(viewport={"width": 1400, "height": 1200})
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    received = []
+    cdp.on("Network.loadingFinished", lambda e: received.append(e["encodedDataLength"]))
+    if profile:
+        bits, latency = profile
+        cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": latency,
+                                                      "downloadThroughput": bits / 8, "uploadThroughput": bits / 8})
+    t0 = time.perf_counter()
+    page.goto(url)
+    page.locator("#analyze").wait_for(state="visible", timeout=180_000)
+    ready = time.perf_counter() - t0
+    page.wait_for_timeout(1500)  # the page's own requests settle
+    before, received[:] = page.locator("#viewer .mrv").get_attribute("data-analysis"), []
+    t1 = time.perf_counter()
+    page.locator("#analyze").click()
+    analyze_first, analyze_all = timed_load(page, t1, before)
+    page.wait_for_timeout(300)
+    analysis_bytes = sum(received)
+    page.locator("button[role=tab]:has-text('Cases')").first.click()
+    page.wait_for_selector("#cases .mrc[data-ready='1']", timeout=180_000)
+    before = page.locator("#viewer .mrv").get_attribute("data-analysis")
+    t2 = time.perf_counter()
+    page.locator("#cases .mrc-table tr[data-case='0011']").click()
+    case_first, case_all = timed_load(page, t2, before)
+    page.close()
+    return {"page_ready_s": ready, "analyze_first_overlay_s": analyze_first, "analyze_all_slices_s": analyze_all,
+            "case_first_overlay_s": case_first, "case_all_slices_s": case_all, "analysis_bytes": analysis_bytes}
+
+
+def codings(volumes: dict) -> dict:
+    import cv2
+    out = {"zlib 1 (sent)": 0, "zlib 9": 0, "PNG": 0, "WebP lossless": 0}
+    for volume in volumes.values():
+        out["zlib 1 (sent)"] += len(zlib.compress(volume.tobytes(), 1))
+        out["zlib 9"] += len(zlib.compress(volume.tobytes(), 9))
+        for s in volume:
+            out["PNG"] += len(cv2.imencode(".png", s, [cv2.IMWRITE_PNG_COMPRESSION, 9])[1])
+            out["WebP lossless"] += len(cv2.imencode(".webp", s, [cv2.IMWRITE_WEBP_QUALITY, 101])[1])
+    return out
+
+
+def payload_bytes(volumes: dict) -> dict:
+    """What one analysis sends: the event's JSON and the slice files (the app's PixelStore)."""
+    import tempfile
+
+    from mrnet.app.pixels import PixelStore
+    from mrnet.app.present import viewer_payload
+    from mrnet.core.analysis import analyze
+    from mrnet.core.exam import Exam
+    from mrnet.core.hub import resolve
+    with tempfile.TemporaryDirectory() as tmp:
+        payload = viewer_payload(analyze(Exam(volumes=volumes), resolve("").weights), store=PixelStore(Path(tmp)))
+        first = sum(len(p["passes"][0]["pixels"]) for p in payload["planes"].values())
+        return {"event_json": len(json.dumps(payload)), "of_which_first_slices_base64": first,
+                "slice_files": sum(f.stat().st_size for f in Path(tmp).glob("*.bin"))}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    from mrnet.app.samples import BY_KEY, SAMPLES, sample_file
+    from mrnet.inputs.load import load_exam
+    phantom = {p: v[:32] for p, v in load_exam([sample_file(BY_KEY["phantom-acl"])]).volumes.items()}
+    knee = load_exam([sample_file(BY_KEY["real-knee"])]).volumes
+    default = load_exam([sample_file(SAMPLES[1])]).volumes
+    out = {"cpu": cpu_name(), "sample": f"{SAMPLES[1].title} ({' x '.join(str(len(v)) for v in default.values())} slices)",
+           "coding_bytes": {"phantom 3 x 32": codings(phantom), "real knee 1 x %d" % len(knee["sagittal"]): codings(knee)},
+           "bytes_per_analysis": {"phantom 3 x 32": payload_bytes(phantom), "real knee": payload_bytes(knee)},
+           "profiles": {}}
+    with running_app() as (url, proc, log), sync_playwright() as pw:
+        browser = launch(pw)
+        one_run(browser, url, None)  # warm: samples generated, caches filled
+        for name, profile in PROFILES.items():
+            runs = [one_run(browser, url, profile) for _ in range(args.repeats)]
+            out["profiles"][name] = {k: round(statistics.median(r[k] for r in runs), 3) for k in runs[0]}
+        browser.close()
+    print(json.dumps(out, indent=2))
+
+
+def cpu_name() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    main()
