@@ -80,3 +80,38 @@ def test_limits_come_from_the_header_before_the_data():
         load_items([("short.nii", buf.getvalue() + b"\0" * 4 + bytes(1000))])
     with pytest.raises(MRNetError, match="not a readable .nii.gz"):
         load_items([("broken.nii.gz", b"\x1f\x8b" + bytes(100))])
+
+
+@pytest.mark.parametrize("slice_axis", [0, 1, 2])
+def test_without_a_slice_dimension_the_thick_axis_is_the_slice_axis(knee, slice_axis):
+    """Research pipelines reorient to the closest canonical orientation and leave slice_dim unset: the real knee
+    stored with its slices along each voxel axis reads as the same sagittal slices (largest spacing wins; with
+    equal spacing, the axis with the fewest samples)."""
+    standard = knee.transpose(2, 1, 0)  # voxel axes: column, row, slice
+    order = {0: [2, 0, 1], 1: [0, 2, 1], 2: [0, 1, 2]}[slice_axis]  # where each voxel axis goes
+    data = np.ascontiguousarray(standard.transpose(order))
+    affine = sagittal_affine()[:, order + [3]]
+    image = nib.Nifti1Image(data, affine)
+    assert image.header.get_dim_info() == (None, None, None)
+    exam = load_items([("knee.nii", image.to_bytes())])
+    assert exam.planes == ["sagittal"]
+    np.testing.assert_array_equal(exam.volumes["sagittal"], knee)
+    iso = affine.copy()
+    iso[:3, :3] = iso[:3, :3] / np.linalg.norm(iso[:3, :3], axis=0) * 0.5  # isotropic: the fewest samples decide
+    exam = load_items([("knee.nii", nib.Nifti1Image(data, iso).to_bytes())])
+    np.testing.assert_array_equal(exam.volumes["sagittal"], knee)
+
+
+def test_nifti_refusals_print_nothing_but_our_sentence(tmp_path):
+    """nibabel's own log lines stay out of the CLI's output: only `error: ...` on stderr, exit 2."""
+    from bombs import bombs
+
+    from helpers import mrnet_cli
+    for label, items, words in bombs():
+        name, data = items[0]
+        if not name.endswith((".nii", ".nii.gz")) or words is None:
+            continue
+        path = tmp_path / name
+        path.write_bytes(data)
+        run = mrnet_cli("predict", path)
+        assert run.returncode == 2 and run.stderr.startswith("error: ") and run.stderr.count("\n") == 1, (label, run.stderr)
