@@ -149,13 +149,17 @@ def cmd_score(a) -> int:
 
 def cmd_flags(a) -> int:
     from mrnet.app.flags import FlagStore
-    store = FlagStore(a.db)
-    text = store.csv()
+    if not Path(a.db).is_file():
+        raise MRNetError(f"There is no flag database at {a.db}; give the app's MRNET_FLAGS with --db.")
+    text, count = FlagStore(a.db).csv()
     if a.out == "-":
         sys.stdout.write(text)
-    else:
+        return 0
+    try:
         Path(a.out).write_text(text)
-        print(f"wrote {text.count(chr(10)) - 1} flags to {a.out}", file=sys.stderr)
+    except OSError as exc:
+        raise MRNetError(f"{a.out} cannot be written ({exc.strerror}).") from None
+    print(f"wrote {count} flags to {a.out}", file=sys.stderr)
     return 0
 
 

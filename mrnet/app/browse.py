@@ -16,13 +16,12 @@ from pathlib import Path
 
 from mrnet.app.cases import CaseSet
 from mrnet.app.pixels import PixelStore
-from mrnet.app.present import viewer_payload, viewer_view
+from mrnet.app.present import viewer_payload
 from mrnet.app.scores import read_scores, weights_digest
 from mrnet.core.analysis import Analysis, analyze
 from mrnet.core.compute import Compute
-from mrnet.core.config import PLANES, TASK_TITLES
+from mrnet.core.config import TASK_TITLES
 from mrnet.core.errors import MRNetError
-from mrnet.core.explain import DEFAULT_METHOD, METHODS
 from mrnet.core.weights import Weights
 
 
@@ -90,13 +89,15 @@ class CaseBrowser:
         self.recent: OrderedDict[tuple[str, str], Future] = OrderedDict()
         self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mrnet-cases")
 
-    def check(self, dataset: str | None, case: str | None) -> tuple[str, str]:
+    def check(self, dataset, case) -> tuple[str, str]:
+        """A set and case as a link or the browser names them (any JSON) -> a known (set, case), or one sentence
+        that quotes at most 40 characters of what was asked."""
         dataset = dataset or self.default
-        if dataset not in self.sets:
-            raise MRNetError(f"There is no labelled set called {dataset!r} here.")
+        if not isinstance(dataset, str) or dataset not in self.sets:
+            raise MRNetError(f"There is no labelled set called {quoted(dataset)} here.")
         cases = self.sets[dataset].cases
-        if not case or case not in cases.ids:
-            raise MRNetError(f"The {cases.title} set has no case {case!r}.")
+        if not isinstance(case, str) or case not in cases.ids:
+            raise MRNetError(f"The {cases.title} set has no case {quoted(case)}.")
         return dataset, case
 
     def future(self, key: tuple[str, str]) -> Future:
@@ -132,18 +133,6 @@ class CaseBrowser:
         return Opened(dataset, case, analysis, payload, dict(cases.labels.get(case, {})), time.time())
 
 
-def view_from_link(params: dict, opened: Opened) -> dict:
-    """A link's task, method, plane and slice -> the viewer's view (each falls back to the default when it
-    is missing or names nothing in this case)."""
-    analysis = opened.analysis
-    task = params.get("task") if params.get("task") in analysis.tasks else None
-    method = params.get("method")
-    view = viewer_view(analysis, task, method=method if isinstance(method, str) and method in METHODS else DEFAULT_METHOD)
-    plane = params.get("plane")
-    if plane in PLANES and plane in analysis.exam.volumes:
-        view["plane"] = plane
-        slice_ = str(params.get("slice", ""))
-        if slice_.isdigit() and int(slice_) < len(analysis.exam.volumes[plane]):
-            view["slices"][plane] = int(slice_)
-    return view
-
+def quoted(value, limit: int = 40) -> str:
+    text = repr(value) if isinstance(value, str) else f"of type {type(value).__name__}"
+    return text if len(text) <= limit else text[:limit] + "…'"

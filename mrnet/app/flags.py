@@ -1,16 +1,20 @@
 """Reviewer flags: "is the CAM on the lesion?" for one view of one case, kept in SQLite.
 
-Each flag is one INSERT in its own transaction; the database runs in WAL mode with a busy timeout, so
-several app processes (or a CLI export) reading and writing at once wait for each other instead of losing
-a flag. Only cases of a labelled set are flagged: they have stable ids that links and exports can name
-(an upload has none, and its file name may identify a patient).
+Each flag is one INSERT in its own transaction; the database runs in WAL mode, so several app processes (or a
+CLI export) reading and writing at once take turns. The page never waits long on it: a short busy timeout,
+then one sentence ("flags are unavailable"), and only a bounded page of recent flags travels with a page load
+or a save. The schema is versioned (`PRAGMA user_version`) and older databases are migrated in place.
+Messages never show the server's path. Only cases of a labelled set are flagged: they have stable ids that
+links and exports can name (an upload has none, and its file name may identify a patient).
 """
 from __future__ import annotations
 
 import csv
 import io
 import sqlite3
+import threading
 import time
+from collections import defaultdict, deque
 from contextlib import closing
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -18,12 +22,17 @@ from pathlib import Path
 from mrnet.core.errors import MRNetError
 
 VERDICTS = {"on": "CAM on the lesion", "off": "CAM off the lesion", "unsure": "unsure"}
+SCHEMA_VERSION = 2
 SCHEMA = """CREATE TABLE IF NOT EXISTS flags (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     dataset TEXT NOT NULL, split TEXT NOT NULL, case_id TEXT NOT NULL, task TEXT NOT NULL,
     plane TEXT NOT NULL, slice INTEGER NOT NULL, method TEXT NOT NULL,
     verdict TEXT NOT NULL, comment TEXT NOT NULL, weights TEXT NOT NULL, created TEXT NOT NULL)"""
-MAX_COMMENT = 2000
+MAX_COMMENT = 1000      # characters; a longer comment is cut, and the save says so
+PAGE = 50               # the most recent flags shown with a page load or a save
+BUSY_MS = 2000          # how long one statement waits for another process's lock
+# a spreadsheet runs a cell that starts with one of these as a formula (OWASP: CSV injection)
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass
@@ -41,6 +50,19 @@ class Flag:
     created: str = ""   # UTC, ISO 8601; set when stored
 
 
+def migrate(db: sqlite3.Connection) -> None:
+    """Bring a database of any earlier schema to SCHEMA_VERSION. Version 0 or 1 lacked `split` (flags were
+    then always of the validation split)."""
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version >= SCHEMA_VERSION:
+        return
+    db.execute(SCHEMA)
+    columns = {row[1] for row in db.execute("PRAGMA table_info(flags)")}
+    if "split" not in columns:
+        db.execute("ALTER TABLE flags ADD COLUMN split TEXT NOT NULL DEFAULT 'valid'")
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
 class FlagStore:
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -48,11 +70,17 @@ class FlagStore:
     def connect(self) -> sqlite3.Connection:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, timeout=30)
+            db = sqlite3.connect(self.path, timeout=BUSY_MS / 1000)
+            db.execute(f"PRAGMA busy_timeout = {BUSY_MS}")
             db.execute("PRAGMA journal_mode=WAL")
-            db.execute(SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
-            raise MRNetError(f"The flag database {self.path} cannot be opened ({exc}).") from None
+            with db:
+                migrate(db)
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise MRNetError("Flags are unavailable right now: their database is busy. Try again shortly.") from None
+            raise MRNetError("Flags are unavailable: their database cannot be opened (ask the app's operator).") from None
+        except (OSError, sqlite3.Error):
+            raise MRNetError("Flags are unavailable: their database cannot be opened (ask the app's operator).") from None
         return db
 
     def add(self, flag: Flag) -> Flag:
@@ -61,22 +89,59 @@ class FlagStore:
         flag = Flag(**{**asdict(flag), "comment": flag.comment.strip()[:MAX_COMMENT],
                        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
         names = [f.name for f in fields(Flag)]
-        with closing(self.connect()) as db, db:
-            db.execute(f"INSERT INTO flags ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
-                       [getattr(flag, n) for n in names])
+        with closing(self.connect()) as db:
+            try:
+                with db:
+                    db.execute(f"INSERT INTO flags ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+                               [getattr(flag, n) for n in names])
+            except sqlite3.Error:
+                raise MRNetError("The flag could not be saved: its database is busy or damaged. Try again shortly.") from None
         return flag
 
-    def list(self, dataset: str | None = None) -> list[Flag]:
+    def list(self, dataset: str | None = None, limit: int | None = None) -> list[Flag]:
+        """Flags in the order they were saved; with `limit`, only the most recent `limit` of them."""
         if not self.path.is_file():
             return []
         names = [f.name for f in fields(Flag)]
-        query = f"SELECT {', '.join(names)} FROM flags" + (" WHERE dataset = ?" if dataset else "") + " ORDER BY id"
+        where = " WHERE dataset = ?" if dataset else ""
+        query = (f"SELECT {', '.join(names)} FROM (SELECT * FROM flags{where} ORDER BY id DESC"
+                 + (f" LIMIT {int(limit)}" if limit else "") + ") ORDER BY id")
         with closing(self.connect()) as db:
-            return [Flag(*row) for row in db.execute(query, [dataset] if dataset else [])]
+            try:
+                return [Flag(*row) for row in db.execute(query, [dataset] if dataset else [])]
+            except sqlite3.Error:
+                raise MRNetError("Flags are unavailable right now: their database is busy or damaged.") from None
 
-    def csv(self) -> str:
+    def csv(self) -> tuple[str, int]:
+        """Every flag as CSV for a spreadsheet (cells that would start a formula are prefixed with '), and
+        the number of flags."""
+        flags = self.list()
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=[f.name for f in fields(Flag)], lineterminator="\n")
         writer.writeheader()
-        writer.writerows(asdict(f) for f in self.list())
-        return buf.getvalue()
+        writer.writerows({k: inert(v) for k, v in asdict(f).items()} for f in flags)
+        return buf.getvalue(), len(flags)
+
+
+def inert(value):
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value
+
+
+class SaveLimit:
+    """At most `count` saves per `seconds` for one visitor's session (a flood of flags is refused with a
+    sentence, and no visitor can fill the database for the others)."""
+
+    def __init__(self, count: int = 10, seconds: float = 60):
+        self.count, self.seconds = count, seconds
+        self.saves: dict[str, deque] = defaultdict(deque)
+        self.lock = threading.Lock()
+
+    def check(self, session: str) -> None:
+        now = time.monotonic()
+        with self.lock:
+            recent = self.saves[session]
+            while recent and now - recent[0] > self.seconds:
+                recent.popleft()
+            if len(recent) >= self.count:
+                raise MRNetError(f"At most {self.count} flags a minute can be saved from one page; wait a moment.")
+            recent.append(now)

@@ -146,9 +146,9 @@ def viewer_payload(analysis: Analysis, masks: dict[str, np.ndarray] | None = Non
                                          jobs)))
 
     def shipped(p: str, k: int) -> dict:
-        inline = k == 0 or store is None
-        return {"indices": passes[p][k], **({"pixels": base64.b64encode(packed[p, k]).decode("ascii")} if inline
-                                            else {"url": store(packed[p, k])})}
+        if k == 0 or store is None:
+            return {"indices": passes[p][k], "pixels": base64.b64encode(packed[p, k]).decode("ascii")}
+        return {"indices": passes[p][k], "url": store(packed[p, k])}
     return {
         "id": uuid.uuid4().hex,
         "grid": [int(grid[0]), int(grid[1])],
@@ -170,7 +170,7 @@ def viewer_payload(analysis: Analysis, masks: dict[str, np.ndarray] | None = Non
     }
 
 
-def slice_passes(n: int, first: set[int], soon: set[int] = frozenset()) -> list[list[int]]:
+def slice_passes(n: int, first: set[int], soon: frozenset[int] | set[int] = frozenset()) -> list[list[int]]:
     """The order a plane's slices travel in: `first` (the first view's), then `soon` with every 4th slice, then
     every 2nd, then the rest, so that the slider finds a slice near anywhere early (Cornerstone3D's
     interleaved loading)."""
@@ -182,15 +182,6 @@ def slice_passes(n: int, first: set[int], soon: set[int] = frozenset()) -> list[
 
 def zlib_bytes(volume: np.ndarray) -> bytes:
     return zlib.compress(np.ascontiguousarray(volume, dtype=np.uint8).tobytes(), 1)  # level 1: most of the gain, a fraction of the time
-
-
-def viewer_view(analysis: Analysis, task: str | None = None, method: str = DEFAULT_METHOD, opacity: float = DEFAULT_OPACITY) -> dict:
-    """The view the viewer opens on: each plane at its decisive slice for the task; `plane` (the plane a
-    link and a flag name) is the decisive one."""
-    task = task if task in analysis.tasks else next(iter(analysis.tasks))
-    return {"task": task, "method": method, "opacity": opacity, "mode": "overlay",
-            "plane": analysis.tasks[task].decisive_plane,
-            "slices": {p: r.top_slice for p, r in analysis.tasks[task].planes.items()}}
 
 
 def report_zip(renderer: Renderer, method: str, opacity: float) -> bytes:

@@ -23,9 +23,9 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 
 from mrnet.app.access import ThrottledLogin, parse_auth
-from mrnet.app.browse import CaseBrowser, Opened, table_payload, view_from_link, with_scores
+from mrnet.app.browse import CaseBrowser, Opened, table_payload, with_scores
 from mrnet.app.cases import open_source
-from mrnet.app.flags import VERDICTS, Flag, FlagStore
+from mrnet.app.flags import MAX_COMMENT, PAGE, VERDICTS, Flag, FlagStore, SaveLimit
 from mrnet.app.phantom_set import SCORES as PHANTOM_SCORES
 from mrnet.app.phantom_set import phantom_cases
 from mrnet.app.pixels import PixelStore
@@ -35,17 +35,16 @@ from mrnet.app.present import (
     predictions_markdown,
     report_zip,
     viewer_payload,
-    viewer_view,
     web_assets,
     weights_markdown,
 )
 from mrnet.app.samples import BY_TITLE, SAMPLES, sample_file
 from mrnet.app.scores import weights_digest
+from mrnet.app.view import View
 from mrnet.core.analysis import Analysis, analyze
 from mrnet.core.compute import compute_for, for_zero_gpu
-from mrnet.core.config import DEFAULT_OPACITY, DISCLAIMER
+from mrnet.core.config import DISCLAIMER
 from mrnet.core.errors import MRNetError
-from mrnet.core.explain import DEFAULT_METHOD, METHODS
 from mrnet.core.hub import resolve
 from mrnet.core.render import Renderer
 from mrnet.core.settings import settings
@@ -90,6 +89,7 @@ CSS = (".notice {border-left: 4px solid #d97706; padding: 6px 12px; background: 
        "#predictions table {display: block; overflow-x: auto; max-width: 100%;}"
        "#predictions th, #predictions td {white-space: nowrap; word-break: normal; overflow-wrap: normal;}")
 FLAGS = FlagStore(settings().flags)
+SAVES = SaveLimit()
 # the viewer's slices, fetched by the browser as files; one folder per app process inside Gradio's cache
 PIXELS = PixelStore(Path(get_upload_folder()) / f"mrnet-viewer-{uuid.uuid4().hex}")
 WEIGHTS_ID = WEIGHTS.source.get("commit") or weights_digest(WEIGHTS)  # what a flag says about the weights
@@ -169,7 +169,7 @@ def run_analysis(files, sample_title, progress=gr.Progress()):
         sample = BY_TITLE[sample_title]
         analysis, truth = analyze_exam(lambda: load_exam([sample_file(sample)])), sample.truth or None
     return {session: Session(analysis, Renderer(analysis)), predictions: predictions_markdown(analysis, truth),
-            viewer: gr.HTML(value=viewer_view(analysis), data=viewer_payload(analysis, store=PIXELS))}
+            viewer: gr.HTML(value=View.of(None, analysis).to_dict(), data=viewer_payload(analysis, store=PIXELS))}
 
 
 def browse(dataset: str | None, case: str | None) -> Opened:
@@ -191,19 +191,20 @@ def open_case(evt: gr.EventData):
     asked = {key: getattr(evt, key, None) for key in ("dataset", "case", "task", "next")}  # trigger("open", {...})
     opened = browse(asked.get("dataset"), asked.get("case"))
     BROWSER.prefetch(asked.get("dataset"), asked.get("next"))
-    return shown(opened, viewer_view(opened.analysis, asked.get("task")))
+    return shown(opened, View.of({"task": asked.get("task")}, opened.analysis).to_dict())
 
 
-def choose_set(title: str):
-    name = next((n for n, item in SETS.items() if item.cases.title == title), BROWSER.default)
+def choose_set(title):
+    name = next((n for n, item in SETS.items() if isinstance(title, str) and item.cases.title == title), BROWSER.default)
     return gr.HTML(value=None, data=TABLES[name])
 
 
-def flag_rows() -> list[list]:
+def flag_rows() -> tuple[list[list], str]:
+    """The most recent flags for the table, and a note when they cannot be read (the page loads regardless)."""
     try:
-        return [[getattr(f, c) for c in FLAG_COLUMNS] for f in FLAGS.list()]
-    except MRNetError:
-        return []
+        return [[getattr(f, c) for c in FLAG_COLUMNS] for f in FLAGS.list(limit=PAGE)], ""
+    except MRNetError as exc:
+        return [], f"⚠️ {markdown_text(exc)}"
 
 
 def open_link(request: gr.Request):
@@ -211,43 +212,44 @@ def open_link(request: gr.Request):
     set) opens that case in that view. Only configured sets' cases can be named."""
     params = dict(request.query_params)
     # the table comes with the page load: gr.HTML props given at construction do not reach js_on_load
-    base = {flags_table: flag_rows(), cases_view: gr.HTML(data=TABLES[BROWSER.default])}
+    rows, problem = flag_rows()
+    base = {flags_table: rows, cases_view: gr.HTML(data=TABLES[BROWSER.default]), flag_note: problem}
     if "case" not in params:
         return base
     try:
         opened = BROWSER.open(params.get("dataset"), params.get("case"))
     except MRNetError as exc:
         return {**base, link_note: gr.Markdown(f"⚠️ This link cannot be opened: {markdown_text(exc)}", visible=True)}
-    view = view_from_link(params, opened)
+    view = View.from_link(params, opened.analysis).to_dict()
     return {**base, **shown(opened, view), tabs: gr.Tabs(selected="cases"),
             dataset_choice: gr.Dropdown(value=SETS[opened.dataset].cases.title),
             cases_view: gr.HTML(value={"dataset": opened.dataset, "case": opened.case, "task": view["task"]},
                                 data=TABLES[opened.dataset])}
 
 
-def save_flag(state: Session | None, view: dict | None, verdict: str | None, comment: str):
+def save_flag(state: Session | None, view: dict | None, verdict: str | None, comment: str, request: gr.Request):
     """The view on screen (case, task, plane, slice, method) + the reviewer's verdict -> one row in SQLite."""
     if not state or not state.case:
         raise gr.Error("Flags are kept for cases of a labelled set (open one in the Cases tab); an upload or a "
                        "sample is never stored.")
-    if verdict not in VERDICTS:
+    if not isinstance(verdict, str) or verdict not in VERDICTS:
         raise gr.Error("Choose whether the CAM is on the lesion, off it, or you are unsure.")
-    view, analysis = view or {}, state.analysis
-    task = view.get("task") if view.get("task") in analysis.tasks else next(iter(analysis.tasks))
-    plane = view.get("plane") if view.get("plane") in analysis.tasks[task].planes else analysis.tasks[task].decisive_plane
-    index = (view.get("slices") or {}).get(plane)
-    if not isinstance(index, int) or not 0 <= index < len(analysis.exam.volumes[plane]):
-        index = analysis.tasks[task].planes[plane].top_slice
-    method = view.get("method") if view.get("method") in METHODS else DEFAULT_METHOD
+    shown_view = View.of(view, state.analysis)
+    task, plane, method = shown_view.task, shown_view.plane, shown_view.method
+    index = shown_view.slices[plane]
+    comment = comment if isinstance(comment, str) else ""
     dataset, case = state.case
     try:
+        SAVES.check(request.session_hash or "")
         flag = FLAGS.add(Flag(dataset, SETS[dataset].cases.split, case, task, plane, index, method, verdict,
-                              comment or "", WEIGHTS_ID))
+                              comment, WEIGHTS_ID))
     except MRNetError as exc:
         raise gr.Error(html_text(exc)) from None
+    cut = f" The comment was cut to its first {MAX_COMMENT} characters." if len(comment.strip()) > MAX_COMMENT else ""
+    rows, problem = flag_rows()
     return {flag_note: markdown_text(f"Saved: case {case}, {task}, {plane} slice {index}, {method} — "
-                                     f"{VERDICTS[verdict]} ({flag.created})."),
-            flags_table: flag_rows(), flag_comment: ""}
+                                     f"{VERDICTS[verdict]} ({flag.created}).{cut}") + (f"\n\n{problem}" if problem else ""),
+            flags_table: rows, flag_comment: ""}
 
 
 def on_download(state: Session | None, view: dict | None) -> str:
@@ -255,10 +257,8 @@ def on_download(state: Session | None, view: dict | None) -> str:
     cache, which `delete_cache` empties after an hour."""
     if not state:
         raise gr.Error("Run an analysis first.")
-    view = view or {}
-    method = view.get("method") if view.get("method") in METHODS else DEFAULT_METHOD
-    opacity = view.get("opacity")
-    opacity = min(max(float(opacity), 0.0), 1.0) if isinstance(opacity, (int, float)) else DEFAULT_OPACITY
+    shown_view = View.of(view, state.analysis)
+    method, opacity = shown_view.method, shown_view.opacity
     folder = Path(get_upload_folder()) / f"mrnet-{uuid.uuid4().hex}"
     folder.mkdir(parents=True)
     path = folder / "mrnet-overlays.zip"
@@ -323,7 +323,8 @@ with gr.Blocks(title="MRNet knee-MRI explainer", delete_cache=(3600, 3600)) as d
     dataset_choice.change(choose_set, [dataset_choice], [cases_view], api_visibility="private")
     flag_button.click(save_flag, [session, viewer, flag_verdict, flag_comment], [flag_note, flags_table, flag_comment],
                       api_visibility="private")
-    demo.load(open_link, None, [session, predictions, viewer, tabs, dataset_choice, cases_view, link_note, flags_table],
+    demo.load(open_link, None, [session, predictions, viewer, tabs, dataset_choice, cases_view, link_note, flags_table,
+                                flag_note],
               api_visibility="private")
     zip_button.click(on_download, [session, viewer], [zip_file], api_visibility="private")
 

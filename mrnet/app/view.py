@@ -1,0 +1,70 @@
+"""The viewer's view (task, CAM method, opacity, mode, the plane last used, a slice per plane), checked in one
+place. Whatever a browser, a link or a raw API call sends (any JSON, or nothing), `View.of` gives a view that
+is valid for the analysis on screen: each part that names nothing in it falls back to its default. The app,
+the link opener, the flags and the zip all read views through it."""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+from mrnet.core.analysis import Analysis
+from mrnet.core.config import DEFAULT_OPACITY, PLANES
+from mrnet.core.explain import DEFAULT_METHOD, METHODS
+
+MODES = ("overlay", "slice", "swipe")
+
+
+@dataclass(frozen=True)
+class View:
+    task: str
+    method: str = DEFAULT_METHOD
+    opacity: float = DEFAULT_OPACITY
+    mode: str = "overlay"
+    plane: str = ""                                        # the plane a link and a flag name
+    slices: dict[str, int] = field(default_factory=dict)   # plane -> slice index
+
+    @classmethod
+    def of(cls, raw, analysis: Analysis) -> "View":
+        """Any value -> a valid view of `analysis`: the task, method and mode must be known, the opacity a
+        number in 0..1, each slice an index of its plane; what is not is replaced by its default (the
+        decisive plane and each plane's decisive slice for the task)."""
+        raw = raw if isinstance(raw, dict) else {}
+        task = raw.get("task") if isinstance(raw.get("task"), str) and raw.get("task") in analysis.tasks \
+            else next(iter(analysis.tasks))
+        result = analysis.tasks[task]
+        method = raw.get("method") if isinstance(raw.get("method"), str) and raw.get("method") in METHODS else DEFAULT_METHOD
+        opacity = raw.get("opacity")
+        opacity = min(max(float(opacity), 0.0), 1.0) if is_number(opacity) else DEFAULT_OPACITY
+        mode = raw.get("mode") if raw.get("mode") in MODES else "overlay"
+        plane = raw.get("plane") if isinstance(raw.get("plane"), str) and raw.get("plane") in result.planes \
+            else result.decisive_plane
+        asked = raw.get("slices") if isinstance(raw.get("slices"), dict) else {}
+        slices: dict[str, int] = {}
+        for p, r in result.planes.items():
+            index = asked.get(p)
+            ok = isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(analysis.exam.volumes[p])
+            slices[p] = index if ok and isinstance(index, int) else r.top_slice
+        return cls(task, method, opacity, mode, plane, slices)
+
+    @classmethod
+    def from_link(cls, params: dict, analysis: Analysis) -> "View":
+        """A link's query (?task=&method=&plane=&slice=): text that does not parse is ignored."""
+        raw = {k: params.get(k) for k in ("task", "method", "plane")}
+        plane, index = params.get("plane"), parse_index(params.get("slice"))
+        if isinstance(plane, str) and plane in PLANES and index is not None:
+            raw["slices"] = {plane: index}
+        return cls.of(raw, analysis)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def parse_index(text) -> int | None:
+    """'12' -> 12; anything else (a superscript digit, a 5,000-digit number, a sign, a list) -> None."""
+    if not isinstance(text, str) or not 0 < len(text) <= 5 or not (text.isascii() and text.isdigit()):
+        return None
+    return int(text)

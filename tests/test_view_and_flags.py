@@ -1,0 +1,171 @@
+"""Hostile inputs, round 3 (issue 24): views and link parameters of any shape, and a flag database that never
+takes the page down (older schema, held lock, corrupt file, formula cells, floods)."""
+import csv
+import sqlite3
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from mrnet.app.flags import BUSY_MS, PAGE, Flag, FlagStore, SaveLimit
+from mrnet.app.view import View, parse_index
+from mrnet.core.errors import MRNetError
+
+from helpers import mrnet_cli
+
+
+@pytest.fixture(scope="module")
+def analysis(random_weights):
+    from mrnet.core.analysis import analyze
+    from mrnet.core.compute import compute_for
+    from mrnet.core.exam import Exam
+    from mrnet.core.weights import load_weights
+    rng = np.random.default_rng(0)
+    exam = Exam(volumes={p: rng.integers(0, 255, (6, 256, 256), dtype=np.uint8) for p in ("coronal", "sagittal")})
+    return analyze(exam, load_weights(random_weights), compute_for("cpu", "fp32"))
+
+
+@pytest.mark.parametrize("raw", [None, [], "view", 7, {"task": ["acl"]}, {"task": "nope", "method": {"a": 1}},
+                                 {"opacity": "0.5"}, {"opacity": float("nan")}, {"opacity": True},
+                                 {"slices": {"sagittal": True, "coronal": 99}}, {"slices": [1, 2]},
+                                 {"plane": "axial"}, {"mode": None}])
+def test_any_value_gives_a_valid_view_with_defaults(analysis, raw):
+    view = View.of(raw, analysis)
+    default = View.of(None, analysis)
+    assert view.task in analysis.tasks and view.method == default.method and view.mode == "overlay"
+    assert view.opacity == default.opacity and view.plane in analysis.tasks[view.task].planes
+    assert view.slices == {p: r.top_slice for p, r in analysis.tasks[view.task].planes.items()}
+
+
+def test_a_valid_view_is_kept_as_asked(analysis):
+    asked = {"task": "acl", "method": "classic", "opacity": 0.7, "mode": "swipe", "plane": "coronal",
+             "slices": {"coronal": 2, "sagittal": 5}}
+    assert View.of(asked, analysis).to_dict() == asked
+    assert View.of({**asked, "opacity": 3}, analysis).opacity == 1.0
+
+
+@pytest.mark.parametrize("text, index", [("12", 12), ("²", None), ("9" * 5000, None), ("-1", None), ("", None),
+                                         (" 3", None), (["3"], None), ("٣", None)])
+def test_link_slices_that_do_not_parse_are_ignored(analysis, text, index):
+    assert parse_index(text) == index
+    view = View.from_link({"plane": "sagittal", "slice": text, "task": "acl"}, analysis)
+    expected = index if index is not None and index < 6 else analysis.tasks["acl"].planes["sagittal"].top_slice
+    assert view.slices["sagittal"] == expected and view.plane == "sagittal"
+
+
+def test_a_case_of_the_wrong_type_or_size_is_one_short_sentence():
+    from mrnet.app.browse import CaseBrowser
+    from mrnet.app.cases import CaseSet
+    cases = CaseSet(name="s", title="Set", split="valid", ids=["0001"], labels={}, load_exam=None, fingerprint=str)
+    browser = CaseBrowser({"s": type("Item", (), {"cases": cases})()}, None, None)
+    for asked, words in ((["0001"], "of type list"), ({"a": 1}, "of type dict"), ("x" * 1_000_000, "'xxxx")):
+        with pytest.raises(MRNetError) as err:
+            browser.check("s", asked)
+        assert words in str(err.value) and len(str(err.value)) < 120
+    with pytest.raises(MRNetError, match="no labelled set called of type list"):
+        browser.check(["s"], "0001")
+
+
+def flag(i=0, comment="", **kw):
+    return Flag(**{"dataset": "phantom", "split": "valid", "case_id": f"{i:04d}", "task": "acl", "plane": "sagittal",
+                   "slice": i, "method": "shapley", "verdict": "on", "comment": comment, "weights": "abc", **kw})
+
+
+def test_an_older_schema_is_migrated_in_place(tmp_path):
+    db = tmp_path / "flags.sqlite"
+    with sqlite3.connect(db) as old:  # the first schema: no split column, no user_version
+        old.execute("CREATE TABLE flags (id INTEGER PRIMARY KEY AUTOINCREMENT, dataset TEXT NOT NULL, "
+                    "case_id TEXT NOT NULL, task TEXT NOT NULL, plane TEXT NOT NULL, slice INTEGER NOT NULL, "
+                    "method TEXT NOT NULL, verdict TEXT NOT NULL, comment TEXT NOT NULL, weights TEXT NOT NULL, "
+                    "created TEXT NOT NULL)")
+        old.execute("INSERT INTO flags (dataset, case_id, task, plane, slice, method, verdict, comment, weights, "
+                    "created) VALUES ('phantom', '0003', 'acl', 'axial', 4, 'exact', 'off', 'old', 'w', 'then')")
+    store = FlagStore(db)
+    assert [(f.case_id, f.split, f.comment) for f in store.list()] == [("0003", "valid", "old")]
+    store.add(flag(7))
+    assert len(store.list()) == 2
+    with sqlite3.connect(db) as again:
+        assert again.execute("PRAGMA user_version").fetchone()[0] == 2
+
+
+@pytest.mark.parametrize("journal", ["wal", "delete"])
+def test_a_held_lock_gives_a_sentence_soon_and_the_store_works_after(tmp_path, journal):
+    """Another process holds the write lock: in WAL mode (ours) the page still reads its flags and a save says
+    the database is busy; a database in rollback mode (another tool's) says so for reads too."""
+    db = tmp_path / "flags.sqlite"
+    FlagStore(db).add(flag(1))
+    with sqlite3.connect(db) as other:
+        other.execute(f"PRAGMA journal_mode={journal}")
+    holder = subprocess.Popen([sys.executable, "-c", "import sqlite3, sys, time; db = sqlite3.connect(sys.argv[1]); "
+                               "db.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); time.sleep(60)", str(db)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        if journal == "wal":
+            assert len(FlagStore(db).list()) == 1
+        else:
+            with pytest.raises(MRNetError, match="busy") as err:
+                FlagStore(db).list()
+            assert str(tmp_path) not in str(err.value)
+        with pytest.raises(MRNetError, match="busy") as err:
+            FlagStore(db).add(flag(2))
+        assert str(tmp_path) not in str(err.value)
+    finally:
+        holder.kill()
+        holder.wait()
+    with FlagStore(db).connect() as db_:
+        assert db_.execute("PRAGMA busy_timeout").fetchone()[0] == BUSY_MS  # seconds at most, never 30
+    assert len(FlagStore(db).list()) == 1
+
+
+def test_a_corrupt_database_is_a_sentence_without_the_servers_path(tmp_path):
+    db = tmp_path / "secret-folder" / "flags.sqlite"
+    db.parent.mkdir()
+    db.write_bytes(b"SQLite format 3\x00" + bytes(range(256)) * 40)
+    for call in (lambda: FlagStore(db).list(), lambda: FlagStore(db).add(flag())):
+        with pytest.raises(MRNetError) as err:
+            call()
+        assert "secret-folder" not in str(err.value) and "unavailable" in str(err.value)
+
+
+def test_the_export_neutralises_formulas_counts_rows_and_refuses_in_one_sentence(tmp_path):
+    db = tmp_path / "flags.sqlite"
+    store = FlagStore(db)
+    comments = ['=HYPERLINK("http://x","y")', "+cmd|' /C calc'!A0", "@SUM(1+1)", "-2+3", "line one\nline two", "fine"]
+    for i, comment in enumerate(comments):
+        store.add(flag(i, comment))
+    out = tmp_path / "flags.csv"
+    run = mrnet_cli("flags", "export", "--out", out, "--db", db)
+    assert run.returncode == 0 and run.stderr.strip() == f"wrote 6 flags to {out}"
+    rows = list(csv.DictReader(out.open(newline="")))
+    assert [r["comment"] for r in rows] == ["'" + c for c in comments[:4]] + comments[4:]
+    missing = mrnet_cli("flags", "export", "--out", out, "--db", tmp_path / "none.sqlite")
+    assert missing.returncode == 2 and missing.stderr.startswith("error: There is no flag database")
+    unwritable = mrnet_cli("flags", "export", "--out", tmp_path / "no" / "such" / "dir.csv", "--db", db)
+    assert unwritable.returncode == 2 and unwritable.stderr.count("\n") == 1 and "cannot be written" in unwritable.stderr
+
+
+def test_saves_are_limited_per_session_and_pages_are_bounded(tmp_path):
+    limit = SaveLimit(count=10, seconds=60)
+    for _ in range(10):
+        limit.check("a")
+    with pytest.raises(MRNetError, match="At most 10 flags a minute"):
+        limit.check("a")
+    limit.check("b")  # another visitor is not held back
+    store = FlagStore(tmp_path / "flags.sqlite")
+    for i in range(PAGE + 15):
+        store.add(flag(i, "x" * 5000 if i == 0 else ""))
+    recent = store.list(limit=PAGE)
+    assert [f.case_id for f in recent] == [f"{i:04d}" for i in range(15, PAGE + 15)]
+    assert len(store.list()[0].comment) == 1000
+
+
+def test_the_flag_database_is_never_slower_than_its_busy_timeout(tmp_path):
+    """The page load's read returns within the busy timeout even while another process writes."""
+    db = tmp_path / "flags.sqlite"
+    FlagStore(db).add(flag())
+    start = time.monotonic()
+    FlagStore(db).list(limit=PAGE)
+    assert time.monotonic() - start < 5
