@@ -102,3 +102,39 @@ def test_the_throttle_forgets_old_failures():
     assert login.delay() > 0
     now[0] += WINDOW_S + 1
     assert login.delay() == 0 and asyncio.run(login.check("radiology", "s3cret")) is True
+
+
+def test_parallel_guesses_are_paced_like_sequential_ones():
+    """25 wrong passwords sent at once are scheduled at the same moments as 25 sent one after another: the
+    throttle's reservations are compared on a fake clock (sequential: the clock moves with each wait)."""
+    import asyncio
+
+    from mrnet.app.access import ThrottledLogin
+
+    def schedule(parallel: bool) -> list[float]:
+        now, times = [0.0], []
+
+        async def sleep(seconds):
+            if not parallel:
+                now[0] += seconds  # a client that retries as soon as it is answered
+            await asyncio.sleep(0)
+
+        class Recorded(ThrottledLogin):
+            def reserve(self):
+                times.append(super().reserve())
+                return times[-1]
+
+        login = Recorded("radiology", "s3cret", clock=lambda: now[0], sleep=sleep)
+
+        async def run():
+            if parallel:
+                results = await asyncio.gather(*(login.check("radiology", f"guess{i}") for i in range(25)))
+            else:
+                results = [await login.check("radiology", f"guess{i}") for i in range(25)]
+            assert not any(results)
+        asyncio.run(run())
+        return times
+
+    sequential, parallel = schedule(False), schedule(True)
+    assert parallel == sequential
+    assert sequential[-1] > 60  # well over a minute for 25 guesses, however they are sent

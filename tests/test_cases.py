@@ -16,8 +16,9 @@ from sklearn.metrics import roc_curve as sk_roc_curve
 
 from mrnet.app.cases import open_folder
 from mrnet.app.flags import Flag, FlagStore
-from mrnet.app.scores import auc, read_scores, roc_curve
+from mrnet.app.scores import read_scores
 from mrnet.core.errors import MRNetError
+from mrnet.toolchain.metrics import auc, roc_curve
 
 from helpers import write_set
 from server import ROOT

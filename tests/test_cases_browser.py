@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from mrnet.app.phantom_set import SCORES
-from mrnet.app.scores import auc, read_scores
+from mrnet.app.scores import read_scores
 from mrnet.core.config import TASK_TITLES
+from mrnet.toolchain.metrics import auc
 
 from browser import analysis_id, cases_tab, listed_cases, new_page, open_row, viewer_shows
 from helpers import write_set

@@ -135,7 +135,8 @@ def rank_sum_auc(labels, scores):
 
 
 def test_scikit_learn_fusion_and_auc_agree_with_the_hand_written_ones():
-    from mrnet.toolchain.dataset import auc, fit_logistic
+    from mrnet.toolchain.dataset import fit_logistic
+    from mrnet.toolchain.metrics import auc
     rng = np.random.default_rng(7)
     y = rng.integers(0, 2, 80)
     x = np.stack([y * 2.0 + rng.normal(0, 1.5, 80) for _ in range(3)], axis=1)   # three plane logits

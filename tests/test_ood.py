@@ -6,7 +6,8 @@ import pytest
 from mrnet import analyze, compute_for, load_exam, load_items
 from mrnet.app.samples import BY_KEY, SAMPLES, sample_file
 from mrnet.core.hub import resolve
-from mrnet.core.ood import NO_STATISTICS, distance, fit
+from mrnet.core.ood import NO_STATISTICS, distance
+from mrnet.toolchain.ood_fit import fit
 
 from helpers import npy_bytes
 
@@ -53,3 +54,30 @@ def test_phantom_samples_pass_and_the_real_knee_noise_and_a_misnamed_plane_are_f
     phantom = load_exam([sample_file(BY_KEY["phantom-acl"])]).volumes
     for given, named in (("axial", "sagittal"), ("coronal", "sagittal"), ("sagittal", "axial")):
         assert unusual_planes(bundled, load_items([(f"{named}.npy", npy_bytes(phantom[given]))]))[0] == [named]
+
+
+def svd_statistics(x, rank):
+    """The hand-written fit the runtime module held before scikit-learn's PCA (kept here as the reference)."""
+    from mrnet.core.ood import PERCENTILE, rounded
+    mean = x.mean(axis=0)
+    _, singular, vt = np.linalg.svd(x - mean, full_matrices=False)
+    rank = min(rank, len(x) - 1, x.shape[1] - 1)
+    variances = singular ** 2 / max(len(x) - 1, 1)
+    residual = float(variances[rank:].sum() / max(x.shape[1] - rank, 1)) or 1e-12
+    return rounded({"mean": mean.tolist(), "components": vt[:rank].tolist(), "variances": variances[:rank].tolist(),
+                    "residual_variance": residual, "n": int(len(x)), "percentile": PERCENTILE})
+
+
+def test_the_pca_fit_stores_what_the_hand_written_fit_stored():
+    """scikit-learn's PCA gives the same stored statistics (components up to their sign, which the distance
+    does not see) and the same distances on fixed data."""
+    from mrnet.toolchain.ood_fit import ppca
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(80, 12)) @ rng.normal(size=(12, 12)) + rng.normal(size=12)
+    ours, reference = ppca(x, 4), svd_statistics(x, 4)
+    for key in ("mean", "variances"):
+        np.testing.assert_allclose(ours[key], reference[key], rtol=1e-5)
+    assert ours["residual_variance"] == pytest.approx(reference["residual_variance"], rel=1e-5)
+    np.testing.assert_allclose(np.abs(ours["components"]), np.abs(reference["components"]), rtol=1e-4, atol=1e-6)
+    for row in rng.normal(size=(10, 12)) * 3:
+        assert distance(ours, row) == pytest.approx(distance(reference, row), rel=1e-4)

@@ -169,3 +169,13 @@ def test_the_flag_database_is_never_slower_than_its_busy_timeout(tmp_path):
     start = time.monotonic()
     FlagStore(db).list(limit=PAGE)
     assert time.monotonic() - start < 5
+
+
+def test_the_viewers_slice_files_are_private_to_the_app(tmp_path):
+    import stat
+
+    from mrnet.app.pixels import PixelStore
+    store = PixelStore(tmp_path / "viewer")
+    url = store(b"slices")
+    path = tmp_path / "viewer" / url.rsplit("/", 1)[1]
+    assert path.read_bytes() == b"slices" and stat.S_IMODE(path.stat().st_mode) == 0o600

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import threading
 import time
 
 from mrnet.core.errors import MRNetError
@@ -33,27 +34,50 @@ def parse_auth(value: str) -> tuple[str, str] | None:
 
 
 class ThrottledLogin:
-    """One user and password, with a growing wait after repeated failures; `check` is Gradio's `auth`."""
+    """One user and password, with a growing wait after repeated failures; `check` is Gradio's `auth`.
 
-    def __init__(self, user: str, password: str, clock=time.monotonic):
-        self.user, self.password, self.clock = user.encode(), password.encode(), clock
+    Attempts are paced as if they came one after another, however many arrive at once: each attempt reserves
+    the moment it will be checked (the previous reservation plus its own wait, counting the attempts still in
+    flight as failures) under a lock, then sleeps until then. So parallel guessing gets no more tries per
+    second than sequential guessing."""
+
+    def __init__(self, user: str, password: str, clock=time.monotonic, sleep=asyncio.sleep):
+        self.user, self.password, self.clock, self.sleep = user.encode(), password.encode(), clock, sleep
         self.failures: list[float] = []
+        self.in_flight = 0
+        self.last_check = float("-inf")
+        self.lock = threading.Lock()
 
-    def delay(self) -> float:
+    def delay(self, extra_failures: int = 0) -> float:
         now = self.clock()
         self.failures = [t for t in self.failures if now - t < WINDOW_S]
-        extra = len(self.failures) - FREE_FAILURES
+        extra = len(self.failures) + extra_failures - FREE_FAILURES
         return 0.0 if extra < 0 else min(MAX_DELAY_S, BASE_DELAY_S * 2 ** extra)
+
+    def reserve(self) -> float:
+        """The moment this attempt may be checked (atomic: Gradio may call from several threads)."""
+        with self.lock:
+            now, wait = self.clock(), self.delay(self.in_flight)
+            at = max(now, self.last_check) + wait if wait else now
+            self.last_check = max(self.last_check, at)
+            self.in_flight += 1
+            return at
 
     async def check(self, username: str, password: str) -> bool:
         """Gradio awaits this (a coroutine function: Gradio tests for one before awaiting, so not __call__)."""
-        wait = self.delay()
-        if wait:
-            await asyncio.sleep(wait)
-        ok = hmac.compare_digest(str(username).encode(), self.user) & hmac.compare_digest(str(password).encode(),
-                                                                                         self.password)
-        if ok:
-            self.failures.clear()
-        else:
-            self.failures.append(self.clock())
+        at = self.reserve()
+        try:
+            wait = at - self.clock()
+            if wait > 0:
+                await self.sleep(wait)
+            ok = hmac.compare_digest(str(username).encode(), self.user) & hmac.compare_digest(str(password).encode(),
+                                                                                             self.password)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+        with self.lock:
+            if ok:
+                self.failures.clear()
+            else:
+                self.failures.append(self.clock())
         return bool(ok)

@@ -1,6 +1,7 @@
 """Where the app leaves each plane's packed slices for the browser to fetch as files."""
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from pathlib import Path
@@ -25,5 +26,12 @@ class PixelStore:
                 pass  # another thread removed it
         self.folder.mkdir(parents=True, exist_ok=True)  # Gradio's own cache cleaning may have removed it
         path = self.folder / f"{uuid.uuid4().hex}.bin"
-        path.write_bytes(data)
+        write_private(path, data)
         return f"gradio_api/file={path}"   # relative to the page, so that it works under a proxy's path too
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Readable by the app's user only (0600), as Gradio keeps uploads: they are views of a visitor's exam."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)

@@ -14,8 +14,6 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
-
 from mrnet.core.analysis import Analysis
 from mrnet.core.config import PLANES
 from mrnet.core.errors import MRNetError
@@ -93,24 +91,3 @@ def read_scores(path: Path) -> Scores:
     except (ValueError, TypeError):
         raise MRNetError(f"{path.name}: line {reader.line_num} has a malformed number.") from None
     return Scores(rows)
-
-
-def roc_curve(labels, scores) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(false positive rate, true positive rate, threshold) at each distinct score, highest first; the
-    curve starts at (0, 0). Ties share one point."""
-    labels, scores = np.asarray(labels, dtype=np.int64), np.asarray(scores, dtype=np.float64)
-    order = np.argsort(-scores, kind="stable")
-    labels, scores = labels[order], scores[order]
-    last = np.r_[np.flatnonzero(np.diff(scores)), len(scores) - 1]   # the last index of each distinct score
-    tp, fp = np.cumsum(labels)[last], np.cumsum(1 - labels)[last]
-    pos, neg = max(int(labels.sum()), 1), max(int((1 - labels).sum()), 1)
-    return np.r_[0.0, fp / neg], np.r_[0.0, tp / pos], np.r_[np.inf, scores[last]]
-
-
-def auc(labels, scores) -> float | None:
-    """Area under the ROC curve (ties count one half); None when only one class is present."""
-    labels = np.asarray(labels, dtype=np.int64)
-    if labels.size == 0 or labels.min() == labels.max():
-        return None
-    fpr, tpr, _ = roc_curve(labels, scores)
-    return float(np.trapezoid(tpr, fpr))

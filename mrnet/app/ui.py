@@ -28,7 +28,7 @@ from mrnet.app.cases import open_source
 from mrnet.app.flags import MAX_COMMENT, PAGE, VERDICTS, Flag, FlagStore, SaveLimit
 from mrnet.app.phantom_set import SCORES as PHANTOM_SCORES
 from mrnet.app.phantom_set import phantom_cases
-from mrnet.app.pixels import PixelStore
+from mrnet.app.pixels import PixelStore, write_private
 from mrnet.app.present import (
     html_text,
     markdown_text,
@@ -260,9 +260,9 @@ def on_download(state: Session | None, view: dict | None) -> str:
     shown_view = View.of(view, state.analysis)
     method, opacity = shown_view.method, shown_view.opacity
     folder = Path(get_upload_folder()) / f"mrnet-{uuid.uuid4().hex}"
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, mode=0o700)
     path = folder / "mrnet-overlays.zip"
-    path.write_bytes(report_zip(state.renderer, method, opacity))
+    write_private(path, report_zip(state.renderer, method, opacity))
     return str(path)
 
 

@@ -27,33 +27,6 @@ def exam_vector(stem: torch.Tensor) -> np.ndarray:
     return torch.cat([stem.mean(dim=(0, 2, 3)), stem.std(dim=(0, 2, 3))]).cpu().numpy()
 
 
-def fit(features: np.ndarray, rank: int = RANK, folds: int = 5) -> dict:
-    """features (N, C): one row per training exam -> JSON-ready statistics (6 significant digits, as stored)
-    with the flagging threshold: the PERCENTILE of out-of-fold distances (each fold scored by statistics fitted
-    without it), since an exam's distance to statistics fitted on itself is optimistic: measured on held-out
-    phantoms, the in-sample 99th percentile flagged 3-5 % of planes instead of 1 %."""
-    x = np.asarray(features, dtype=np.float64)
-    stats = fit_statistics(x, rank)
-    order = np.random.default_rng(0).permutation(len(x))
-    held_out = []
-    for k in range(folds):
-        test = order[k::folds]
-        inner = fit_statistics(np.delete(x, test, axis=0), rank)
-        held_out += [distance(inner, x[i]) for i in test]
-    stats["threshold"] = float(f"{np.percentile(held_out, PERCENTILE):.6g}")
-    return stats
-
-
-def fit_statistics(x: np.ndarray, rank: int) -> dict:
-    mean = x.mean(axis=0)
-    _, singular, vt = np.linalg.svd(x - mean, full_matrices=False)
-    rank = min(rank, len(x) - 1, x.shape[1] - 1)
-    variances = singular ** 2 / max(len(x) - 1, 1)
-    residual = float(variances[rank:].sum() / max(x.shape[1] - rank, 1)) or 1e-12
-    return rounded({"mean": mean.tolist(), "components": vt[:rank].tolist(), "variances": variances[:rank].tolist(),
-                    "residual_variance": residual, "n": int(len(x)), "percentile": PERCENTILE})
-
-
 def distance(stats: dict, feature: np.ndarray) -> float:
     centred = np.asarray(feature, dtype=np.float64) - np.asarray(stats["mean"])
     components = np.asarray(stats["components"])

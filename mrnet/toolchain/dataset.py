@@ -4,7 +4,7 @@ DIR/{train,valid}/{axial,coronal,sagittal}/NNNN.npy and DIR/{split}-{abnormal,ac
 fields aligned with the slices (MASK_BITS: 1 ACL tear, 2 meniscal tear, 4 other abnormality).
 
 The fusion fit comes from scikit-learn (a training dependency, never the runtime's); the ROC AUC is
-mrnet.app.scores.auc, the numpy one the app's Cases view uses."""
+mrnet.toolchain.metrics.auc."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from mrnet.app.scores import auc  # noqa: F401  (one ROC AUC for the app's Cases view and the toolchain)
 from mrnet.core.config import PLANES, TASK_BITS, TASKS
 from mrnet.core.errors import MRNetError
 from mrnet.inputs.labels import bad_lines_sentence, parse_labels

@@ -38,8 +38,9 @@ from mrnet.core.errors import MRNetError
 from mrnet.core.exam import Exam
 from mrnet.core.explain import DEFAULT_METHOD, METHODS
 from mrnet.toolchain.card import summary, write_card
-from mrnet.toolchain.dataset import auc, fit_logistic, read_split, task_mask
+from mrnet.toolchain.dataset import fit_logistic, read_split, task_mask
 from mrnet.toolchain.faithfulness import CASCADE, CHANCE_MARGIN, cascade, deletion_aucs, deletion_curves, on_fractions, similarity
+from mrnet.toolchain.metrics import auc
 
 DILATE_PX = 15
 TIGHT_PX = 10       # the pointing game is also reported at this tolerance (key pointing_game_by_tolerance)

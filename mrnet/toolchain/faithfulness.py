@@ -109,18 +109,12 @@ def cascade(weights):
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman rank correlation (ties share their mean rank); 0 when either side is constant."""
-    def ranks(x):
-        x = np.asarray(x, np.float64).ravel()
-        order = np.argsort(x, kind="stable")
-        r = np.empty(len(x))
-        r[order] = np.arange(len(x))
-        _, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
-        return (np.bincount(inverse, r) / counts)[inverse]
-    ra, rb = ranks(a), ranks(b)
-    if ra.std() == 0 or rb.std() == 0:
+    """Spearman rank correlation (scipy's; ties share their mean rank); 0 when either side is constant."""
+    from scipy.stats import spearmanr
+    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
+    if a.min() == a.max() or b.min() == b.max():
         return 0.0
-    return float(np.corrcoef(ra, rb)[0, 1])
+    return float(spearmanr(a, b).statistic)
 
 
 def ssim(a: np.ndarray, b: np.ndarray) -> float:

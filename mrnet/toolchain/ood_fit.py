@@ -11,9 +11,39 @@ from tqdm import tqdm
 
 from mrnet.core.compute import Compute, compute_for
 from mrnet.core.errors import MRNetError
-from mrnet.core.ood import exam_vector, fit
+from mrnet.core.ood import PERCENTILE, RANK, distance, exam_vector, rounded
 from mrnet.toolchain.card import write_card
 from mrnet.toolchain.dataset import read_split
+
+
+def fit(features: np.ndarray, rank: int = RANK, folds: int = 5) -> dict:
+    """features (N, C): one row per training exam -> JSON-ready statistics (6 significant digits, as stored)
+    with the flagging threshold: the PERCENTILE of out-of-fold distances (each fold scored by statistics fitted
+    without it), since an exam's distance to statistics fitted on itself is optimistic: measured on held-out
+    phantoms, the in-sample 99th percentile flagged 3-5 % of planes instead of 1 %."""
+    x = np.asarray(features, dtype=np.float64)
+    stats = ppca(x, rank)
+    order = np.random.default_rng(0).permutation(len(x))
+    held_out = []
+    for k in range(folds):
+        test = order[k::folds]
+        inner = ppca(np.delete(x, test, axis=0), rank)
+        held_out += [distance(inner, x[i]) for i in test]
+    stats["threshold"] = float(f"{np.percentile(held_out, PERCENTILE):.6g}")
+    return stats
+
+
+def ppca(x: np.ndarray, rank: int) -> dict:
+    """Probabilistic PCA's pieces (Tipping and Bishop): the mean, the top `rank` components and their variances,
+    and the mean variance of the rest, from scikit-learn's PCA (its full SVD; its variances divide by n - 1)."""
+    from sklearn.decomposition import PCA
+    pca = PCA(svd_solver="full").fit(x)
+    rank = min(rank, len(x) - 1, x.shape[1] - 1)
+    variances = pca.explained_variance_
+    residual = float(variances[rank:].sum() / max(x.shape[1] - rank, 1)) or 1e-12
+    return rounded({"mean": pca.mean_.tolist(), "components": pca.components_[:rank].tolist(),
+                    "variances": variances[:rank].tolist(), "residual_variance": residual, "n": int(len(x)),
+                    "percentile": PERCENTILE})
 
 
 @torch.inference_mode()

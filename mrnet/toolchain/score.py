@@ -17,12 +17,13 @@ import numpy as np
 from tqdm import tqdm
 
 from mrnet.app.cases import CaseSet
-from mrnet.app.scores import auc, predictions, rows_for, weights_digest, write_scores
+from mrnet.app.scores import predictions, rows_for, weights_digest, write_scores
 from mrnet.core.analysis import analyze
 from mrnet.core.compute import Compute
 from mrnet.core.config import TASK_TITLES
 from mrnet.core.errors import MRNetError
 from mrnet.core.weights import Weights
+from mrnet.toolchain.metrics import auc
 
 
 def cache_path(out: Path) -> Path:
