@@ -38,10 +38,10 @@ def frame_of(ds) -> bytes:
     return get_frame(ds.PixelData, 0, number_of_frames=1)
 
 
-def j2k_declaring(side: int) -> bytes:
+def j2k_declaring(side: int, lossy: bool = False) -> bytes:
     """A 64x64 JPEG 2000 DICOM whose SIZ segment declares side x side (image and tile)."""
-    from pydicom.uid import JPEG2000Lossless
-    ds = recompressed(dicom_image(), JPEG2000Lossless)
+    from pydicom.uid import JPEG2000, JPEG2000Lossless
+    ds = recompressed(dicom_image(), JPEG2000, j2k_psnr=[60]) if lossy else recompressed(dicom_image(), JPEG2000Lossless)
     frame = bytearray(frame_of(ds))
     at = frame.find(b"\xff\x4f\xff\x51")
     frame[at + 8:at + 16] = struct.pack(">II", side, side)      # Xsiz, Ysiz
@@ -56,9 +56,10 @@ def sof_declaring(ds, marker: int, side: int) -> bytes:
     return with_frame(ds, bytes(frame))
 
 
-def jpegls_declaring(side: int) -> bytes:
-    from pydicom.uid import JPEGLSLossless
-    return sof_declaring(recompressed(dicom_image(), JPEGLSLossless), 0xF7, side)
+def jpegls_declaring(side: int, near: bool = False) -> bytes:
+    from pydicom.uid import JPEGLSLossless, JPEGLSNearLossless
+    ds = recompressed(dicom_image(), JPEGLSNearLossless, jls_error=2) if near else recompressed(dicom_image(), JPEGLSLossless)
+    return sof_declaring(ds, 0xF7, side)
 
 
 def jpeg_baseline_declaring(side: int) -> bytes:
@@ -163,3 +164,58 @@ def bombs():
                                                               set_field("quatern_b", nan))))],
          "not a set of finite numbers"),
     ]
+
+
+def variants():
+    """The bombs above across the sizes, fields and wrappings an attacker would try (each is refused from its
+    header, or read within bounds)."""
+    vol = (np.arange(64 * 64 * 16).reshape(64, 64, 16) % 997).astype(np.int16)
+    nan, inf = float("nan"), float("inf")
+    out = []
+    add = lambda label, name, data, words: out.append((label, [(name, data)], words))  # noqa: E731
+    for side in (32, 65, 128, 1025, 4096, 8191, 20000, 30000, 60000, 65535):
+        words = f"declares {side}x{side} pixels"
+        add(f"j2k declaring {side}", "j2k.dcm", j2k_declaring(side), words)
+        add(f"jpeg-ls declaring {side}", "jls.dcm", jpegls_declaring(side), words)
+        add(f"jpeg baseline declaring {side}", "jpg.dcm", jpeg_baseline_declaring(side), words)
+        add(f"j2k lossy declaring {side}", "j2k.dcm", j2k_declaring(side, lossy=True), words)
+        add(f"jpeg-ls near-lossless declaring {side}", "jls.dcm", jpegls_declaring(side, near=True), words)
+    for rows in (64, 256, 1024):
+        add(f"deflated {rows}", "deflated.dcm", deflated(rows), "Deflated transfer syntax")
+    for gz in (False, True):
+        suffix = ".nii.gz" if gz else ".nii"
+        for volumes in (2, 10, 100, 1500, 32767):
+            add(f"nifti 4-D header of {volumes}{' gz' if gz else ''}", "t2" + suffix,
+                nifti(vol, declared_shape=(64, 64, 16, volumes), gz=gz), None)
+        for offset in (nan, inf, -inf, -1.0, 0.0, 100.0, 2e6, 1e9, 3.5e9, 2.0 ** 63):
+            add(f"nifti vox_offset {offset}{' gz' if gz else ''}", "o" + suffix,
+                nifti(vol, set_field("vox_offset", offset), gz=gz), "voxels start at byte")
+        for dims, words in (([0, 64, 64, 16, 1, 1, 1, 1], "declares 0 dimensions"),
+                            ([8, 64, 64, 16, 1, 1, 1, 1], "dimensions in its header"),
+                            ([3, 64, -64, 16, 1, 1, 1, 1], "declares a dimension of"),
+                            ([3, 64, 0, 16, 1, 1, 1, 1], "declares a dimension of"),
+                            ([5, 64, 64, 16, 2, 2, 1, 1], "5 dimensions"),
+                            ([3, 1024, 1024, 200, 1, 1, 1, 1], "at most 128")):
+            add(f"nifti dim {dims[:5]}{' gz' if gz else ''}", "d" + suffix, nifti(vol, set_field("dim", dims), gz=gz), words)
+        for axis in (1, 2, 3):
+            for bad in (nan, inf, -inf):
+                pixdim = [1.0] * 8
+                pixdim[axis] = bad
+                add(f"nifti pixdim[{axis}]={bad}{' gz' if gz else ''}", "p" + suffix,
+                    nifti(vol, edits(set_field("sform_code", 0), set_field("qform_code", 0), set_field("pixdim", pixdim)),
+                          gz=gz), "not a set of finite numbers")
+        for name, rows, words in (
+                ("zero", ([0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]), "degenerate voxel geometry"),
+                ("rank 1", ([1, 1, 1, 0], [2, 2, 2, 0], [3, 3, 3, 0]), "degenerate voxel geometry"),
+                ("rank 2", ([1, 0, 0, 0], [0, 1, 0, 0], [1, 1, 0, 0]), "degenerate voxel geometry"),
+                ("tiny", ([1e-30, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0]), "degenerate voxel geometry"),
+                ("nan", ([nan, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0]), "not a set of finite numbers"),
+                ("inf", ([1, 0, 0, inf], [0, 1, 0, 0], [0, 0, 1, 0]), "not a set of finite numbers")):
+            add(f"nifti sform {name}{' gz' if gz else ''}", "s" + suffix,
+                nifti(vol, edits(set_field("sform_code", 1), set_field("srow_x", rows[0]), set_field("srow_y", rows[1]),
+                                 set_field("srow_z", rows[2])), gz=gz), words)
+        for field in ("quatern_b", "quatern_c", "quatern_d", "qoffset_x"):
+            add(f"nifti {field} NaN{' gz' if gz else ''}", "q" + suffix,
+                nifti(vol, edits(set_field("sform_code", 0), set_field("qform_code", 1), set_field(field, nan)), gz=gz),
+                "not a set of finite numbers")
+    return out

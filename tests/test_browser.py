@@ -237,7 +237,8 @@ def test_every_sample_end_to_end(page):
 def test_a_broken_payload_is_said_and_the_next_analysis_still_loads(page, tmp_path):
     """No silent fallback and no stuck viewer: the viewer script, run on its own page, says that a corrupt
     payload cannot be shown (and logs it), then draws the next, good payload."""
-    from mrnet.app.present import viewer_payload, web_assets
+    from mrnet.app.components import web_assets
+    from mrnet.app.present import viewer_payload
     from mrnet.core.analysis import analyze
     from mrnet.core.compute import compute_for
     from mrnet.core.exam import Exam

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bombs import bombs, nifti
+from bombs import bombs, nifti, variants
+from hostile_corpus import corpus
 
 ROOT = Path(__file__).resolve().parent.parent
 LIMIT_MB = 500
@@ -17,7 +18,7 @@ LIMIT_MB = 500
 CHILD = r"""
 import gc, json, sys, time
 sys.path[:0] = [sys.argv[1], sys.argv[1] + "/tests"]
-from bombs import bombs
+from bombs import bombs, variants
 from mrnet import MRNetError
 from mrnet.inputs.load import load_items
 
@@ -28,7 +29,7 @@ def status(field):
 
 out = []
 load_items(bombs()[5][1])  # warm: the readers' imports are not the input's cost
-for label, items, words in bombs():
+for label, items, words in bombs() + variants():
     gc.collect()
     before = status("VmRSS")
     with open("/proc/self/clear_refs", "w") as f:
@@ -54,7 +55,15 @@ def measured():
     return {row["label"]: row for row in json.loads(run.stdout.splitlines()[-1])}
 
 
-@pytest.mark.parametrize("label", [label for label, _, _ in bombs()])
+ALL = bombs() + variants()
+
+
+def test_the_hostile_corpus_holds_at_least_300_inputs():
+    ours = [label for label, _, _ in ALL]
+    assert len(corpus()) + len(ours) >= 300 and len(set(ours)) == len(ours)
+
+
+@pytest.mark.parametrize("label", [label for label, _, _ in ALL])
 def test_a_bomb_is_refused_in_one_sentence_or_read_within_bounds(measured, label):
     row = measured[label]
     if row["words"] is None:

@@ -2,11 +2,15 @@
 gestures through the DevTools protocol (Input.dispatchTouchEvent) on a 390 x 844 touch screen, the page's
 width there, the first overlays drawn before the last slice arrives on an emulated 5 Mbit/s link, and a failed
 slice transfer said in the viewer, then the next analysis loading whole."""
+import os
+
 import pytest
 
 from server import running_app
 
 pytestmark = pytest.mark.browser
+# `make figures` sets MRNET_SCREENSHOT_PHONE to docs/figures/phone (phone.png, phone-cases.png)
+SCREENSHOTS = os.environ.get("MRNET_SCREENSHOT_PHONE")
 SAMPLE = "Phantom — ACL and meniscal tears"
 
 
@@ -98,6 +102,9 @@ def test_the_window_level_mode_button_gives_one_finger_to_window_level(phone):
 
 def test_the_phone_page_has_no_horizontal_scroll_and_says_touch(phone):
     assert phone.evaluate("() => document.documentElement.scrollWidth") <= 390
+    if SCREENSHOTS:
+        phone.locator("#predictions").scroll_into_view_if_needed()
+        phone.screenshot(path=f"{SCREENSHOTS}.png")
     assert phone.locator("#viewer .mrv-help-touch").is_visible() and not phone.locator("#viewer .mrv-help-mouse").is_visible()
     # no word broken inside a cell: every cell of the table is one line high (it scrolls sideways instead)
     heights = phone.evaluate("() => [...document.querySelectorAll('#predictions th, #predictions td')].map("
@@ -157,6 +164,9 @@ def test_the_cases_tab_on_a_phone_stacks_and_its_rows_and_buttons_take_a_tap(pho
     assert phone.evaluate("() => document.documentElement.scrollWidth") <= 390
     matrix, table = phone.locator("#cases .mrc-side").bounding_box(), phone.locator("#cases .mrc-table-wrap").bounding_box()
     assert table["y"] >= matrix["y"] + matrix["height"] - 1 and table["width"] > 300  # stacked, full width
+    if SCREENSHOTS:
+        phone.locator("#cases .mrc-matrix").scroll_into_view_if_needed()
+        phone.screenshot(path=f"{SCREENSHOTS}-cases.png")
     before = phone.locator("#viewer .mrv").get_attribute("data-analysis")
     phone.locator("#cases .mrc-table tbody tr").nth(2).tap()
     phone.wait_for_function("(old) => document.querySelector('#viewer .mrv').dataset.analysis !== old", arg=before,

@@ -11,7 +11,6 @@ import uuid
 import zipfile
 import zlib
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -93,16 +92,6 @@ def predictions_markdown(analysis: Analysis, truth: dict | None = None) -> str:
     notes += [f"Input: {markdown_text(n)}" for n in analysis.exam.notes]
     warnings = "".join(f"> ⚠️ **{markdown_text(text)}**\n\n" for text in analysis.warnings)
     return warnings + "\n".join(rows) + "\n\n" + "\n\n".join(notes) + f"\n\n*{DISCLAIMER}*"
-
-
-WEB = Path(__file__).resolve().parent / "web"
-
-
-def web_assets(name: str) -> tuple[str, str, str]:
-    """A browser component's HTML skeleton, CSS and script (gr.HTML's html_template, css_template, js_on_load):
-    "viewer" (the slice viewer) or "cases" (the Cases view)."""
-    html, css, js = ((WEB / f"{name}.{ext}").read_text() for ext in ("html", "css", "js"))
-    return html, css, js
 
 
 def b64(array: np.ndarray) -> str:

@@ -25,6 +25,7 @@ from gradio.utils import get_upload_folder
 from mrnet.app.access import ThrottledLogin, parse_auth
 from mrnet.app.browse import CaseBrowser, Opened, table_payload, with_scores
 from mrnet.app.cases import open_source
+from mrnet.app.components import CasesView, SliceViewer
 from mrnet.app.flags import MAX_COMMENT, PAGE, VERDICTS, Flag, FlagStore, SaveLimit
 from mrnet.app.phantom_set import SCORES as PHANTOM_SCORES
 from mrnet.app.phantom_set import phantom_cases
@@ -35,7 +36,6 @@ from mrnet.app.present import (
     predictions_markdown,
     report_zip,
     viewer_payload,
-    web_assets,
     weights_markdown,
 )
 from mrnet.app.samples import BY_TITLE, SAMPLES, sample_file
@@ -82,8 +82,6 @@ ANALYSIS_SLOTS = threading.BoundedSemaphore(settings().concurrency)
 COMPUTE = compute_for()
 RESOLVED = resolve(settings().weights)  # once, at start
 WEIGHTS = RESOLVED.weights.to(COMPUTE.device)
-VIEWER_HTML, VIEWER_CSS, VIEWER_JS = web_assets("viewer")
-CASES_HTML, CASES_CSS, CASES_JS = web_assets("cases")
 CSS = (".notice {border-left: 4px solid #d97706; padding: 6px 12px; background: #fffbeb; color: #78350f;}"
        # the predictions table scrolls sideways on a phone instead of breaking words letter by letter
        "#predictions table {display: block; overflow-x: auto; max-width: 100%;}"
@@ -169,7 +167,7 @@ def run_analysis(files, sample_title, progress=gr.Progress()):
         sample = BY_TITLE[sample_title]
         analysis, truth = analyze_exam(lambda: load_exam([sample_file(sample)])), sample.truth or None
     return {session: Session(analysis, Renderer(analysis)), predictions: predictions_markdown(analysis, truth),
-            viewer: gr.HTML(value=View.of(None, analysis).to_dict(), data=viewer_payload(analysis, store=PIXELS))}
+            viewer: gr.update(value=View.of(None, analysis).to_dict(), data=viewer_payload(analysis, store=PIXELS))}
 
 
 def browse(dataset: str | None, case: str | None) -> Opened:
@@ -183,7 +181,7 @@ def shown(opened: Opened, view: dict) -> dict:
     """A labelled set's case on screen: the session, the table with its ground truth, the viewer."""
     return {session: Session(opened.analysis, Renderer(opened.analysis), (opened.dataset, opened.case)),
             predictions: predictions_markdown(opened.analysis, opened.truth or None),
-            viewer: gr.HTML(value=view, data=opened.payload)}
+            viewer: gr.update(value=view, data=opened.payload)}
 
 
 def open_case(evt: gr.EventData):
@@ -196,7 +194,7 @@ def open_case(evt: gr.EventData):
 
 def choose_set(title):
     name = next((n for n, item in SETS.items() if isinstance(title, str) and item.cases.title == title), BROWSER.default)
-    return gr.HTML(value=None, data=TABLES[name])
+    return gr.update(value=None, data=TABLES[name])
 
 
 def flag_rows() -> tuple[list[list], str]:
@@ -213,7 +211,7 @@ def open_link(request: gr.Request):
     params = dict(request.query_params)
     # the table comes with the page load: gr.HTML props given at construction do not reach js_on_load
     rows, problem = flag_rows()
-    base = {flags_table: rows, cases_view: gr.HTML(data=TABLES[BROWSER.default]), flag_note: problem}
+    base = {flags_table: rows, cases_view: gr.update(data=TABLES[BROWSER.default]), flag_note: problem}
     if "case" not in params:
         return base
     try:
@@ -223,7 +221,7 @@ def open_link(request: gr.Request):
     view = View.from_link(params, opened.analysis).to_dict()
     return {**base, **shown(opened, view), tabs: gr.Tabs(selected="cases"),
             dataset_choice: gr.Dropdown(value=SETS[opened.dataset].cases.title),
-            cases_view: gr.HTML(value={"dataset": opened.dataset, "case": opened.case, "task": view["task"]},
+            cases_view: gr.update(value={"dataset": opened.dataset, "case": opened.case, "task": view["task"]},
                                 data=TABLES[opened.dataset])}
 
 
@@ -298,12 +296,10 @@ with gr.Blocks(title="MRNet knee-MRI explainer", delete_cache=(3600, 3600)) as d
             dataset_choice = gr.Dropdown([item.cases.title for item in SETS.values()],
                                          value=SETS[BROWSER.default].cases.title, label="Labelled set",
                                          visible=len(SETS) > 1, elem_id="dataset")
-            cases_view = gr.HTML(value=None, html_template=CASES_HTML, css_template=CASES_CSS, js_on_load=CASES_JS,
-                                 data=None, elem_id="cases", apply_default_css=False)
+            cases_view = CasesView(elem_id="cases")
     link_note = gr.Markdown(visible=False, elem_id="link-note")
     predictions = gr.Markdown(elem_id="predictions")
-    viewer = gr.HTML(value=None, html_template=VIEWER_HTML, css_template=VIEWER_CSS, js_on_load=VIEWER_JS,
-                     data=None, elem_id="viewer", apply_default_css=False)
+    viewer = SliceViewer(elem_id="viewer")
     with gr.Accordion("Review: is the CAM on the lesion? (cases of a labelled set; saved with the view on screen)",
                       open=True, elem_id="review"):
         with gr.Row():

@@ -1,0 +1,46 @@
+"""The app's two browser components, as Gradio's own custom components are made: gr.HTML subclasses that
+bundle their template, CSS and script (mrnet/app/web/). Their value is the view the browser shows; their
+`data` prop carries what they draw (present.viewer_payload, browse.table_payload)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+
+WEB = Path(__file__).resolve().parent / "web"
+
+
+def web_assets(name: str) -> tuple[str, str, str]:
+    """A component's HTML skeleton, CSS and script (gr.HTML's html_template, css_template, js_on_load)."""
+    html, css, js = ((WEB / f"{name}.{ext}").read_text() for ext in ("html", "css", "js"))
+    return html, css, js
+
+
+class SliceViewer(gr.HTML):
+    """One large image per plane with the CAM over it, drawn in the browser (web/viewer.js); its value is the
+    view (mrnet.app.view.View as a dict), written back as the reviewer scrolls and switches."""
+
+    def __init__(self, **kwargs):
+        html, css, js = web_assets("viewer")
+        super().__init__(value=None, html_template=html, css_template=css, js_on_load=js, data=None,
+                         apply_default_css=False, **kwargs)
+
+    def api_info(self):
+        return {"type": "object", "title": "Viewer view", "properties": {
+            "task": {"type": "string"}, "method": {"type": "string"}, "opacity": {"type": "number"},
+            "mode": {"type": "string", "enum": ["overlay", "slice", "swipe"]}, "plane": {"type": "string"},
+            "slices": {"type": "object", "additionalProperties": {"type": "integer"}}}}
+
+
+class CasesView(gr.HTML):
+    """A labelled set browsed by outcome (web/cases.js): confusion matrix, ROC, the case list; opening a row
+    triggers its `open` event with {dataset, case, task, next}."""
+
+    def __init__(self, **kwargs):
+        html, css, js = web_assets("cases")
+        super().__init__(value=None, html_template=html, css_template=css, js_on_load=js, data=None,
+                         apply_default_css=False, **kwargs)
+
+    def api_info(self):
+        return {"type": "object", "title": "Case on screen", "properties": {
+            "dataset": {"type": "string"}, "case": {"type": "string"}, "task": {"type": "string"}}}
