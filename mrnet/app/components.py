@@ -16,14 +16,19 @@ def web_assets(name: str) -> tuple[str, str, str]:
     return html, css, js
 
 
+def bundled(name: str, kwargs: dict) -> dict:
+    """The component's own template, CSS and script, unless given (Gradio rebuilds a component from its props
+    to apply an update, and passes them all back)."""
+    html, css, js = web_assets(name)
+    return {"html_template": html, "css_template": css, "js_on_load": js, "apply_default_css": False} | kwargs
+
+
 class SliceViewer(gr.HTML):
     """One large image per plane with the CAM over it, drawn in the browser (web/viewer.js); its value is the
     view (mrnet.app.view.View as a dict), written back as the reviewer scrolls and switches."""
 
-    def __init__(self, **kwargs):
-        html, css, js = web_assets("viewer")
-        super().__init__(value=None, html_template=html, css_template=css, js_on_load=js, data=None,
-                         apply_default_css=False, **kwargs)
+    def __init__(self, value=None, data=None, **kwargs):
+        super().__init__(value=value, data=data, **bundled("viewer", kwargs))
 
     def api_info(self):
         return {"type": "object", "title": "Viewer view", "properties": {
@@ -36,10 +41,8 @@ class CasesView(gr.HTML):
     """A labelled set browsed by outcome (web/cases.js): confusion matrix, ROC, the case list; opening a row
     triggers its `open` event with {dataset, case, task, next}."""
 
-    def __init__(self, **kwargs):
-        html, css, js = web_assets("cases")
-        super().__init__(value=None, html_template=html, css_template=css, js_on_load=js, data=None,
-                         apply_default_css=False, **kwargs)
+    def __init__(self, value=None, data=None, **kwargs):
+        super().__init__(value=value, data=data, **bundled("cases", kwargs))
 
     def api_info(self):
         return {"type": "object", "title": "Case on screen", "properties": {
