@@ -40,7 +40,7 @@ from mrnet.app.present import (
 )
 from mrnet.app.samples import BY_TITLE, SAMPLES, sample_file
 from mrnet.app.scores import weights_digest
-from mrnet.app.view import View
+from mrnet.app.view import View, parse_index
 from mrnet.core.analysis import Analysis, analyze
 from mrnet.core.compute import compute_for, for_zero_gpu
 from mrnet.core.config import DISCLAIMER
@@ -219,7 +219,12 @@ def open_link(request: gr.Request):
     except MRNetError as exc:
         return {**base, link_note: gr.Markdown(f"⚠️ This link cannot be opened: {markdown_text(exc)}", visible=True)}
     view = View.from_link(params, opened.analysis).to_dict()
-    return {**base, **shown(opened, view), tabs: gr.Tabs(selected="cases"),
+    unread = [k for k in ("task", "method", "plane") if k in params and params[k] != view[k]]
+    if "slice" in params and view["slices"].get(view["plane"]) != parse_index(params["slice"]):
+        unread.append("slice")
+    note = (gr.Markdown(f"⚠️ Part of this link was not understood ({', '.join(unread)}); the case opens with its "
+                        "defaults there.", visible=True) if unread else gr.Markdown(visible=False))
+    return {**base, **shown(opened, view), tabs: gr.Tabs(selected="cases"), link_note: note,
             dataset_choice: gr.Dropdown(value=SETS[opened.dataset].cases.title),
             cases_view: gr.update(value={"dataset": opened.dataset, "case": opened.case, "task": view["task"]},
                                 data=TABLES[opened.dataset])}
