@@ -31,3 +31,12 @@ def write_set(root: Path, n: int = 4, slices: int = 6, seed: int = 0) -> Path:
     for t, labels in (("abnormal", [1, 0, 1, 1]), ("acl", [1, 0, 0, 1]), ("meniscus", [0, 0, 1, 1])):
         (root / f"valid-{t}.csv").write_text("".join(f"{i},{labels[i % 4]}\n" for i in range(n)))
     return root
+
+
+def run_async(coroutine):
+    """asyncio.run in a thread of its own: a test process's session-wide Playwright keeps an event loop running
+    in the main thread, where asyncio.run refuses to start another."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()

@@ -6,7 +6,7 @@ from gradio_client import Client, handle_file
 
 from mrnet.app.samples import BY_KEY, sample_file
 
-from helpers import mrnet_cli
+from helpers import mrnet_cli, run_async
 from server import running_app
 
 pytestmark = pytest.mark.slow  # real servers, training or subprocesses: `make test-fast` skips them
@@ -92,16 +92,14 @@ def test_malformed_auth_stops_the_app_with_one_sentence():
 
 
 def test_the_throttle_forgets_old_failures():
-    import asyncio
-
     from mrnet.app.access import FREE_FAILURES, WINDOW_S, ThrottledLogin
     now = [0.0]
     login = ThrottledLogin("radiology", "s3cret", clock=lambda: now[0])
     for _ in range(FREE_FAILURES):
-        assert asyncio.run(login.check("radiology", "wrong")) is False
+        assert run_async(login.check("radiology", "wrong")) is False
     assert login.delay() > 0
     now[0] += WINDOW_S + 1
-    assert login.delay() == 0 and asyncio.run(login.check("radiology", "s3cret")) is True
+    assert login.delay() == 0 and run_async(login.check("radiology", "s3cret")) is True
 
 
 def test_parallel_guesses_are_paced_like_sequential_ones():
@@ -132,7 +130,7 @@ def test_parallel_guesses_are_paced_like_sequential_ones():
             else:
                 results = [await login.check("radiology", f"guess{i}") for i in range(25)]
             assert not any(results)
-        asyncio.run(run())
+        run_async(run())
         return times
 
     sequential, parallel = schedule(False), schedule(True)

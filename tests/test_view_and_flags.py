@@ -50,9 +50,10 @@ def test_a_valid_view_is_kept_as_asked(analysis):
                                          (" 3", None), (["3"], None), ("٣", None)])
 def test_link_slices_that_do_not_parse_are_ignored(analysis, text, index):
     assert parse_index(text) == index
-    view = View.from_link({"plane": "sagittal", "slice": text, "task": "acl"}, analysis)
+    view, ignored = View.from_link({"plane": "sagittal", "slice": text, "task": "acl"}, analysis)
     expected = index if index is not None and index < 6 else analysis.tasks["acl"].planes["sagittal"].top_slice
     assert view.slices["sagittal"] == expected and view.plane == "sagittal"
+    assert ignored == ([] if index is not None and index < 6 else ["slice"])
 
 
 def test_a_case_of_the_wrong_type_or_size_is_one_short_sentence():

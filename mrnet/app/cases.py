@@ -52,17 +52,15 @@ class CaseSet:
 
 def read_labels(csv: Path, problems: list[str]) -> dict[str, int]:
     """`id,label` rows; malformed lines are skipped with one sentence for all of them."""
-    labels: dict[str, int] = {}
     try:
         text = csv.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
         problems.append(f"{csv.name} cannot be read ({exc.strerror}): its task has no labels.")
-        return labels
+        return {}
     rows, bad = parse_labels(text)
-    labels = dict(rows)
     if bad:
         problems.append(f"{bad_lines_sentence(csv, bad)}, and {'were' if len(bad) > 1 else 'was'} skipped.")
-    return labels
+    return dict(rows)
 
 
 def open_folder(root: Path, split: str = "valid", name: str | None = None) -> CaseSet:

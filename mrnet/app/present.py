@@ -32,16 +32,18 @@ def markdown_text(text, limit: int = 500) -> str:
     ASCII punctuation character is escaped (CommonMark allows a backslash before any of them; the HTML ones
     become entities), so only letters, digits, spaces and non-ASCII text pass as they are. Cut to `limit`
     characters and kept on one line."""
-    text = " ".join(str(text).split())
-    text = text[:limit] + ("…" if len(text) > limit else "")
     return "".join(HTML_SPECIAL.get(c) or ("\\" + c if c.isascii() and not c.isalnum() and c != " " else c)
-                   for c in text)
+                   for c in one_line(text, limit))
 
 
 def html_text(text, limit: int = 500) -> str:
     """Visitor-controlled text inside HTML (gr.Error's modal renders its message as HTML)."""
+    return html.escape(one_line(text, limit))
+
+
+def one_line(text, limit: int) -> str:
     text = " ".join(str(text).split())
-    return html.escape(text[:limit] + ("…" if len(text) > limit else ""))
+    return text[:limit] + ("…" if len(text) > limit else "")
 
 
 def weights_markdown(weights: Weights, notice: str = "") -> str:

@@ -40,7 +40,7 @@ from mrnet.app.present import (
 )
 from mrnet.app.samples import BY_TITLE, SAMPLES, sample_file
 from mrnet.app.scores import weights_digest
-from mrnet.app.view import View, parse_index
+from mrnet.app.view import View
 from mrnet.core.analysis import Analysis, analyze
 from mrnet.core.compute import compute_for, for_zero_gpu
 from mrnet.core.config import DISCLAIMER
@@ -100,11 +100,12 @@ def analyze_on_device(exam):
     return analyze(exam, WEIGHTS, COMPUTE)
 
 
-def analyze_in_slot(exam):
-    """A labelled set's case (opened or prefetched) takes one of the app's analysis slots too."""
+def analyze_in_slot(read):
+    """Reading and analysing an exam (an upload, a sample, a labelled set's case opened or prefetched) hold one
+    of the app's slots; the memory it took goes back after."""
     with ANALYSIS_SLOTS:
         try:
-            return analyze_on_device(exam)
+            return analyze_on_device(read())
         finally:
             release_memory()
 
@@ -124,7 +125,7 @@ def labelled_sets() -> tuple[dict, str]:
 
 
 SETS, SETS_PROBLEM = labelled_sets()
-BROWSER = CaseBrowser(SETS, WEIGHTS, COMPUTE, store=PIXELS, analyze_fn=analyze_in_slot)
+BROWSER = CaseBrowser(SETS, WEIGHTS, COMPUTE, store=PIXELS, analyze_fn=lambda exam: analyze_in_slot(lambda: exam))
 TABLES = {name: table_payload(item) for name, item in SETS.items()}  # the sets do not change while the app runs
 
 
@@ -144,15 +145,11 @@ def uploaded_exam(files):
 
 
 def analyze_exam(read):
-    """Reading and analysing hold one of the app's slots; bad input becomes a gr.Error with our one sentence,
-    and the memory it took goes back; the app keeps serving."""
-    with ANALYSIS_SLOTS:
-        try:
-            return analyze_on_device(read())
-        except MRNetError as exc:
-            raise gr.Error(html_text(exc)) from None
-        finally:
-            release_memory()
+    """Bad input becomes a gr.Error with our one sentence; the app keeps serving."""
+    try:
+        return analyze_in_slot(read)
+    except MRNetError as exc:
+        raise gr.Error(html_text(exc)) from None
 
 
 def run_analysis(files, sample_title, progress=gr.Progress()):
@@ -218,10 +215,8 @@ def open_link(request: gr.Request):
         opened = BROWSER.open(params.get("dataset"), params.get("case"))
     except MRNetError as exc:
         return {**base, link_note: gr.Markdown(f"⚠️ This link cannot be opened: {markdown_text(exc)}", visible=True)}
-    view = View.from_link(params, opened.analysis).to_dict()
-    unread = [k for k in ("task", "method", "plane") if k in params and params[k] != view[k]]
-    if "slice" in params and view["slices"].get(view["plane"]) != parse_index(params["slice"]):
-        unread.append("slice")
+    parsed, unread = View.from_link(params, opened.analysis)
+    view = parsed.to_dict()
     note = (gr.Markdown(f"⚠️ Part of this link was not understood ({', '.join(unread)}); the case opens with its "
                         "defaults there.", visible=True) if unread else gr.Markdown(visible=False))
     return {**base, **shown(opened, view), tabs: gr.Tabs(selected="cases"), link_note: note,
@@ -248,7 +243,7 @@ def save_flag(state: Session | None, view: dict | None, verdict: str | None, com
                               comment, WEIGHTS_ID))
     except MRNetError as exc:
         raise gr.Error(html_text(exc)) from None
-    cut = f" The comment was cut to its first {MAX_COMMENT} characters." if len(comment.strip()) > MAX_COMMENT else ""
+    cut = f" The comment was cut to its first {MAX_COMMENT} characters." if flag.comment != comment.strip() else ""
     rows, problem = flag_rows()
     return {flag_note: markdown_text(f"Saved: case {case}, {task}, {plane} slice {index}, {method} — "
                                      f"{VERDICTS[verdict]} ({flag.created}).{cut}") + (f"\n\n{problem}" if problem else ""),

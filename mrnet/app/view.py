@@ -47,13 +47,18 @@ class View:
         return cls(task, method, opacity, mode, plane, slices)
 
     @classmethod
-    def from_link(cls, params: dict, analysis: Analysis) -> "View":
-        """A link's query (?task=&method=&plane=&slice=): text that does not parse is ignored."""
+    def from_link(cls, params: dict, analysis: Analysis) -> tuple["View", list[str]]:
+        """A link's query (?task=&method=&plane=&slice=) -> the view, and the parameters it named that were
+        ignored because they do not parse or name nothing in this case."""
         raw = {k: params.get(k) for k in ("task", "method", "plane")}
         plane, index = params.get("plane"), parse_index(params.get("slice"))
         if isinstance(plane, str) and plane in PLANES and index is not None:
             raw["slices"] = {plane: index}
-        return cls.of(raw, analysis)
+        view = cls.of(raw, analysis)
+        ignored = [k for k in ("task", "method", "plane") if k in params and params[k] != getattr(view, k)]
+        if "slice" in params and view.slices.get(view.plane) != index:
+            ignored.append("slice")
+        return view, ignored
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -93,14 +93,15 @@ def plane_of(ds, name: str) -> tuple[str, float, np.ndarray]:
 def check_codestream(ds, base: str) -> None:
     """A compressed frame's own header must declare the Rows x Columns the DICOM header says (mrnet.inputs.codestream):
     the decoder allocates what the codestream declares, whatever the DICOM header claims."""
+    from pydicom.encaps import get_frame
+    from pydicom.uid import RLELossless
     syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
     try:
-        encapsulated = syntax is not None and syntax.is_encapsulated and syntax != "1.2.840.10008.1.2.5"  # not RLE
+        # RLE is pydicom's own decoder, which writes Rows x Columns whatever the stream holds
+        if syntax is None or not syntax.is_encapsulated or syntax == RLELossless:
+            return
     except ValueError:
         return  # an unknown syntax: pydicom has no decoder for it, and says so (undecodable)
-    if syntax is None or not encapsulated:
-        return
-    from pydicom.encaps import get_frame
     try:
         frame = get_frame(ds.PixelData, 0, number_of_frames=1)
     except Exception:  # pydicom raises several types for damaged encapsulation

@@ -56,7 +56,8 @@ def load_items(items: list[tuple[str, bytes]]) -> Exam:
     so that slices of one series can come in separate files."""
     if not items:
         raise MRNetError("No input files were given.")
-    exam, dicoms = Exam(volumes={}), list[tuple[str, bytes]]()
+    exam = Exam(volumes={})
+    dicoms: list[tuple[str, bytes]] = []
     with reading(settings().max_read_seconds):
         for name, data in items:
             check(name)

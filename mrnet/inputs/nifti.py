@@ -106,7 +106,7 @@ def data_offset(header, base: str) -> int:
     if not math.isfinite(offset) or not size <= offset <= size + 4 + MAX_EXTENSIONS:
         raise MRNetError(f"{base} says its voxels start at byte {offset:g}; a single-file NIfTI's voxels follow its "
                          f"header within {MAX_EXTENSIONS // 2**20} MB, so the file is damaged or crafted.")
-    return max(int(offset), size + 4)
+    return int(offset)
 
 
 def geometry(header, base: str) -> np.ndarray:

@@ -143,18 +143,28 @@ function drawOutline(masks, index, bits, px) {
   }
 }
 
+// Where the slice sits on the canvas at the pane's zoom: canvas pixels per slice pixel, and the offset that
+// centres it (the pan adds to it). A canvas point c shows slice pixel (c - off - pan) / scale.
+function placement(pane) {
+  const scale = pane.zoom * pane.canvas.width / SIZE;
+  return { scale, off: (pane.canvas.width - SIZE * scale) / 2 };
+}
+
+function setZoom(pane, zoom) {
+  pane.zoom = Math.max(0.25, Math.min(16, zoom));
+}
+
 function draw(plane) {
   const pane = panes[plane];
   if (!pane) return;
   const index = view.slices[plane];
   compose(plane, index, pane.image, view.mode, view.task, view.method, view.opacity);
   pane.native.getContext("2d").putImageData(pane.image, 0, 0);
-  const ctx = pane.ctx, scale = pane.zoom * pane.canvas.width / SIZE;
+  const ctx = pane.ctx, { scale, off } = placement(pane);
   ctx.setTransform(1, 0, 0, 1, 0, 0);
   ctx.fillStyle = "#000";
   ctx.fillRect(0, 0, pane.canvas.width, pane.canvas.height);
   ctx.imageSmoothingEnabled = false;
-  const off = (pane.canvas.width - SIZE * scale) / 2;
   ctx.setTransform(scale, 0, 0, scale, off + pane.pan[0], off + pane.pan[1]);
   ctx.drawImage(pane.native, 0, 0);
   pane.slider.value = String(index);
@@ -389,8 +399,7 @@ function touchController(plane, pane) {
       const [at] = [...fingers.values()];
       gesture = { kind: touchMode, at, slice: view.slices[plane], wl: { ...wl } };
     } else if (fingers.size === 2) {
-      const { mid, dist } = two(), scale = pane.zoom * pane.canvas.width / SIZE;
-      const off = (pane.canvas.width - SIZE * scale) / 2, m = toCanvas(mid);
+      const { mid, dist } = two(), { scale, off } = placement(pane), m = toCanvas(mid);
       // the image point under the fingers' midpoint stays under it
       gesture = { kind: "pinch", dist, zoom: pane.zoom, image: [(m[0] - off - pane.pan[0]) / scale, (m[1] - off - pane.pan[1]) / scale] };
     } else {
@@ -423,8 +432,8 @@ function touchController(plane, pane) {
     if (!gesture) return;
     if (gesture.kind === "pinch" && fingers.size === 2) {
       const { mid, dist } = two(), m = toCanvas(mid);
-      pane.zoom = Math.max(0.25, Math.min(16, gesture.zoom * dist / gesture.dist));
-      const scale = pane.zoom * pane.canvas.width / SIZE, off = (pane.canvas.width - SIZE * scale) / 2;
+      setZoom(pane, gesture.zoom * dist / gesture.dist);
+      const { scale, off } = placement(pane);
       pane.pan = [m[0] - off - gesture.image[0] * scale, m[1] - off - gesture.image[1] * scale];
       draw(plane);
       return;
@@ -445,7 +454,7 @@ function touchController(plane, pane) {
 
 function zoomBy(plane, factor) {
   const pane = panes[plane];
-  pane.zoom = Math.max(0.25, Math.min(16, pane.zoom * factor));
+  setZoom(pane, pane.zoom * factor);
   draw(plane);
 }
 
@@ -487,8 +496,9 @@ function applyView(next) {
   redrawAll();
 }
 
-// The first view is drawn from the slices inside the payload (every task's decisive slice of each plane); the
-// rest arrive pass by pass (every 4th slice, then the gaps), each drawn as it lands. A newer analysis stops
+// The first view is drawn from the slices inside the payload (each plane's decisive slice for the task the
+// viewer opens on); the rest arrive pass by pass (the other tasks' decisive slices with every 4th slice, then
+// the gaps), each drawn as it lands. A newer analysis stops
 // the older one's transfers; a pass that still fails after one retry is said in the viewer, and what arrived
 // stays usable.
 async function load(payload, generation, signal) {
