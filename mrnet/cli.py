@@ -163,6 +163,31 @@ def cmd_flags(a) -> int:
     return 0
 
 
+def cmd_flags_summary(a) -> int:
+    from mrnet.app.flags import FlagStore
+    if not Path(a.db).is_file():
+        raise MRNetError(f"There is no flag database at {a.db}; give the app's MRNET_FLAGS with --db.")
+    rows = FlagStore(a.db).summary()
+    if a.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'weights':18} {'task':10} {'method':10} {'n':>5} {'on':>5} {'off':>5} {'unsure':>6} "
+          f"{'share on':>8}  95% interval (Wilson)")
+    for r in rows:
+        print(f"{r['weights'][:18]:18} {r['task']:10} {r['method']:10} {r['n']:5d} {r['on']:5d} {r['off']:5d} "
+              f"{r['unsure']:6d} {r['share_on']:8.2f}  [{r['share_on_low']:.2f}, {r['share_on_high']:.2f}]")
+    if not rows:
+        print("(no flags yet)")
+    return 0
+
+
+def cmd_compare(a) -> int:
+    from mrnet.toolchain.compare import compare_tables, format_report
+    report = compare_tables(Path(a.a), Path(a.b), a.threshold)
+    print(json.dumps(report, indent=2) if a.json else format_report(report))
+    return 0
+
+
 def weights_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", default=settings().weights,
                    help="weights folder, or Hub repo owner/name[@revision]; default: $MRNET_WEIGHTS, else bundled weights/")
@@ -211,6 +236,19 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", required=True, help="CSV file, or - for standard output")
     e.add_argument("--db", default=settings().flags, help="the SQLite database; default: $MRNET_FLAGS, else data/flags.sqlite")
     e.set_defaults(run=cmd_flags)
+    e = flags.add_parser("summary", allow_abbrev=False, help="per weights, task and method: how many flags, and the "
+                         "share judged on the lesion with its Wilson 95%% interval")
+    e.add_argument("--db", default=settings().flags, help="the SQLite database; default: $MRNET_FLAGS, else data/flags.sqlite")
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(run=cmd_flags_summary)
+
+    p = sub.add_parser("compare", allow_abbrev=False, help="two score tables of the same labelled set (two weights): "
+                       "AUCs with DeLong's test, McNemar's exact test, disagreements, ECE and Brier per task")
+    p.add_argument("a", help="score table A (CSV from `python -m mrnet score`)")
+    p.add_argument("b", help="score table B, of the same set")
+    p.add_argument("--threshold", type=float, default=0.5, help="positive when p >= threshold (McNemar, disagreements)")
+    p.add_argument("--json", action="store_true", help="JSON instead of the table")
+    p.set_defaults(run=cmd_compare)
 
     p = sub.add_parser("bench", allow_abbrev=False, help="time the analysis and the PNG export against the blog code's path")
     weights_arg(p)

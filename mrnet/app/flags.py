@@ -19,6 +19,7 @@ from contextlib import closing
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from mrnet.app.statistics import wilson_interval
 from mrnet.core.errors import MRNetError
 
 VERDICTS = {"on": "CAM on the lesion", "off": "CAM off the lesion", "unsure": "unsure"}
@@ -121,6 +122,22 @@ class FlagStore:
         writer.writeheader()
         writer.writerows({k: inert(v) for k, v in asdict(f).items()} for f in flags)
         return buf.getvalue(), len(flags)
+
+
+    def summary(self) -> list[dict]:
+        """What reviewers said, per (weights, task, method): n flags, how many judged the CAM on the lesion,
+        off it or were unsure, and the share on the lesion with its Wilson 95 % interval."""
+        groups: dict[tuple[str, str, str], dict] = {}
+        for flag in self.list():
+            row = groups.setdefault((flag.weights, flag.task, flag.method), {
+                "weights": flag.weights, "task": flag.task, "method": flag.method, "n": 0, "on": 0, "off": 0,
+                "unsure": 0})
+            row["n"] += 1
+            row[flag.verdict] += 1
+        for row in groups.values():
+            row["share_on"] = row["on"] / row["n"]
+            row["share_on_low"], row["share_on_high"] = wilson_interval(row["on"], row["n"])
+        return [groups[key] for key in sorted(groups)]
 
 
 def inert(value):

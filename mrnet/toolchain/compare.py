@@ -1,0 +1,91 @@
+"""`python -m mrnet compare A.csv B.csv`: two score tables of the same labelled set (`python -m mrnet score`
+with two weights), per task: both AUCs and their difference with DeLong's 95 % interval and p-value,
+McNemar's exact p at the threshold, how many cases the two classify differently, and each one's
+calibration (ECE over 10 quantile bins, Brier score). The statistics are mrnet.app.statistics (numpy and the
+standard library, so the Cases view computes the same numbers)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from mrnet.app.scores import Scores, read_scores
+from mrnet.app.statistics import brier, delong, expected_calibration_error, mcnemar_exact
+from mrnet.core.errors import MRNetError
+
+
+def labelled(scores: Scores) -> dict[str, dict[str, dict]]:
+    """task -> case -> row, for the rows that have a label."""
+    table: dict[str, dict[str, dict]] = {}
+    for row in scores.rows:
+        if row["label"] is not None:
+            table.setdefault(row["task"], {})[row["case"]] = row
+    return table
+
+
+def paired(a: Scores, b: Scores, name_a: str, name_b: str) -> dict[str, list[tuple[dict, dict]]]:
+    """task -> [(row of A, row of B)] for the same cases, or one sentence saying why they are not the same set."""
+    table_a, table_b = labelled(a), labelled(b)
+    if not table_a or not table_b:
+        raise MRNetError(f"{name_a if not table_a else name_b} has no labelled case to compare.")
+    if set(table_a) != set(table_b):
+        raise MRNetError(f"{name_a} and {name_b} score different tasks ({', '.join(sorted(table_a))} against "
+                         f"{', '.join(sorted(table_b))}); score the same set with both weights.")
+    pairs = {}
+    for task in table_a:
+        cases_a, cases_b = table_a[task], table_b[task]
+        if set(cases_a) != set(cases_b):
+            differ = len(set(cases_a) ^ set(cases_b))
+            raise MRNetError(f"{name_a} and {name_b} list different cases for {task} ({differ} in one only); "
+                             "score the same set with both weights.")
+        for case in cases_a:
+            ra, rb = cases_a[case], cases_b[case]
+            if ra.get("content") != rb.get("content") or ra["label"] != rb["label"]:
+                raise MRNetError(f"Case {case} differs between {name_a} and {name_b} (its content or label): "
+                                 "these tables are of different sets.")
+        pairs[task] = [(cases_a[c], cases_b[c]) for c in sorted(cases_a)]
+    return pairs
+
+
+def compare_tables(path_a: Path, path_b: Path, threshold: float = 0.5) -> dict:
+    """Per task, the comparison as a JSON-ready dict (see the module's docstring)."""
+    if not 0.0 < threshold < 1.0:
+        raise MRNetError(f"--threshold {threshold} is not a probability strictly between 0 and 1.")
+    a, b = read_scores(Path(path_a)), read_scores(Path(path_b))
+    report = {"a": {"file": Path(path_a).name, "weights": sorted(a.weights)},
+              "b": {"file": Path(path_b).name, "weights": sorted(b.weights)}, "threshold": threshold, "tasks": {}}
+    for task, rows in paired(a, b, Path(path_a).name, Path(path_b).name).items():
+        y = np.array([ra["label"] for ra, _ in rows])
+        pa = np.array([ra["probability"] for ra, _ in rows])
+        pb = np.array([rb["probability"] for _, rb in rows])
+        entry = {"n": len(rows), "positives": int(y.sum())}
+        if 0 < y.sum() < len(y):
+            test = delong(y, pa, pb)
+            entry |= {"auc_a": test.auc_a, "auc_b": test.auc_b, "auc_difference": test.difference,
+                      "delong_ci": [test.ci_low, test.ci_high], "delong_p": test.p_value}
+        right_a, right_b = (pa >= threshold) == (y == 1), (pb >= threshold) == (y == 1)
+        only_a, only_b, p_value = mcnemar_exact(right_a, right_b)
+        entry |= {"only_a_right": only_a, "only_b_right": only_b, "mcnemar_p": p_value,
+                  "disagreements": int(((pa >= threshold) != (pb >= threshold)).sum()),
+                  "ece_a": expected_calibration_error(y, pa), "ece_b": expected_calibration_error(y, pb),
+                  "brier_a": brier(y, pa), "brier_b": brier(y, pb)}
+        report["tasks"][task] = entry
+    return report
+
+
+def format_report(report: dict) -> str:
+    def num(value, digits=3):
+        return "-" if value is None else f"{value:.{digits}f}"
+    lines = [f"A: {report['a']['file']} (weights {', '.join(report['a']['weights'])})",
+             f"B: {report['b']['file']} (weights {', '.join(report['b']['weights'])})",
+             f"threshold {report['threshold']}", "",
+             f"{'task':10} {'n':>4} {'AUC A':>6} {'AUC B':>6} {'A-B':>7} {'DeLong 95% CI':>17} {'p':>7} "
+             f"{'McNemar p':>9} {'differ':>6} {'ECE A':>6} {'ECE B':>6} {'Brier A':>7} {'Brier B':>7}"]
+    for task, e in report["tasks"].items():
+        ci = e.get("delong_ci")
+        lines.append(f"{task:10} {e['n']:4d} {num(e.get('auc_a')):>6} {num(e.get('auc_b')):>6} "
+                     f"{num(e.get('auc_difference')):>7} "
+                     f"{('[' + num(ci[0]) + ', ' + num(ci[1]) + ']') if ci else '-':>17} "
+                     f"{num(e.get('delong_p'), 4):>7} {num(e['mcnemar_p'], 4):>9} {e['disagreements']:6d} "
+                     f"{num(e['ece_a']):>6} {num(e['ece_b']):>6} {num(e['brier_a']):>7} {num(e['brier_b']):>7}")
+    return "\n".join(lines)

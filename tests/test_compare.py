@@ -1,0 +1,188 @@
+"""Two weights on one set: the statistics (DeLong, McNemar, Wilson, calibration, operating points) against
+independent computations, and `python -m mrnet compare` / `flags summary` on real files."""
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+from sklearn.metrics import brier_score_loss, roc_curve
+
+from helpers import mrnet_cli
+from mrnet.app.flags import Flag, FlagStore
+from mrnet.app.scores import read_scores, write_scores
+from mrnet.app.statistics import (brier, delong, expected_calibration_error, mcnemar_exact, reliability_bins,
+                                  threshold_presets, wilson_interval)
+from mrnet.toolchain.metrics import auc
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ROOT / "weights" / "scores-phantom.csv"
+
+
+def correlated_scores(n=120, seed=0, ties=True):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    signal = rng.normal(size=n)
+    a = y * 1.2 + signal + rng.normal(scale=0.8, size=n)
+    b = y * 0.7 + signal + rng.normal(scale=0.8, size=n)
+    if ties:  # rounded scores tie, as probabilities in a table often do
+        a, b = np.round(a, 1), np.round(b, 1)
+    return y, a, b
+
+
+def pairwise_components(y, s):
+    """The structural components from their definition, pair by pair (no ranks)."""
+    pos, neg = s[y == 1], s[y == 0]
+    psi = (pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])
+    return psi.mean(axis=1), psi.mean(axis=0)
+
+
+def test_delong_matches_its_definition_computed_pair_by_pair():
+    y, a, b = correlated_scores()
+    v10a, v01a = pairwise_components(y, a)
+    v10b, v01b = pairwise_components(y, b)
+    m, n = len(v10a), len(v01a)
+    cov10, cov01 = np.cov(np.stack([v10a, v10b])), np.cov(np.stack([v01a, v01b]))
+    var = (cov10[0, 0] + cov10[1, 1] - 2 * cov10[0, 1]) / m + (cov01[0, 0] + cov01[1, 1] - 2 * cov01[0, 1]) / n
+    test = delong(y, a, b)
+    assert test.auc_a == pytest.approx(auc(y, a), abs=1e-12)
+    assert test.auc_b == pytest.approx(auc(y, b), abs=1e-12)
+    assert test.standard_error == pytest.approx(np.sqrt(var), rel=1e-10)
+    z = test.difference / test.standard_error
+    assert test.p_value == pytest.approx(2 * stats.norm.sf(abs(z)), rel=1e-9)
+    assert test.ci_low < test.difference < test.ci_high
+
+
+def test_delong_standard_error_agrees_with_a_paired_bootstrap():
+    y, a, b = correlated_scores(n=200, seed=3, ties=False)
+    rng = np.random.default_rng(7)
+    diffs = []
+    for _ in range(2000):
+        i = rng.integers(0, len(y), len(y))
+        if 0 < y[i].sum() < len(i):
+            diffs.append(auc(y[i], a[i]) - auc(y[i], b[i]))
+    assert delong(y, a, b).standard_error == pytest.approx(np.std(diffs), rel=0.15)
+
+
+def test_identical_models_have_no_difference():
+    y, a, _ = correlated_scores()
+    test = delong(y, a, a)
+    assert test.difference == 0 and test.p_value == 1.0
+
+
+@pytest.mark.parametrize("only_a,only_b,both", [(0, 0, 5), (3, 9, 40), (12, 12, 0), (1, 20, 10), (25, 7, 3)])
+def test_mcnemar_exact_matches_scipy_binomtest(only_a, only_b, both):
+    right_a = [True] * only_a + [False] * only_b + [True] * both + [False] * 4
+    right_b = [False] * only_a + [True] * only_b + [True] * both + [False] * 4
+    b, c, p = mcnemar_exact(right_a, right_b)
+    assert (b, c) == (only_a, only_b)
+    expected = 1.0 if b + c == 0 else stats.binomtest(min(b, c), b + c, 0.5).pvalue
+    assert p == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("k,n", [(0, 10), (8, 10), (81, 263), (50, 50), (1, 3)])
+def test_wilson_interval_matches_scipy(k, n):
+    ci = stats.binomtest(k, n).proportion_ci(method="wilson")
+    assert wilson_interval(k, n) == pytest.approx((ci.low, ci.high), abs=1e-12)
+
+
+def test_calibration_tells_a_calibrated_model_from_an_overconfident_one():
+    rng = np.random.default_rng(1)
+    p = rng.uniform(0, 1, 20000)
+    y = (rng.uniform(0, 1, p.size) < p).astype(int)
+    bins = reliability_bins(y, p)
+    assert [r["count"] for r in bins] == [2000] * 10
+    assert all(abs(r["observed"] - r["predicted"]) < 0.04 for r in bins)
+    assert expected_calibration_error(y, p) < 0.02
+    overconfident = np.where(p > 0.5, 1 - (1 - p) ** 3, p ** 3)
+    assert expected_calibration_error(y, overconfident) > 0.1
+    assert brier(y, p) == pytest.approx(brier_score_loss(y, p), rel=1e-12)
+    assert brier(y, overconfident) > brier(y, p)
+
+
+def test_threshold_presets_youden_and_sensitivity_floor():
+    y, a, _ = correlated_scores(n=300, seed=5, ties=False)
+    p = 1 / (1 + np.exp(-a))
+    half, youden, floor = threshold_presets(y, p)
+    fpr, tpr, thr = roc_curve(y, p)
+    assert youden.sensitivity + youden.specificity - 1 == pytest.approx(np.max(tpr - fpr), abs=1e-12)
+    assert floor.sensitivity >= 0.90
+    above = p[y == 1] >= floor.threshold
+    assert above.mean() == pytest.approx(floor.sensitivity)
+    # the next higher threshold would lose the sensitivity floor: it is the most specific one that keeps it
+    higher = np.unique(p)[np.unique(p) > floor.threshold]
+    assert (p[y == 1] >= higher.min()).mean() < 0.90
+    assert half.threshold == 0.5 and 0 <= half.specificity <= 1
+
+
+def other_weights_table(tmp_path: Path, seed=0) -> Path:
+    """The shipped phantom table with every probability moved as another model's would be (a real CSV)."""
+    rows = read_scores(SHIPPED).rows
+    rng = np.random.default_rng(seed)
+    moved = []
+    for r in rows:
+        logit = np.log(max(r["probability"], 1e-6) / max(1 - r["probability"], 1e-6))
+        p = float(1 / (1 + np.exp(-(0.5 * logit + rng.normal(scale=4.0)))))
+        moved.append({**r, "label": "" if r["label"] is None else r["label"], "probability": round(p, 6),
+                      "weights": "b" * 16})
+    out = tmp_path / "b.csv"
+    write_scores(out, moved)
+    return out
+
+
+def test_compare_cli_reports_every_task(tmp_path):
+    b = other_weights_table(tmp_path)
+    done = mrnet_cli("compare", SHIPPED, b, "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    rows_a, rows_b = read_scores(SHIPPED).rows, read_scores(b).rows
+    for task, entry in report["tasks"].items():
+        y = [r["label"] for r in rows_a if r["task"] == task]
+        pa = [r["probability"] for r in rows_a if r["task"] == task]
+        pb = [r["probability"] for r in rows_b if r["task"] == task]
+        assert entry["n"] == len(y)
+        assert entry["auc_a"] == pytest.approx(auc(y, pa))
+        assert entry["auc_b"] == pytest.approx(auc(y, pb))
+        assert entry["disagreements"] == sum((x >= 0.5) != (z >= 0.5) for x, z in zip(pa, pb))
+        assert entry["brier_b"] == pytest.approx(brier_score_loss(y, pb))
+        assert entry["delong_ci"][0] <= entry["auc_difference"] <= entry["delong_ci"][1]
+    text = mrnet_cli("compare", SHIPPED, b)
+    assert text.returncode == 0 and "DeLong" in text.stdout and "McNemar" in text.stdout
+
+
+def test_compare_cli_refuses_tables_of_different_sets(tmp_path):
+    b = other_weights_table(tmp_path)
+    rows = list(csv.DictReader(b.open()))
+    for r in rows:
+        if r["case"] == rows[0]["case"]:
+            r["content"] = "another-exam"
+    with b.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    done = mrnet_cli("compare", SHIPPED, b)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "different sets" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    short = tmp_path / "short.csv"
+    write_scores(short, [{**r, "label": "" if r["label"] is None else r["label"]} for r in read_scores(SHIPPED).rows[:30]])
+    done = mrnet_cli("compare", SHIPPED, short)
+    assert done.returncode == 2 and "different cases" in done.stderr
+
+
+def test_flags_summary_counts_verdicts_with_wilson_intervals(tmp_path):
+    store = FlagStore(tmp_path / "flags.sqlite")
+    verdicts = ["on"] * 7 + ["off"] * 2 + ["unsure"]
+    for i, verdict in enumerate(verdicts):
+        store.add(Flag("phantom", "valid", f"{i:04d}", "acl", "sagittal", 3, "shapley", verdict, "", "w1"))
+    store.add(Flag("phantom", "valid", "0001", "acl", "sagittal", 3, "classic", "off", "", "w1"))
+    done = mrnet_cli("flags", "summary", "--db", tmp_path / "flags.sqlite", "--json")
+    assert done.returncode == 0, done.stderr
+    rows = {(r["task"], r["method"]): r for r in json.loads(done.stdout)}
+    shapley = rows["acl", "shapley"]
+    assert (shapley["n"], shapley["on"], shapley["off"], shapley["unsure"]) == (10, 7, 2, 1)
+    ci = stats.binomtest(7, 10).proportion_ci(method="wilson")
+    assert (shapley["share_on_low"], shapley["share_on_high"]) == pytest.approx((ci.low, ci.high))
+    assert rows["acl", "classic"]["n"] == 1
+    table = mrnet_cli("flags", "summary", "--db", tmp_path / "flags.sqlite")
+    assert "0.70" in table.stdout and "Wilson" in table.stdout
