@@ -285,6 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stage1", choices=["slices", "subsets"], default=d.stage1,
                    help="stage 1 on single slices (head on each slice's pooled features) or on slice subsets "
                         "(MRNet's max over the subset)")
+    p.add_argument("--hard-negatives", type=int, default=d.hard_negatives,
+                   help="stage 1 (slices): train on the clean slices the model scores highest, the top 1 in N of N "
+                        "times as many random ones (the max over an exam's slices meets exactly those); 1: random")
     p.add_argument("--stage1-lr", type=float, default=d.stage1_lr, help="stage 1 learning rate, cosine-annealed to 5%%")
     p.add_argument("--stage1-batchnorm", action=argparse.BooleanOptionalAction, default=d.stage1_batchnorm,
                    help="stage 1 with BatchNorm after each conv, folded into the convs afterwards")

@@ -197,3 +197,30 @@ def test_a_flag_is_saved_with_the_view_and_survives_a_restart(app, browser, brok
         for value in ("0007", "acl", "axial", "shapley", "off", "on the fat pad, not the ligament"):
             assert value in text
     assert not page.errors, page.errors
+
+
+def test_calibration_is_drawn_and_its_presets_set_the_threshold(app, browser):
+    url, _ = app
+    page = new_page(browser, url)
+    cases_tab(page, PHANTOM)
+    rows = [r for r in read_scores(SCORES).rows if r["task"] == "meniscus"]
+    page.locator("#cases input[name=mrc-task][value=meniscus]").check()
+    view = page.locator("#cases .mrc")
+    assert view.get_attribute("data-reliability-bins") == "10"
+    counts = [int(t) for t in page.locator("#cases .mrc-reliability text.count").all_text_contents()]
+    assert len(counts) == 10 and sum(counts) == len(rows)
+    assert "ECE" in page.locator("#cases .mrc-calibration").inner_text()
+    # Youden's preset: the matrix at its threshold gives the sensitivity and specificity it names
+    youden = page.locator("#cases .mrc-preset", has_text="Youden")
+    youden.click()
+    threshold = float(youden.inner_text().rsplit(":", 1)[1])
+    labels = np.array([r["label"] for r in rows])
+    probs = np.array([r["probability"] for r in rows])
+    exact = float(view.get_attribute("data-threshold"))
+    assert exact == pytest.approx(threshold, abs=0.005)
+    sensitivity = ((probs >= exact) & (labels == 1)).sum() / labels.sum()
+    specificity = ((probs < exact) & (labels == 0)).sum() / (labels == 0).sum()
+    assert youden.get_attribute("title") == f"sensitivity {sensitivity * 100:.0f} %, specificity {specificity * 100:.0f} %"
+    expected_fn = int(((probs < exact) & (labels == 1)).sum())
+    assert page.locator("#cases button[data-outcome=FN]").inner_text() == f"FN {expected_fn}"
+    assert page.locator("#cases .mrc-threshold-out").inner_text() == f"{threshold:.2f}"

@@ -9,12 +9,20 @@ import pytest
 from scipy import stats
 from sklearn.metrics import brier_score_loss, roc_curve
 
-from helpers import mrnet_cli
 from mrnet.app.flags import Flag, FlagStore
 from mrnet.app.scores import read_scores, write_scores
-from mrnet.app.statistics import (brier, delong, expected_calibration_error, mcnemar_exact, reliability_bins,
-                                  threshold_presets, wilson_interval)
+from mrnet.app.statistics import (
+    brier,
+    delong,
+    expected_calibration_error,
+    mcnemar_exact,
+    reliability_bins,
+    threshold_presets,
+    wilson_interval,
+)
 from mrnet.toolchain.metrics import auc
+
+from helpers import mrnet_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "weights" / "scores-phantom.csv"

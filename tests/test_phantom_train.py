@@ -220,7 +220,7 @@ def test_the_mask_free_recipe_learns_from_slice_labels_only(tmp_path):
         for mask_weight in ("0", "1"):
             out = tmp_path / f"w-{name}-{mask_weight}"
             run("train", "--data", folder, "--out", out, "--epochs", 1, "--slice-steps", 3, "--slice-batch", 4,
-                "--planes", "sagittal", "--mask-weight", mask_weight, "--no-progress")
+                "--planes", "sagittal", "--mask-weight", mask_weight, "--hard-negatives", 2, "--no-progress")
             weights[name, mask_weight] = load_file(out / "sagittal.safetensors")
             log = (out / "train.log").read_text()
             assert ("slice labels only" in log) == (mask_weight == "0")

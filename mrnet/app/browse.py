@@ -18,6 +18,7 @@ from mrnet.app.cases import CaseSet
 from mrnet.app.pixels import PixelStore
 from mrnet.app.present import viewer_payload
 from mrnet.app.scores import read_scores, weights_digest
+from mrnet.app.statistics import brier, expected_calibration_error, reliability_bins, threshold_presets
 from mrnet.core.analysis import Analysis, analyze
 from mrnet.core.compute import Compute
 from mrnet.core.config import TASK_TITLES
@@ -60,7 +61,24 @@ def table_payload(item: Browsable) -> dict:
                      "p": {t: scored[t]["probability"] for t in tasks if t in scored}})
     return {"dataset": cases.name, "title": cases.title, "split": cases.split,
             "tasks": [[t, TASK_TITLES[t]] for t in tasks], "rows": rows, "scored": item.scores is not None,
-            "notice": item.notice, "problems": cases.problems}
+            "notice": item.notice, "problems": cases.problems, "calibration": calibration(rows, tasks)}
+
+
+def calibration(rows: list[dict], tasks: list[str]) -> dict:
+    """Per task with positive and negative scored cases: the reliability diagram's 10 quantile bins, ECE,
+    Brier score and the threshold presets (0.5, Youden's J, sensitivity >= 0.90), each with its sensitivity
+    and specificity (mrnet.app.statistics)."""
+    out = {}
+    for task in tasks:
+        scored = [(r["labels"][task], r["p"][task]) for r in rows if task in r["labels"] and task in r["p"]]
+        labels = [y for y, _ in scored]
+        if not scored or min(labels) == max(labels):
+            continue
+        probabilities = [p for _, p in scored]
+        out[task] = {"bins": reliability_bins(labels, probabilities),
+                     "ece": expected_calibration_error(labels, probabilities), "brier": brier(labels, probabilities),
+                     "presets": [vars(point) for point in threshold_presets(labels, probabilities)]}
+    return out
 
 
 @dataclass

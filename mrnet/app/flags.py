@@ -9,6 +9,7 @@ links and exports can name (an upload has none, and its file name may identify a
 """
 from __future__ import annotations
 
+import builtins
 import csv
 import io
 import sqlite3
@@ -124,7 +125,7 @@ class FlagStore:
         return buf.getvalue(), len(flags)
 
 
-    def summary(self) -> list[dict]:
+    def summary(self) -> builtins.list[dict]:
         """What reviewers said, per (weights, task, method): n flags, how many judged the CAM on the lesion,
         off it or were unsure, and the share on the lesion with its Wilson 95 % interval."""
         groups: dict[tuple[str, str, str], dict] = {}

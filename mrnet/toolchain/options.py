@@ -21,6 +21,8 @@ class TrainOptions:
     slice_batch: int = 24               # stage 1: slices per step
     subset_slices: int = 8              # stage 1: slices per subset (a small exam)
     stage1: str = "slices"              # single slices, or subsets (MRNet's max over the subset)
+    hard_negatives: int = 1             # stage 1 (slices): the clean half of a step is the top 1/N of N times as
+                                        # many random clean slices, by the model's own scores; 1: random
     stage1_lr: float = 1e-3             # cosine-annealed to 5 %
     stage1_batchnorm: bool = True       # BatchNorm after each conv in stage 1, folded into the convs afterwards
     stage2_lr_factor: float = 0.3       # exam-level stage: lr multiplied by this

@@ -111,13 +111,26 @@ def pick_subset(rng, mask: np.ndarray, k: int, want_lesion: bool) -> np.ndarray:
     return np.sort(rng.choice(clean if len(clean) >= k else np.arange(n), k, replace=False))
 
 
+@torch.no_grad()
+def clean_scores(model: MRNet, vols, picks, norm, compute: Compute) -> np.ndarray:
+    """Each picked (exam, slice)'s highest task logit, as the model in training scores it now (eval mode: the
+    BatchNorm view uses its running statistics), for hard-negative mining."""
+    model.eval()
+    x = compute.slices(np.stack([vols[i][s] for i, s in picks]), norm)
+    with compute.autocast():
+        logits = model.classifier(model.forward_features(x).float().mean(dim=(2, 3)))
+    model.train()
+    return logits.amax(dim=1).cpu().numpy()
+
+
 def make_optimizer(params, lr: float, args: TrainOptions) -> torch.optim.Optimizer:
     if args.optimizer == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=args.weight_decay)
     return torch.optim.Adam(params, lr=lr, weight_decay=args.weight_decay)
 
 
-def pretrain(model: MRNet, train: Split, plane, tasks, args: TrainOptions, norm, compute: Compute, log) -> None:
+def pretrain(model: MRNet, train: Split, plane, tasks, args: TrainOptions, norm, compute: Compute, log,
+             ckpt: Path | None = None) -> None:
     """Stage 1 (phantoms only): training from the lesion masks. Each step draws groups of slices -
     `slices`: single slices, half of them holding a lesion; `subsets`: small slice subsets of one exam,
     half of them with a lesion slice - labels each group from its masks, and trains MRNet's own path
@@ -125,7 +138,9 @@ def pretrain(model: MRNet, train: Split, plane, tasks, args: TrainOptions, norm,
     the CAM. With mask_weight 0 the masks serve only as slice-level labels. From scratch,
     exam-level labels alone (one max over ~30 slices per label) left AlexNet at chance within a CPU
     budget; this shows it the lesions. With `--stage1-batchnorm` the convs train with BatchNorm, which
-    is folded into them at the end, so the model stays plain AlexNet."""
+    is folded into them at the end, so the model stays plain AlexNet. With `ckpt`, the stage's state (model,
+    optimiser, schedule, random generators) is saved there every 100 steps, and a run that finds it continues
+    from its step as the uninterrupted run would have (a complete one is loaded and not trained again)."""
     rng = np.random.default_rng(args.seed + 1)
     vols = [train.volume(plane, i) for i in range(len(train.ids))]
     masks = [train.mask(plane, i) for i in range(len(train.ids))]
@@ -136,10 +151,15 @@ def pretrain(model: MRNet, train: Split, plane, tasks, args: TrainOptions, norm,
         half = args.slice_batch // 2
 
         def draw():
-            picks = [pos[j] for j in rng.integers(0, len(pos), half)] + [neg[j] for j in rng.integers(0, len(neg), half)]
-            return [(i, np.array([s])) for i, s in picks]
+            picks = [pos[j] for j in rng.integers(0, len(pos), half)]
+            clean = [neg[j] for j in rng.integers(0, len(neg), half * args.hard_negatives)]
+            if args.hard_negatives > 1:  # the clean slices the model scores highest: the max over slices sees them
+                clean = [clean[j] for j in np.argsort(-clean_scores(model, vols, clean, norm, compute))[:half]]
+            return [(i, np.array([s])) for i, s in picks + clean]
         log(f"{plane}: stage 1, {args.slice_steps} steps of {args.slice_batch} slices ({len(pos)} lesion slices, "
-            f"{len(neg)} others)" + ("" if args.mask_weight > 0 else ", slice labels only (no per-location loss)"))
+            f"{len(neg)} others" + (f"; the hardest 1 in {args.hard_negatives} clean slices" if args.hard_negatives > 1
+                                    else "") + ")"
+            + ("" if args.mask_weight > 0 else ", slice labels only (no per-location loss)"))
     else:
         groups = max(1, args.slice_batch // args.subset_slices)
 
@@ -152,12 +172,22 @@ def pretrain(model: MRNet, train: Split, plane, tasks, args: TrainOptions, norm,
         model.features = with_batchnorm(plain)
     opt = make_optimizer(model.parameters(), args.stage1_lr, args)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, args.slice_steps), eta_min=args.stage1_lr * 0.05)
+    first = 0
+    if ckpt is not None and ckpt.is_file():
+        saved = torch.load(ckpt, weights_only=True)
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["opt"])
+        schedule.load_state_dict(json.loads(saved["schedule"]))
+        rng.bit_generator.state = json.loads(saved["numpy_rng"])
+        torch.set_rng_state(saved["torch_rng"])
+        first = int(saved["step"])
+        log(f"{plane}: stage 1 resuming after step {first}")
     bce = torch.nn.BCEWithLogitsLoss()
     dense_bce = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(args.mask_pos_weight, device=compute.device))
     aug = augmenter(args.augment)
     model.train()
     recent = []
-    for step in range(args.slice_steps):
+    for step in range(first, args.slice_steps):
         xs, ms, sizes = [], [], []
         for i, idx in draw():
             v, m = aug(torch.from_numpy(vols[i][idx]), tv_tensors.Mask(torch.from_numpy(masks[i][idx])))
@@ -185,6 +215,12 @@ def pretrain(model: MRNet, train: Split, plane, tasks, args: TrainOptions, norm,
         recent.append((slice_loss.item(), dense_loss.item()))
         if (step + 1) % 100 == 0:
             mean_slice, mean_dense = np.mean(recent, axis=0)
+            if ckpt is not None:
+                torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step + 1,
+                            "schedule": json.dumps(schedule.state_dict()), "torch_rng": torch.get_rng_state(),
+                            "numpy_rng": json.dumps(rng.bit_generator.state)}, ckpt.with_suffix(".tmp"))
+                ckpt.with_suffix(".tmp").replace(ckpt)  # a kill while saving keeps the previous one
+            # logged once saved: a step in the log is a step --resume continues after
             log(f"{plane}: stage 1 step {step + 1}: mean loss {mean_slice:.4f} (labels) {mean_dense:.4f} (masks)")
             recent = []
     if args.stage1_batchnorm:
@@ -232,7 +268,7 @@ def train_plane(plane, train: Split, valid: Split, tasks, args: TrainOptions, no
     has_masks = train.mask(plane, 0) is not None
     use_masks = args.mask_weight > 0 and has_masks  # the per-location loss on the CAM
     if has_masks and state["epoch"] == 0 and args.slice_steps > 0:
-        pretrain(model, train, plane, tasks, args, norm, compute, log)
+        pretrain(model, train, plane, tasks, args, norm, compute, log, ckpt_dir / f"{plane}.stage1.pt")
         scores = predict_split(model, valid, plane, norm, compute)
         log(f"{plane} after stage 1: valid AUC " + " ".join(
             f"{t} {auc(valid.labels[t], scores[:, k])}" for k, t in enumerate(tasks)))
@@ -292,6 +328,8 @@ def train_plane(plane, train: Split, valid: Split, tasks, args: TrainOptions, no
         log(f"{plane} epoch {state['epoch']}: loss {np.mean(losses):.4f} valid loss {valid_loss:.4f} valid AUC "
             + " ".join(f"{t} {a if a is None else round(a, 3)}" for t, a in aucs.items())
             + f" ({seconds:.1f} s, {len(order) / seconds:.2f} exams/s)")
+    if best is None:  # --epochs 0: the model stage 1 left
+        best = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     model.load_state_dict(best)
     return model.cpu().eval(), state
 

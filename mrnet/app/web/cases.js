@@ -57,6 +57,44 @@ function drawRoc() {
   root.dataset.auc = curve.auc === null ? "" : curve.auc.toFixed(6);
 }
 
+// Calibration of the task shown (computed by the server from the score table, browse.calibration): the
+// reliability diagram (10 quantile bins, the count in each), ECE and Brier, and threshold presets that set the
+// slider.
+function drawCalibration() {
+  const svg = root.querySelector(".mrc-reliability"), text = root.querySelector(".mrc-calibration");
+  const presets = root.querySelector(".mrc-presets"), c = (table.calibration || {})[state.task];
+  svg.style.display = c ? "" : "none";
+  root.dataset.reliabilityBins = c ? String(c.bins.length) : "0";
+  if (!c) { svg.innerHTML = ""; text.textContent = ""; presets.replaceChildren(); return; }
+  const x = (f) => (f * 100).toFixed(2), y = (t) => (100 - t * 100).toFixed(2);
+  const dots = c.bins.map((b) => `<circle class="bin" cx="${x(b.predicted)}" cy="${y(b.observed)}" r="1.8">` +
+    `<title>${b.count} cases, predicted ${b.predicted.toFixed(2)}, observed ${b.observed.toFixed(2)}</title></circle>` +
+    `<text class="count" x="${x(b.predicted)}" y="${(Number(y(b.observed)) - 3).toFixed(2)}" text-anchor="middle">${b.count}</text>`);
+  svg.innerHTML = `<rect class="frame" x="0" y="0" width="100" height="100"/>
+    <line class="chance" x1="0" y1="100" x2="100" y2="0"/>
+    <polyline points="${c.bins.map((b) => `${x(b.predicted)},${y(b.observed)}`).join(" ")}"/>${dots.join("")}
+    <text x="50" y="111" text-anchor="middle">predicted probability (bin mean)</text>
+    <text x="-50" y="-5" transform="rotate(-90)" text-anchor="middle">observed positives</text>`;
+  text.textContent = `Calibration: ECE ${c.ece.toFixed(3)}, Brier ${c.brier.toFixed(3)} (10 bins of equal count; ` +
+    "on the diagonal = the probabilities mean what they say).";
+  presets.replaceChildren(...c.presets.map((point) => {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "mrc-preset";
+    button.textContent = `${point.name}: ${point.threshold.toFixed(2)}`;
+    button.title = `sensitivity ${(point.sensitivity * 100).toFixed(0)} %, specificity ${(point.specificity * 100).toFixed(0)} %`;
+    button.addEventListener("click", () => setThreshold(point.threshold));
+    return button;
+  }));
+}
+
+function setThreshold(value) {
+  state.threshold = value;
+  root.querySelector(".mrc-threshold").value = String(value);
+  root.querySelector(".mrc-threshold-out").textContent = value.toFixed(2);
+  render();
+}
+
 function render() {
   if (!table) return;
   const started = performance.now();
@@ -89,8 +127,10 @@ function render() {
   root.querySelector(".mrc-all button").textContent = `All cases (${table.rows.length})`;
   root.querySelector(".mrc-count").textContent = `${list.length} case${list.length === 1 ? "" : "s"} listed`;
   drawRoc();
+  drawCalibration();
   root.dataset.renderMs = (performance.now() - started).toFixed(1);  // for the benchmark
   root.dataset.listed = String(list.length);
+  root.dataset.threshold = String(state.threshold);
 }
 
 function head() {
@@ -160,11 +200,7 @@ root.querySelector(".mrc-matrix").addEventListener("click", (e) => {
   if (o !== undefined) { state.filter = state.filter === o ? "" : o; render(); }
 });
 root.querySelector(".mrc-all").addEventListener("click", () => { state.filter = ""; render(); });
-root.querySelector(".mrc-threshold").addEventListener("input", (e) => {
-  state.threshold = Number(e.target.value);
-  root.querySelector(".mrc-threshold-out").textContent = state.threshold.toFixed(2);
-  render();
-});
+root.querySelector(".mrc-threshold").addEventListener("input", (e) => setThreshold(Number(e.target.value)));
 root.querySelector(".mrc-sort").addEventListener("change", (e) => { state.sort = e.target.value; render(); });
 root.querySelector(".mrc-prev").addEventListener("click", () => step(-1));
 root.querySelector(".mrc-next").addEventListener("click", () => step(1));
