@@ -30,9 +30,9 @@ lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy mrnet
 
-# Everything, on both cores (pytest-xdist).
+# Everything, on both cores (pytest-xdist); the 25 slowest tests are listed at the end.
 test: lint browser
-	$(PY) -m pytest -q -rf -n 2 tests
+	$(PY) -m pytest -q -rf -n 2 --durations=25 tests
 
 # The inner loop: no browser, no hub server, nothing marked slow.
 test-fast: $(VENV)/.dev

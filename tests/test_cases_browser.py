@@ -224,3 +224,53 @@ def test_calibration_is_drawn_and_its_presets_set_the_threshold(app, browser):
     expected_fn = int(((probs < exact) & (labels == 1)).sum())
     assert page.locator("#cases button[data-outcome=FN]").inner_text() == f"FN {expected_fn}"
     assert page.locator("#cases .mrc-threshold-out").inner_text() == f"{threshold:.2f}"
+
+
+def test_compare_mode_agreement_sort_roc_and_link(app, browser):
+    """The bundled pair: the shipped weights (A) beside weights-maskloss (B), from their two score tables."""
+    url, _ = app
+    from mrnet.core.hub import BUNDLED_PAIR
+    rows_a = {r["case"]: r for r in read_scores(SCORES).rows if r["task"] == "meniscus"}
+    rows_b = {r["case"]: r for r in read_scores(BUNDLED_PAIR / "scores-phantom.csv").rows if r["task"] == "meniscus"}
+    page = new_page(browser, url)
+    cases_tab(page, PHANTOM)
+    page.locator("#cases input[name=mrc-task][value=meniscus]").check()
+    view = page.locator("#cases .mrc")
+    assert page.locator("#cases .mrc-agreement").is_hidden()
+    page.locator("#cases .mrc-compare").check()
+    assert view.get_attribute("data-compare") == "1" and "compare=1" in page.url
+
+    def right(row):
+        return (row["probability"] >= 0.5) == (row["label"] == 1)
+    groups = {"both": [], "a": [], "b": [], "neither": []}
+    for case in rows_a:
+        a, b = right(rows_a[case]), right(rows_b[case])
+        groups["both" if a and b else "a" if a else "b" if b else "neither"].append(case)
+    import json
+    assert json.loads(view.get_attribute("data-agreement")) == {k: len(v) for k, v in groups.items()}
+    # a cell lists its cases; an empty one lists none
+    for cell in ("a", "b", "both"):
+        page.locator(f"#cases .mrc-agreement button[data-agree={cell}]").click()
+        assert listed_cases(page) == sorted(groups[cell])
+        page.locator(f"#cases .mrc-agreement button[data-agree={cell}]").click()  # again: the filter is off
+    # sorted by how much A and B disagree
+    page.locator("#cases .mrc-sort").select_option("diff")
+    gap = {c: abs(rows_a[c]["probability"] - rows_b[c]["probability"]) for c in rows_a}
+    listed = listed_cases(page)
+    assert [round(gap[c], 6) for c in listed] == sorted((round(g, 6) for g in gap.values()), reverse=True)
+    # both ROC curves, B's AUC from its own table
+    assert page.locator("#cases .mrc-roc .curve-b").count() == 1
+    assert float(view.get_attribute("data-auc-b")) == pytest.approx(
+        auc([rows_b[c]["label"] for c in rows_b], [rows_b[c]["probability"] for c in rows_b]), abs=1e-6)
+    # the case on screen with both probabilities
+    top = listed[0]
+    open_row(page, top)
+    current = page.locator("#cases .mrc-current").inner_text()
+    assert f"{rows_a[top]['probability'] * 100:.1f} %" in current and f"{rows_b[top]['probability'] * 100:.1f} %" in current
+    assert "compare=1" in page.url and f"case={top}" in page.url
+    # the link restores the comparison
+    other = new_page(browser, page.url)
+    other.wait_for_selector("#cases .mrc[data-compare='1']", timeout=60_000)
+    assert other.locator("#cases .mrc-compare").is_checked()
+    assert other.locator("#cases .mrc-table tr.current").get_attribute("data-case") == top
+    assert not page.errors and not other.errors, (page.errors, other.errors)

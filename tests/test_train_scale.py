@@ -118,7 +118,7 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(tiny_set, tmp_path):
 def test_resume_inside_stage_one_equals_an_uninterrupted_run(tiny_set, tmp_path):
     """Stage 1 saves its state every 100 steps: a kill there loses at most 100 steps, and --resume ends with the
     same weights bit for bit (hard-negative mining included, which draws from the model's own scores)."""
-    args = ("--epochs", 0, "--slice-steps", 240, "--slice-batch", 2, "--hard-negatives", 3,
+    args = ("--epochs", 0, "--slice-steps", 160, "--slice-batch", 2, "--hard-negatives", 3,
             "--mask-weight", 0, "--seed", 2)
     whole = train(tiny_set, tmp_path / "whole", *args)
     assert whole.returncode == 0, whole.stderr

@@ -31,22 +31,35 @@ class Browsable:
     cases: CaseSet
     scores: dict[str, dict[str, dict]] | None   # case -> task -> score row; None: not scored for these weights
     notice: str = ""                            # why there are no probabilities, when there are none
+    compare: "Browsable | None" = None          # the same set with the second weights' table (compare mode)
+    name: str = "A"                             # the weights' name in compare mode
 
 
-def with_scores(cases: CaseSet, scores_file: str | Path | None, weights: Weights) -> Browsable:
-    """A set and its score table, kept only when these weights made it (the table records their digest)."""
-    how = f"`python -m mrnet score {cases.name} --out FILE`"
+def weights_name(weights: Weights) -> str:
+    """A short name for weights in compare mode: the Hub repo (and revision), or the folder's name."""
+    source = weights.source
+    if source.get("repo"):
+        return f"{source['repo']}@{source.get('revision') or 'main'}"
+    return Path(str(source.get("folder", "weights"))).name
+
+
+def with_scores(cases: CaseSet, scores_file: str | Path | None, weights: Weights, name: str = "A",
+                second: str = "") -> Browsable:
+    """A set and its score table, kept only when these weights made it (the table records their digest).
+    `second`: for compare mode's second weights, where their table goes (said when it is missing)."""
+    how = f"`python -m mrnet score {cases.name}{' --weights ' + weights_name(weights) if second else ''} --out FILE`"
     if not scores_file or not Path(scores_file).is_file():
-        return Browsable(cases, None, f"No predictions for this set yet: run {how} and set MRNET_SCORES=FILE. "
-                                      "Cases open and are analysed one by one meanwhile.")
+        return Browsable(cases, None, f"No predictions of {name} for this set yet: run {how} and "
+                                      f"{second or 'set MRNET_SCORES=FILE'}. Cases open and are analysed one by one "
+                                      "meanwhile.", name=name)
     try:
         table = read_scores(Path(scores_file))
     except MRNetError as exc:
-        return Browsable(cases, None, str(exc))
+        return Browsable(cases, None, str(exc), name=name)
     if table.weights != {weights_digest(weights)}:
-        return Browsable(cases, None, "The score table was made by other weights than the ones loaded: rerun "
-                                      f"{how} to see these weights' predictions.")
-    return Browsable(cases, table.by_case())
+        return Browsable(cases, None, f"The score table of {name} was made by other weights than {name}: rerun "
+                                      f"{how} to see these weights' predictions.", name=name)
+    return Browsable(cases, table.by_case(), name=name)
 
 
 def table_payload(item: Browsable) -> dict:
@@ -59,9 +72,19 @@ def table_payload(item: Browsable) -> dict:
         scored = scores.get(case, {})
         rows.append({"case": case, "labels": cases.labels.get(case, {}),
                      "p": {t: scored[t]["probability"] for t in tasks if t in scored}})
-    return {"dataset": cases.name, "title": cases.title, "split": cases.split,
-            "tasks": [[t, TASK_TITLES[t]] for t in tasks], "rows": rows, "scored": item.scores is not None,
-            "notice": item.notice, "problems": cases.problems, "calibration": calibration(rows, tasks)}
+    payload = {"dataset": cases.name, "title": cases.title, "split": cases.split,
+               "tasks": [[t, TASK_TITLES[t]] for t in tasks], "rows": rows, "scored": item.scores is not None,
+               "notice": item.notice, "problems": cases.problems, "calibration": calibration(rows, tasks)}
+    other = item.compare
+    if other is not None:  # compare mode: B's probabilities beside A's, for the same cases
+        scores_b = other.scores or {}
+        for row in rows:
+            scored = scores_b.get(row["case"], {})
+            row["pB"] = {t: scored[t]["probability"] for t in tasks if t in scored}
+        rows_b = [{"labels": r["labels"], "p": r["pB"]} for r in rows]
+        payload["compare"] = {"a": item.name, "b": other.name, "scored": other.scores is not None,
+                              "notice": other.notice, "calibration": calibration(rows_b, tasks)}
+    return payload
 
 
 def calibration(rows: list[dict], tasks: list[str]) -> dict:

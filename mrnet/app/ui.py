@@ -23,7 +23,7 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 
 from mrnet.app.access import ThrottledLogin, parse_auth
-from mrnet.app.browse import CaseBrowser, Opened, table_payload, with_scores
+from mrnet.app.browse import CaseBrowser, Opened, table_payload, weights_name, with_scores
 from mrnet.app.cases import open_source
 from mrnet.app.components import CasesView, SliceViewer
 from mrnet.app.flags import MAX_COMMENT, PAGE, VERDICTS, Flag, FlagStore, SaveLimit
@@ -45,7 +45,7 @@ from mrnet.core.analysis import Analysis, analyze
 from mrnet.core.compute import compute_for, for_zero_gpu
 from mrnet.core.config import DISCLAIMER
 from mrnet.core.errors import MRNetError
-from mrnet.core.hub import resolve
+from mrnet.core.hub import resolve, resolve_compare
 from mrnet.core.render import Renderer
 from mrnet.core.settings import settings
 from mrnet.inputs.load import load_exam, load_items
@@ -82,6 +82,8 @@ ANALYSIS_SLOTS = threading.BoundedSemaphore(settings().concurrency)
 COMPUTE = compute_for()
 RESOLVED = resolve(settings().weights)  # once, at start
 WEIGHTS = RESOLVED.weights.to(COMPUTE.device)
+# compare mode's second weights (MRNET_COMPARE): only their score tables are read, their models never run here
+COMPARE = resolve_compare(settings().compare, WEIGHTS)
 CSS = (".notice {border-left: 4px solid #d97706; padding: 6px 12px; background: #fffbeb; color: #78350f;}"
        # the predictions table scrolls sideways on a phone instead of breaking words letter by letter
        "#predictions table {display: block; overflow-x: auto; max-width: 100%;}"
@@ -117,10 +119,19 @@ def labelled_sets() -> tuple[dict, str]:
     if settings().data:
         try:
             cases = open_source(settings().data, settings().data_split)
-            sets[cases.name] = with_scores(cases, settings().scores, WEIGHTS)
+            sets[cases.name] = with_scores(cases, settings().scores, WEIGHTS, name=weights_name(WEIGHTS))
+            if COMPARE is not None:
+                sets[cases.name].compare = with_scores(cases, settings().compare_scores, COMPARE.weights,
+                                                       weights_name(COMPARE.weights), "set MRNET_COMPARE_SCORES=FILE")
         except MRNetError as exc:
             problem = f"⚠️ MRNET_DATA ({markdown_text(settings().data)}) cannot be browsed: {markdown_text(exc)}"
-    sets["phantom"] = with_scores(phantom_cases(), PHANTOM_SCORES, WEIGHTS)
+    sets["phantom"] = with_scores(phantom_cases(), PHANTOM_SCORES, WEIGHTS, name=weights_name(WEIGHTS))
+    if COMPARE is not None:  # the phantom set's table of the second weights lives in their folder
+        folder = Path(str(COMPARE.weights.source.get("folder", "")))
+        folder = folder if folder.is_absolute() else PHANTOM_SCORES.parent.parent / folder
+        sets["phantom"].compare = with_scores(phantom_cases(), folder / "scores-phantom.csv", COMPARE.weights,
+                                              weights_name(COMPARE.weights),
+                                              "save FILE as scores-phantom.csv in their weights folder")
     return sets, problem
 
 
@@ -208,8 +219,13 @@ def open_link(request: gr.Request):
     params = dict(request.query_params)
     # the table comes with the page load: gr.HTML props given at construction do not reach js_on_load
     rows, problem = flag_rows()
+    compare = params.get("compare") == "1" and COMPARE is not None  # the link had compare mode on
     base = {flags_table: rows, cases_view: gr.update(data=TABLES[BROWSER.default]), flag_note: problem}
     if "case" not in params:
+        if compare:
+            base[cases_view] = gr.update(data=TABLES[BROWSER.default], value={"dataset": BROWSER.default,
+                                                                               "compare": True})
+            base[tabs] = gr.Tabs(selected="cases")
         return base
     try:
         opened = BROWSER.open(params.get("dataset"), params.get("case"))
@@ -221,8 +237,8 @@ def open_link(request: gr.Request):
                         "defaults there.", visible=True) if unread else gr.Markdown(visible=False))
     return {**base, **shown(opened, view), tabs: gr.Tabs(selected="cases"), link_note: note,
             dataset_choice: gr.Dropdown(value=SETS[opened.dataset].cases.title),
-            cases_view: gr.update(value={"dataset": opened.dataset, "case": opened.case, "task": view["task"]},
-                                data=TABLES[opened.dataset])}
+            cases_view: gr.update(value={"dataset": opened.dataset, "case": opened.case, "task": view["task"],
+                                         "compare": compare}, data=TABLES[opened.dataset])}
 
 
 def save_flag(state: Session | None, view: dict | None, verdict: str | None, comment: str, request: gr.Request):

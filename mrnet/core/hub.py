@@ -16,6 +16,8 @@ from mrnet.core.errors import MRNetError
 from mrnet.core.weights import Weights, load_weights
 
 BUNDLED = Path(__file__).resolve().parents[2] / "weights"  # the repository's weights/, beside mrnet/
+# the bundled demo's second weights for compare mode: the earlier recipe with a per-location loss on lesion masks
+BUNDLED_PAIR = BUNDLED.parent / "weights-maskloss"
 WEIGHT_FILES = ["config.json", "*.safetensors", "README.md"]
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 COMMIT = re.compile(r"^[0-9a-f]{40}$")
@@ -48,6 +50,18 @@ def resolve(source: str | None) -> Resolved:
         return Resolved(load_weights(path, source={"kind": "local", "folder": str(path)}))
     repo, revision = parse_source(source)
     return from_hub(repo, revision)
+
+
+def resolve_compare(source: str, first: Weights) -> Resolved | None:
+    """MRNET_COMPARE: `none` -> no second weights; empty -> the bundled pair when the first weights are the
+    bundled ones (else none); anything else is resolved as MRNET_WEIGHTS is."""
+    if source.strip().lower() == "none":
+        return None
+    if not source:
+        if first.source.get("kind") != "bundled" or not (BUNDLED_PAIR / "config.json").is_file():
+            return None
+        return Resolved(load_weights(BUNDLED_PAIR, source={"kind": "bundled", "folder": BUNDLED_PAIR.name}))
+    return resolve(source)
 
 
 def network_errors() -> tuple:

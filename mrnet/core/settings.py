@@ -32,6 +32,9 @@ class Settings:
     data_split: str = "valid"       # MRNET_DATA_SPLIT
     scores: str = ""                # MRNET_SCORES: that set's score file (python -m mrnet score ... --out FILE)
     flags: str = "data/flags.sqlite"  # MRNET_FLAGS: the reviewer flags' SQLite database
+    compare: str = ""               # MRNET_COMPARE: second weights for the Cases view's compare mode (folder or
+                                    # owner/name[@revision]); empty: the bundled pair with the bundled weights; none: off
+    compare_scores: str = ""        # MRNET_COMPARE_SCORES: MRNET_DATA's score file made with MRNET_COMPARE's weights
 
     @classmethod
     def from_env(cls, env=os.environ) -> "Settings":

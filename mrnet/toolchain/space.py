@@ -21,7 +21,10 @@ ROOT = Path(__file__).resolve().parents[2]
 # what a Space needs, as paths relative to the repository (fnmatch patterns; '*' crosses folders)
 SPACE_FILES = ["app.py", "requirements.txt", "README.md", ".gitattributes", "mrnet/*.py",
                "mrnet/app/web/*", "mrnet/app/sample_data/*",
-               "weights/config.json", "weights/*.safetensors", "weights/README.md", "weights/scores-phantom.csv"]
+               "weights/config.json", "weights/*.safetensors", "weights/README.md", "weights/scores-phantom.csv",
+               # the bundled pair for the Cases view's compare mode
+               "weights-maskloss/config.json", "weights-maskloss/*.safetensors", "weights-maskloss/README.md",
+               "weights-maskloss/scores-phantom.csv"]
 
 
 def repository_files(root: Path) -> list[str]:

@@ -6,7 +6,7 @@
 const root = element.querySelector(".mrc");
 const body = root.querySelector(".mrc-table tbody");
 let table = null;                 // props.data
-let state = { task: null, threshold: 0.5, filter: "", sort: "case", current: null };
+let state = { task: null, threshold: 0.5, filter: "", agree: "", sort: "case", current: null, compare: false };
 let list = [];                    // the case ids shown, in order
 
 function esc(text) { return String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`); }
@@ -17,16 +17,27 @@ function outcome(row, task, threshold) {
   return (p >= threshold ? (label ? "TP" : "FP") : (label ? "FN" : "TN"));
 }
 
-// The ROC curve over the labelled, scored rows: one point per distinct score, highest first (as mrnet.scores).
-function roc(task) {
-  const rows = table.rows.filter((r) => r.labels[task] !== undefined && r.p[task] !== undefined)
-    .sort((a, b) => b.p[task] - a.p[task]);
+// In compare mode: whether A and B are each right at the threshold ("both", "a": only A, "b": only B, "neither").
+function agreement(row, task, threshold) {
+  const label = row.labels[task], a = row.p[task], b = row.pB ? row.pB[task] : undefined;
+  if (label === undefined || a === undefined || b === undefined) return "";
+  const rightA = (a >= threshold) === (label === 1), rightB = (b >= threshold) === (label === 1);
+  return rightA ? (rightB ? "both" : "a") : (rightB ? "b" : "neither");
+}
+
+function comparing() { return Boolean(state.compare && table.compare); }
+
+// The ROC curve over the labelled, scored rows: one point per distinct score, highest first (as mrnet.scores);
+// key "p" for A's probabilities, "pB" for B's.
+function roc(task, key = "p") {
+  const rows = table.rows.filter((r) => r.labels[task] !== undefined && r[key] && r[key][task] !== undefined)
+    .sort((a, b) => b[key][task] - a[key][task]);
   const pos = rows.filter((r) => r.labels[task] === 1).length, neg = rows.length - pos;
   const points = [[0, 0]];
   let tp = 0, fp = 0;
   rows.forEach((r, i) => {
     if (r.labels[task] === 1) tp++; else fp++;
-    if (i === rows.length - 1 || rows[i + 1].p[task] !== r.p[task]) points.push([fp / Math.max(neg, 1), tp / Math.max(pos, 1)]);
+    if (i === rows.length - 1 || rows[i + 1][key][task] !== r[key][task]) points.push([fp / Math.max(neg, 1), tp / Math.max(pos, 1)]);
   });
   let area = 0;
   for (let i = 1; i < points.length; i++) area += (points[i][0] - points[i - 1][0]) * (points[i][1] + points[i - 1][1]) / 2;
@@ -37,7 +48,7 @@ function drawRoc() {
   const svg = root.querySelector(".mrc-roc"), out = root.querySelector(".mrc-auc");
   svg.style.display = table.scored ? "" : "none";  // no probabilities: no curve, and no empty frame either
   if (!table.scored) { svg.innerHTML = ""; out.textContent = ""; return; }
-  const task = state.task, curve = roc(task);
+  const task = state.task, curve = roc(task), curveB = comparing() && table.compare.scored ? roc(task, "pB") : null;
   let tp = 0, fp = 0;
   for (const r of table.rows) {
     const o = outcome(r, task, state.threshold);
@@ -47,15 +58,20 @@ function drawRoc() {
   const here = [fp / Math.max(curve.neg, 1), tp / Math.max(curve.pos, 1)];
   svg.innerHTML = `<rect class="frame" x="0" y="0" width="100" height="100"/>
     <line class="chance" x1="0" y1="100" x2="100" y2="0"/>
-    <polyline class="curve" points="${curve.points.map(([f, t]) => `${x(f)},${y(t)}`).join(" ")}"/>
+    <polyline class="curve" points="${curve.points.map(([f, t]) => `${x(f)},${y(t)}`).join(" ")}"><title>${esc(names().a)}</title></polyline>
+    ${curveB ? `<polyline class="curve-b" points="${curveB.points.map(([f, t]) => `${x(f)},${y(t)}`).join(" ")}"><title>${esc(names().b)}</title></polyline>` : ""}
     <circle class="point" cx="${x(here[0])}" cy="${y(here[1])}" r="2.2"><title>threshold ${state.threshold.toFixed(2)}</title></circle>
     <text x="50" y="111" text-anchor="middle">false positive rate</text>
     <text x="-50" y="-5" transform="rotate(-90)" text-anchor="middle">true positive rate</text>`;
   out.textContent = curve.auc === null ? "AUC: needs positive and negative cases."
     : `AUC ${curve.auc.toFixed(3)} (${curve.pos} positive, ${curve.neg} negative). At ${state.threshold.toFixed(2)}: ` +
       `sensitivity ${(here[1] * 100).toFixed(0)} %, specificity ${((1 - here[0]) * 100).toFixed(0)} %.`;
+  if (curveB && curveB.auc !== null) out.textContent += ` ${names().b} (dashed): AUC ${curveB.auc.toFixed(3)}.`;
   root.dataset.auc = curve.auc === null ? "" : curve.auc.toFixed(6);
+  root.dataset.aucB = curveB && curveB.auc !== null ? curveB.auc.toFixed(6) : "";
 }
+
+function names() { return table.compare ? { a: table.compare.a, b: table.compare.b } : { a: "A", b: "B" }; }
 
 // Calibration of the task shown (computed by the server from the score table, browse.calibration): the
 // reliability diagram (10 quantile bins, the count in each), ECE and Brier, and threshold presets that set the
@@ -75,8 +91,10 @@ function drawCalibration() {
     <polyline points="${c.bins.map((b) => `${x(b.predicted)},${y(b.observed)}`).join(" ")}"/>${dots.join("")}
     <text x="50" y="111" text-anchor="middle">predicted probability (bin mean)</text>
     <text x="-50" y="-5" transform="rotate(-90)" text-anchor="middle">observed positives</text>`;
-  text.textContent = `Calibration: ECE ${c.ece.toFixed(3)}, Brier ${c.brier.toFixed(3)} (10 bins of equal count; ` +
-    "on the diagonal = the probabilities mean what they say).";
+  const cb = comparing() && table.compare.calibration[state.task];
+  text.textContent = `Calibration${cb ? " of " + names().a : ""}: ECE ${c.ece.toFixed(3)}, Brier ${c.brier.toFixed(3)} ` +
+    "(10 bins of equal count; on the diagonal = the probabilities mean what they say)." +
+    (cb ? ` ${names().b}: ECE ${cb.ece.toFixed(3)}, Brier ${cb.brier.toFixed(3)}.` : "");
   presets.replaceChildren(...c.presets.map((point) => {
     const button = document.createElement("button");
     button.type = "button";
@@ -86,6 +104,32 @@ function drawCalibration() {
     button.addEventListener("click", () => setThreshold(point.threshold));
     return button;
   }));
+}
+
+// The case on screen with its probabilities for the task (A's and B's in compare mode).
+function describeCurrent() {
+  const out = root.querySelector(".mrc-current"), row = table.rows.find((r) => r.case === state.current);
+  if (!row) { out.textContent = ""; return; }
+  const title = (table.tasks.find(([t]) => t === state.task) || [state.task, state.task])[1];
+  const percent = (v) => (v === undefined ? "not scored" : (v * 100).toFixed(1) + " %");
+  out.textContent = `Case ${row.case}, ${title}: ` + (comparing()
+    ? `${names().a} ${percent(row.p[state.task])}, ${names().b} ${percent(row.pB ? row.pB[state.task] : undefined)}`
+    : `p ${percent(row.p[state.task])}`);
+}
+
+function setCompare(on) {
+  state.compare = Boolean(on && table && table.compare);
+  root.querySelector(".mrc-compare").checked = state.compare;
+  root.querySelector(".mrc-sort option[value=diff]").disabled = !state.compare;
+  if (!state.compare && state.sort === "diff") { state.sort = "case"; root.querySelector(".mrc-sort").value = "case"; }
+  if (!state.compare) state.agree = "";
+  root.dataset.compare = state.compare ? "1" : "0";
+  // the page's link says whether the comparison is on (the viewer writes the rest of the view)
+  const url = new URL(window.location.href);
+  if (state.compare) url.searchParams.set("compare", "1"); else url.searchParams.delete("compare");
+  if (url.href !== window.location.href) window.history.replaceState(window.history.state, "", url.href);
+  head();
+  render();
 }
 
 function setThreshold(value) {
@@ -99,21 +143,27 @@ function render() {
   if (!table) return;
   const started = performance.now();
   const task = state.task, th = state.threshold, counts = { TP: 0, FN: 0, FP: 0, TN: 0 };
+  const agreeCounts = { both: 0, a: 0, b: 0, neither: 0 }, compare = comparing();
   const rows = [];
   for (const r of table.rows) {
-    const o = outcome(r, task, th);
+    const o = outcome(r, task, th), g = compare ? agreement(r, task, th) : "";
     if (o) counts[o]++;
-    if (!state.filter || o === state.filter) rows.push([r, o]);
+    if (g) agreeCounts[g]++;
+    if ((!state.filter || o === state.filter) && (!compare || !state.agree || g === state.agree)) rows.push([r, o]);
   }
   const p = (r) => (r.p[task] === undefined ? -1 : r.p[task]);
   const error = (r) => (r.labels[task] === undefined || r.p[task] === undefined ? -1 : Math.abs(r.labels[task] - r.p[task]));
+  const gap = (r) => (r.p[task] === undefined || !r.pB || r.pB[task] === undefined ? -1 : Math.abs(r.p[task] - r.pB[task]));
   if (state.sort === "prob") rows.sort((a, b) => p(b[0]) - p(a[0]));
   else if (state.sort === "error") rows.sort((a, b) => error(b[0]) - error(a[0]));
+  else if (state.sort === "diff" && compare) rows.sort((a, b) => gap(b[0]) - gap(a[0]));
   list = rows.map(([r]) => r.case);
   const sign = (label) => (label === undefined ? "—" : label ? "+" : "−");
   const html = [];
   for (const [r, o] of rows) {
-    const cells = table.tasks.map(([t]) => `<td>${sign(r.labels[t])}</td><td>${r.p[t] === undefined ? "—" : (r.p[t] * 100).toFixed(1) + " %"}</td>`);
+    const percent = (v) => (v === undefined ? "—" : (v * 100).toFixed(1) + " %");
+    const cells = table.tasks.map(([t]) => `<td>${sign(r.labels[t])}</td><td>${percent(r.p[t])}</td>` +
+      (compare ? `<td>${percent(r.pB ? r.pB[t] : undefined)}</td>` : ""));
     html.push(`<tr data-case="${esc(r.case)}" tabindex="-1"${r.case === state.current ? ' class="current"' : ""}>` +
       `<td>${esc(r.case)}</td>${cells.join("")}<td class="${o}">${o || "—"}</td></tr>`);
   }
@@ -123,18 +173,28 @@ function render() {
     button.textContent = `${o} ${counts[o]}`;
     button.classList.toggle("active", state.filter === o);
   }
-  root.querySelector(".mrc-all button").classList.toggle("active", !state.filter);
+  root.querySelector(".mrc-agreement").hidden = !compare;
+  for (const button of root.querySelectorAll(".mrc-agreement button")) {
+    const g = button.dataset.agree, label = { both: "both", a: "only A", b: "only B", neither: "neither" }[g];
+    button.textContent = `${label} ${agreeCounts[g]}`;
+    button.classList.toggle("active", state.agree === g);
+  }
+  root.dataset.agreement = compare ? JSON.stringify(agreeCounts) : "";
+  root.querySelector(".mrc-all button").classList.toggle("active", !state.filter && !(compare && state.agree));
   root.querySelector(".mrc-all button").textContent = `All cases (${table.rows.length})`;
   root.querySelector(".mrc-count").textContent = `${list.length} case${list.length === 1 ? "" : "s"} listed`;
   drawRoc();
   drawCalibration();
+  describeCurrent();
   root.dataset.renderMs = (performance.now() - started).toFixed(1);  // for the benchmark
   root.dataset.listed = String(list.length);
   root.dataset.threshold = String(state.threshold);
 }
 
 function head() {
-  const cols = table.tasks.map(([, title]) => `<th>${esc(title)}: truth</th><th>${esc(title)}: p</th>`);
+  const compare = comparing(), n = names();
+  const cols = table.tasks.map(([, title]) => `<th>${esc(title)}: truth</th><th>${esc(title)}: p${compare ? " " + esc(n.a) : ""}</th>` +
+    (compare ? `<th>${esc(title)}: p ${esc(n.b)}</th>` : ""));
   root.querySelector(".mrc-table thead").innerHTML = `<tr><th>Case</th>${cols.join("")}<th>Outcome</th></tr>`;
 }
 
@@ -156,8 +216,9 @@ function open(caseId) {
   body.querySelectorAll("tr.current").forEach((tr) => tr.classList.remove("current"));
   const tr = body.querySelector(`tr[data-case="${CSS.escape(caseId)}"]`);
   if (tr) { tr.classList.add("current"); tr.scrollIntoView({ block: "nearest" }); }
+  describeCurrent();
   const at = list.indexOf(caseId), next = at >= 0 && at + 1 < list.length ? list[at + 1] : null;
-  props.value = { dataset: table.dataset, case: caseId, task: state.task };
+  props.value = { dataset: table.dataset, case: caseId, task: state.task, compare: state.compare };
   trigger("open", { dataset: table.dataset, case: caseId, task: state.task, next });
 }
 
@@ -174,12 +235,17 @@ function load() {
   const tasks = table.tasks.map(([t]) => t);
   state = { ...state, task: tasks.includes(state.task) ? state.task : tasks[0], filter: "" };
   root.querySelector(".mrc-title").textContent = `${table.title} — ${table.split} split, ${table.rows.length} cases`;
-  const notes = [table.notice, ...table.problems].filter(Boolean);
+  const toggle = root.querySelector(".mrc-compare-toggle");
+  toggle.hidden = !table.compare;
+  if (table.compare) {
+    root.querySelector(".mrc-name-a").textContent = table.compare.a;
+    root.querySelector(".mrc-name-b").textContent = table.compare.b;
+  }
+  const notes = [table.notice, ...table.problems, table.compare && table.compare.notice].filter(Boolean);
   root.querySelector(".mrc-notes").innerHTML = notes.map((n) => `<p>${esc(n)}</p>`).join("");
-  head();
   taskChoices();
   applyValue();
-  render();
+  setCompare(state.compare);  // draws the head and the table
   root.dataset.ready = "1";
 }
 
@@ -192,6 +258,10 @@ function applyValue() {
     root.querySelectorAll("input[name=mrc-task]").forEach((i) => { i.checked = i.value === v.task; });
   }
   state.current = v.case || null;
+  if (typeof v.compare === "boolean" && v.compare !== state.compare) {
+    state.compare = v.compare;
+    if (root.dataset.ready === "1") setCompare(v.compare);
+  }
 }
 
 body.addEventListener("click", (e) => { const tr = e.target.closest("tr[data-case]"); if (tr) open(tr.dataset.case); });
@@ -199,7 +269,12 @@ root.querySelector(".mrc-matrix").addEventListener("click", (e) => {
   const o = e.target.dataset && e.target.dataset.outcome;
   if (o !== undefined) { state.filter = state.filter === o ? "" : o; render(); }
 });
-root.querySelector(".mrc-all").addEventListener("click", () => { state.filter = ""; render(); });
+root.querySelector(".mrc-all").addEventListener("click", () => { state.filter = ""; state.agree = ""; render(); });
+root.querySelector(".mrc-agreement").addEventListener("click", (e) => {
+  const g = e.target.dataset && e.target.dataset.agree;
+  if (g !== undefined) { state.agree = state.agree === g ? "" : g; render(); }
+});
+root.querySelector(".mrc-compare").addEventListener("change", (e) => setCompare(e.target.checked));
 root.querySelector(".mrc-threshold").addEventListener("input", (e) => setThreshold(Number(e.target.value)));
 root.querySelector(".mrc-sort").addEventListener("change", (e) => { state.sort = e.target.value; render(); });
 root.querySelector(".mrc-prev").addEventListener("click", () => step(-1));
