@@ -4,7 +4,9 @@
 - exam AUC: the max over slices against the exam's label (what the app and MRNet use);
 - clean max: how many of a negative exam's slices outscore the median lesion slice of positive exams
   (the max over ~30 slices of a clean exam is where false positives accumulate);
-- decisive hit: the share of positive exams whose top slice shows the lesion.
+- decisive hit: the share of positive exams whose top slice shows the lesion;
+- model AUC: MRNet's own exam logit (the head on the max over slices of the pooled features), which is
+  not the max of the slice logits: a head trained on single slices meets max-pooled features here.
 
 A model that ranks slices well but exams badly is let down by the max over slices; one that ranks
 slices badly never learned the lesion. With --stage1-steps N it first trains a fresh model of --plane for
@@ -29,10 +31,11 @@ from mrnet.toolchain.dataset import read_split, task_mask
 from mrnet.toolchain.metrics import auc
 
 
-def slice_logits(model, volume, norm, compute) -> np.ndarray:
+def slice_and_exam_logits(model, volume, norm, compute) -> tuple[np.ndarray, np.ndarray]:
+    """(S, tasks) each slice's logits, and (tasks,) the exam's as MRNet computes it."""
     with torch.inference_mode():
-        maps = model.forward_features(compute.slices(volume, norm)).float()
-        return model.classifier(maps.mean(dim=(2, 3))).cpu().numpy()  # (S, tasks)
+        pooled, exam = model.forward_head(model.forward_features(compute.slices(volume, norm)))
+        return model.classifier(pooled).cpu().numpy(), exam.cpu().numpy()
 
 
 def stage1_model(data: Path, plane: str, steps: int, tasks, extra: dict):
@@ -48,13 +51,30 @@ def stage1_model(data: Path, plane: str, steps: int, tasks, extra: dict):
     return model.eval()
 
 
+def stage1_checkpoint(path: Path, n_tasks: int):
+    """The model a stage-1 checkpoint holds (its BatchNorm view folded back into plain AlexNet)."""
+    from mrnet.core.model import MRNet
+    from mrnet.toolchain.train import fold_batchnorm, with_batchnorm
+    model = MRNet(n_tasks)
+    plain = model.features
+    model.features = with_batchnorm(plain)
+    model.load_state_dict(torch.load(path, weights_only=True)["model"])
+    fold_batchnorm(model.features)
+    model.features = plain
+    return model.eval()
+
+
 def diagnose(models: dict, data: Path, split_name: str, tasks, norm) -> dict:
     compute = compute_for("cpu", "fp32")
     split = read_split(data, split_name, tasks)
     report = {}
     for plane, model in models.items():
-        per_exam = [(slice_logits(model, split.volume(plane, i), norm, compute), split.mask(plane, i))
-                    for i in range(len(split.ids))]
+        per_exam, model_logits = [], []
+        for i in range(len(split.ids)):
+            logits, exam_logit = slice_and_exam_logits(model, split.volume(plane, i), norm, compute)
+            per_exam.append((logits, split.mask(plane, i)))
+            model_logits.append(exam_logit)
+        model_logits = np.stack(model_logits)
         for k, task in enumerate(tasks):
             s_scores, s_labels, top_hits, lesion_scores, clean_scores = [], [], [], [], []
             for i, (logits, mask) in enumerate(per_exam):
@@ -71,6 +91,7 @@ def diagnose(models: dict, data: Path, split_name: str, tasks, norm) -> dict:
             report[f"{plane}/{task}"] = {
                 "slice_auc": round(auc(np.array(s_labels), np.array(s_scores)), 3),
                 "exam_auc": round(auc(split.labels[task], exam_scores), 3),
+                "model_auc": round(auc(split.labels[task], model_logits[:, k]), 3),
                 "clean_slices_above_median_lesion": round(float(np.mean(
                     [np.mean(c > median_lesion) for c in clean_scores])), 3),
                 "decisive_hit": round(float(np.mean(top_hits)), 3),
@@ -85,10 +106,15 @@ def main() -> None:
     parser.add_argument("--split", default="valid")
     parser.add_argument("--plane", default="coronal", help="with --stage1-steps: the plane to train")
     parser.add_argument("--stage1-steps", type=int, default=0)
+    parser.add_argument("--checkpoint", help="a stage-1 checkpoint of `mrnet train` (OUT/checkpoints/PLANE.stage1.pt) "
+                        "to diagnose, for --plane")
     parser.add_argument("--option", action="append", default=[], metavar="NAME=JSON",
                         help="with --stage1-steps: a TrainOptions value, e.g. stage1_batchnorm=false")
     args = parser.parse_args()
-    if args.stage1_steps:
+    if args.checkpoint:
+        tasks, norm = ["abnormal", "acl", "meniscus"], Normalization()
+        models = {args.plane: stage1_checkpoint(Path(args.checkpoint), len(tasks))}
+    elif args.stage1_steps:
         tasks = ["abnormal", "acl", "meniscus"]
         extra = {k: json.loads(v) for k, v in (o.split("=", 1) for o in args.option)}
         models = {args.plane: stage1_model(Path(args.data), args.plane, args.stage1_steps, tasks, extra)}
@@ -98,9 +124,9 @@ def main() -> None:
         tasks, norm = weights.config.tasks, weights.config.normalization
         models = {plane: weights.for_plane(plane)[0][1] for plane in weights.planes}
     report = diagnose(models, Path(args.data), args.split, tasks, norm)
-    print(f"{'plane/task':20} {'slice AUC':>9} {'exam AUC':>8} {'clean>med':>9} {'top hit':>7}")
+    print(f"{'plane/task':20} {'slice AUC':>9} {'exam AUC':>8} {'model AUC':>9} {'clean>med':>9} {'top hit':>7}")
     for name, row in report.items():
-        print(f"{name:20} {row['slice_auc']:9.3f} {row['exam_auc']:8.3f} "
+        print(f"{name:20} {row['slice_auc']:9.3f} {row['exam_auc']:8.3f} {row['model_auc']:9.3f} "
               f"{row['clean_slices_above_median_lesion']:9.3f} {row['decisive_hit']:7.3f}")
     print(json.dumps(report))
 

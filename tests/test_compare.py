@@ -194,3 +194,15 @@ def test_flags_summary_counts_verdicts_with_wilson_intervals(tmp_path):
     assert rows["acl", "classic"]["n"] == 1
     table = mrnet_cli("flags", "summary", "--db", tmp_path / "flags.sqlite")
     assert "0.70" in table.stdout and "Wilson" in table.stdout
+
+
+def test_compare_weights_setting():
+    from mrnet.core.hub import BUNDLED, BUNDLED_PAIR, resolve, resolve_compare
+    bundled = resolve("").weights
+    assert resolve_compare("none", bundled) is None
+    pair = resolve_compare("", bundled)
+    assert pair is not None and pair.weights.source["folder"] == BUNDLED_PAIR.name
+    local = resolve(str(BUNDLED)).weights          # the same files named as a folder: no default pair
+    assert resolve_compare("", local) is None
+    chosen = resolve_compare(str(BUNDLED_PAIR), local)
+    assert chosen is not None and chosen.weights.source["kind"] == "local"

@@ -15,7 +15,7 @@ from mrnet.core.errors import MRNetError
 from mrnet.core.exam import Exam
 from mrnet.core.explain import DEFAULT_METHOD, METHODS
 from mrnet.core.explain import method as explain_method
-from mrnet.core.ood import NO_STATISTICS, distance, exam_vector, warning
+from mrnet.core.ood import NO_STATISTICS, distance, exam_vector, flipped_probability, orientation_warning, warning
 from mrnet.core.weights import Weights
 
 
@@ -59,7 +59,8 @@ class Analysis:
     weights: dict               # Weights.describe()
     tasks: dict[str, TaskResult]
     precision: str
-    ood: dict | None = None     # plane -> {"distance", "threshold", "percentile", "unusual"}; None: no statistics
+    ood: dict | None = None     # plane -> {"distance", "threshold", "percentile", "unusual"[, "flipped",
+                                # "looks_flipped"]}; None: no statistics
     device: str = "cpu"         # where the model ran (with `precision`: what the report says ran)
 
     @property
@@ -67,7 +68,8 @@ class Analysis:
         """What the user must read before the numbers: planes unlike the training data, or no way to tell."""
         if self.ood is None:
             return [NO_STATISTICS]
-        return [warning(plane, r) for plane, r in self.ood.items() if r["unusual"]]
+        return [warning(plane, r) if r["unusual"] else orientation_warning(plane, r)
+                for plane, r in self.ood.items() if r["unusual"] or r.get("looks_flipped")]
 
     def top_slices(self, task: str, k: int = 6) -> list[tuple[str, int, float]]:
         """(plane, slice, share of the plane's logit minus bias) of the k largest contributions, all planes."""
@@ -144,6 +146,10 @@ def analyze(exam: Exam, weights: Weights, compute: Compute | None = None) -> Ana
                 d = distance(stats, exam_vector(stem))
                 ood[plane] = {"distance": round(d, 3), "threshold": stats["threshold"],
                               "percentile": stats.get("percentile", 99.0), "unusual": bool(d > stats["threshold"])}
+                if "orientation" in stats:  # meaningful only where the plane is like the training data
+                    flipped = flipped_probability(stats["orientation"], exam.volumes[plane])
+                    ood[plane] |= {"flipped": round(flipped, 3),
+                                   "looks_flipped": bool(flipped > 0.5 and not ood[plane]["unusual"])}
             # each task's maps on the device, then one copy to the host per method (few syncs on a GPU)
             cams = {name: torch.stack([method.maps(features, pooled, w) for w in model.classifier.weight])
                     for name, method in METHODS.items()}

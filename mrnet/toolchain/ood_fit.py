@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from mrnet.core.compute import Compute, compute_for
 from mrnet.core.errors import MRNetError
-from mrnet.core.ood import PERCENTILE, RANK, distance, exam_vector, rounded
+from mrnet.core.ood import ORIENTATIONS, PERCENTILE, RANK, distance, exam_vector, orientation_image, rounded
 from mrnet.toolchain.card import write_card
 from mrnet.toolchain.dataset import read_split
 
@@ -60,12 +60,34 @@ def exam_vectors(models_by_plane: dict, split, norm, compute: Compute, progress:
     return out
 
 
+def fit_orientation(volumes, plane: str) -> dict:
+    """The orientation classifier (mrnet.core.ood): L2-regularised logistic regression (C = 0.1) on the mean
+    slices of the training exams as stored (and their normal mirror images) against their wrongly flipped
+    copies."""
+    from sklearn.linear_model import LogisticRegression
+    flips = ORIENTATIONS[plane]
+    x, y = [], []
+    for volume in volumes:
+        for label, kind in ((0, "normal"), (1, "wrong")):
+            for axes in flips[kind]:
+                x.append(orientation_image(np.flip(volume, axis=axes) if axes else volume))
+                y.append(label)
+    model = LogisticRegression(C=0.1, max_iter=5000).fit(np.array(x), np.array(y))
+    return rounded({"coef": model.coef_[0].tolist(), "intercept": float(model.intercept_[0])})
+
+
 def fit_statistics(models_by_plane: dict, data, split_name: str, norm, compute: Compute | None = None,
                    progress: bool = False) -> dict:
     split = read_split(data, split_name)
     planes = {p: m for p, m in models_by_plane.items() if p in split.planes}
     features = exam_vectors(planes, split, norm, compute or compute_for(), progress)
-    return {plane: fit(f) for plane, f in features.items()}
+    stats = {}
+    for plane, f in features.items():
+        stats[plane] = fit(f)
+        if plane in ORIENTATIONS:
+            stats[plane]["orientation"] = fit_orientation((split.volume(plane, i) for i in range(len(split.ids))),
+                                                          plane)
+    return stats
 
 
 def record_statistics(weights, data, split_name: str = "train", progress: bool = False) -> dict:
