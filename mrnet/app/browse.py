@@ -67,20 +67,20 @@ def table_payload(item: Browsable) -> dict:
     (absent where unscored), plus the set's title, notice and problems."""
     cases, scores = item.cases, item.scores or {}
     tasks = [t for t in TASK_TITLES if any(t in cases.labels[c] or t in scores.get(c, {}) for c in cases.ids)]
-    rows = []
+    rows: list[dict] = []
     for case in cases.ids:
         scored = scores.get(case, {})
         rows.append({"case": case, "labels": cases.labels.get(case, {}),
                      "p": {t: scored[t]["probability"] for t in tasks if t in scored}})
-    payload = {"dataset": cases.name, "title": cases.title, "split": cases.split,
-               "tasks": [[t, TASK_TITLES[t]] for t in tasks], "rows": rows, "scored": item.scores is not None,
-               "notice": item.notice, "problems": cases.problems, "calibration": calibration(rows, tasks)}
+    payload: dict = {"dataset": cases.name, "title": cases.title, "split": cases.split,
+                     "tasks": [[t, TASK_TITLES[t]] for t in tasks], "rows": rows, "scored": item.scores is not None,
+                     "notice": item.notice, "problems": cases.problems, "calibration": calibration(rows, tasks)}
     other = item.compare
     if other is not None:  # compare mode: B's probabilities beside A's, for the same cases
         scores_b = other.scores or {}
         for row in rows:
-            scored = scores_b.get(row["case"], {})
-            row["pB"] = {t: scored[t]["probability"] for t in tasks if t in scored}
+            scored_b = scores_b.get(str(row["case"]), {})
+            row["pB"] = {t: scored_b[t]["probability"] for t in tasks if t in scored_b}
         rows_b = [{"labels": r["labels"], "p": r["pB"]} for r in rows]
         payload["compare"] = {"a": item.name, "b": other.name, "scored": other.scores is not None,
                               "notice": other.notice, "calibration": calibration(rows_b, tasks)}
