@@ -136,3 +136,13 @@ def test_parallel_guesses_are_paced_like_sequential_ones():
     sequential, parallel = schedule(False), schedule(True)
     assert parallel == sequential
     assert sequential[-1] > 60  # well over a minute for 25 guesses, however they are sent
+
+
+def test_the_page_and_its_config_carry_no_memory_addresses(app_url):
+    """Object reprs ('<function f at 0x7f...>') in what the page loads would hand out memory addresses."""
+    import re
+    import urllib.request
+    for path in ("", "?case=0003&task=acl", "config"):
+        with urllib.request.urlopen(app_url + path, timeout=30) as response:
+            text = response.read().decode("utf-8", errors="replace")
+        assert not re.search(r" at 0x[0-9a-f]{6,}", text.replace("\\u003e", ">")), path

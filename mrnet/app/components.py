@@ -29,6 +29,7 @@ class SliceViewer(gr.HTML):
 
     def __init__(self, value=None, data=None, **kwargs):
         super().__init__(value=value, data=data, **bundled("viewer", kwargs))
+        self.data = data  # else gr.HTML's __getattr__ reads "data" (quoted in the script) as an event's name
 
     def api_info(self):
         return {"type": "object", "title": "Viewer view", "properties": {
@@ -43,7 +44,17 @@ class CasesView(gr.HTML):
 
     def __init__(self, value=None, data=None, **kwargs):
         super().__init__(value=value, data=data, **bundled("cases", kwargs))
+        self.data = data  # else gr.HTML's __getattr__ reads "data" (quoted in the script) as an event's name
 
     def api_info(self):
         return {"type": "object", "title": "Case on screen", "properties": {
             "dataset": {"type": "string"}, "case": {"type": "string"}, "task": {"type": "string"}}}
+
+
+class ServerState(gr.State):
+    """gr.State whose page config does not carry the repr of its delete callback (a function's memory address)."""
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("delete_callback", None)
+        return config
