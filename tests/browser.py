@@ -27,7 +27,8 @@ def new_page(browser, url):
 
 
 def cases_tab(page, dataset_title=None):
-    page.locator("button[role=tab]:has-text('Cases')").first.click()
+    # the page-load event (flags, the table, a link's case) covers the page until done: slow on a busy machine
+    page.locator("button[role=tab]:has-text('Cases')").first.click(timeout=120_000)
     page.wait_for_selector("#cases .mrc[data-ready='1']", timeout=60_000)
     if dataset_title and dataset_title not in page.locator("#cases .mrc-title").inner_text():
         page.locator("#dataset input").click()

@@ -268,6 +268,9 @@ def test_compare_mode_agreement_sort_roc_and_link(app, browser):
     current = page.locator("#cases .mrc-current").inner_text()
     assert f"{rows_a[top]['probability'] * 100:.1f} %" in current and f"{rows_b[top]['probability'] * 100:.1f} %" in current
     assert "compare=1" in page.url and f"case={top}" in page.url
+    if os.environ.get("MRNET_SCREENSHOT_COMPARE"):  # `make figures`: the README's picture of compare mode
+        page.wait_for_timeout(400)
+        page.locator("#cases").screenshot(path=os.environ["MRNET_SCREENSHOT_COMPARE"])
     # the link restores the comparison
     other = new_page(browser, page.url)
     other.wait_for_selector("#cases .mrc[data-compare='1']", timeout=60_000)

@@ -51,10 +51,11 @@ class CasesView(gr.HTML):
             "dataset": {"type": "string"}, "case": {"type": "string"}, "task": {"type": "string"}}}
 
 
-class ServerState(gr.State):
-    """gr.State whose page config does not carry the repr of its delete callback (a function's memory address)."""
 
-    def get_config(self):
-        config = super().get_config()
-        config.pop("delete_callback", None)
-        return config
+def server_state(value=None) -> gr.State:
+    """gr.State whose page config does not carry the repr of its delete callback (a function's memory address).
+    Not a subclass: Gradio would take a subclass for a custom component and fetch a frontend for it."""
+    state = gr.State(value)
+    config = state.get_config
+    state.get_config = lambda: {k: v for k, v in config().items() if k != "delete_callback"}  # type: ignore[method-assign]
+    return state

@@ -25,7 +25,7 @@ from gradio.utils import get_upload_folder
 from mrnet.app.access import ThrottledLogin, parse_auth
 from mrnet.app.browse import CaseBrowser, Opened, table_payload, weights_name, with_scores
 from mrnet.app.cases import open_source
-from mrnet.app.components import CasesView, ServerState, SliceViewer
+from mrnet.app.components import CasesView, SliceViewer, server_state
 from mrnet.app.flags import MAX_COMMENT, PAGE, VERDICTS, Flag, FlagStore, SaveLimit
 from mrnet.app.phantom_set import SCORES as PHANTOM_SCORES
 from mrnet.app.phantom_set import phantom_cases
@@ -292,7 +292,7 @@ with gr.Blocks(title="MRNet knee-MRI explainer", delete_cache=(3600, 3600)) as d
                 "Class Activation Maps over the MRNet model (AlexNet per slice, max over slices).")
     gr.Markdown(f"⚠️ **{DISCLAIMER}**", elem_classes=["notice"], elem_id="notice")
     gr.Markdown(weights_markdown(WEIGHTS, RESOLVED.notice), elem_id="weights-info")
-    session = ServerState(None)
+    session = server_state(None)
     with gr.Tabs(elem_id="tabs") as tabs:
         with gr.Tab("Exam", id="exam", elem_id="tab-exam"):
             with gr.Row():
