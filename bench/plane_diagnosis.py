@@ -6,7 +6,10 @@
   (the max over ~30 slices of a clean exam is where false positives accumulate);
 - decisive hit: the share of positive exams whose top slice shows the lesion;
 - model AUC: MRNet's own exam logit (the head on the max over slices of the pooled features), which is
-  not the max of the slice logits: a head trained on single slices meets max-pooled features here.
+  not the max of the slice logits: a head trained on single slices meets max-pooled features here;
+- with --refit-head: the AUC of a head fitted again on those max-pooled features of the training exams
+  (L2 logistic regression per task, C = 0.1, standardised channels): whether the channels' max over an
+  exam still carries the lesion at all.
 
 A model that ranks slices well but exams badly is let down by the max over slices; one that ranks
 slices badly never learned the lesion. With --stage1-steps N it first trains a fresh model of --plane for
@@ -64,11 +67,32 @@ def stage1_checkpoint(path: Path, n_tasks: int):
     return model.eval()
 
 
-def diagnose(models: dict, data: Path, split_name: str, tasks, norm) -> dict:
+def max_pooled(model, split, plane, norm, compute) -> np.ndarray:
+    """(exams, 256): each channel's max over the exam's slices of the pooled features (what MRNet's head sees)."""
+    rows = []
+    with torch.inference_mode():
+        for i in range(len(split.ids)):
+            pooled, _ = model.forward_head(model.forward_features(compute.slices(split.volume(plane, i), norm)))
+            rows.append(pooled.max(dim=0).values.numpy())
+    return np.stack(rows)
+
+
+def refit_head_aucs(model, data: Path, split, plane, tasks, norm, compute) -> dict:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+    train = read_split(data, "train", tasks)
+    x_train, x_split = max_pooled(model, train, plane, norm, compute), max_pooled(model, split, plane, norm, compute)
+    scaler = StandardScaler().fit(x_train)
+    return {t: auc(split.labels[t], LogisticRegression(C=0.1, max_iter=5000).fit(
+        scaler.transform(x_train), train.labels[t]).decision_function(scaler.transform(x_split))) for t in tasks}
+
+
+def diagnose(models: dict, data: Path, split_name: str, tasks, norm, refit: bool = False) -> dict:
     compute = compute_for("cpu", "fp32")
     split = read_split(data, split_name, tasks)
     report = {}
     for plane, model in models.items():
+        refitted = refit_head_aucs(model, data, split, plane, tasks, norm, compute) if refit else {}
         per_exam, model_logits = [], []
         for i in range(len(split.ids)):
             logits, exam_logit = slice_and_exam_logits(model, split.volume(plane, i), norm, compute)
@@ -95,6 +119,7 @@ def diagnose(models: dict, data: Path, split_name: str, tasks, norm) -> dict:
                 "clean_slices_above_median_lesion": round(float(np.mean(
                     [np.mean(c > median_lesion) for c in clean_scores])), 3),
                 "decisive_hit": round(float(np.mean(top_hits)), 3),
+                **({"refit_head_auc": round(refitted[task], 3)} if refit else {}),
             }
     return report
 
@@ -106,6 +131,8 @@ def main() -> None:
     parser.add_argument("--split", default="valid")
     parser.add_argument("--plane", default="coronal", help="with --stage1-steps: the plane to train")
     parser.add_argument("--stage1-steps", type=int, default=0)
+    parser.add_argument("--refit-head", action="store_true", help="also the AUC of a head refitted on max-pooled "
+                        "features of the training split")
     parser.add_argument("--checkpoint", help="a stage-1 checkpoint of `mrnet train` (OUT/checkpoints/PLANE.stage1.pt) "
                         "to diagnose, for --plane")
     parser.add_argument("--option", action="append", default=[], metavar="NAME=JSON",
@@ -123,7 +150,7 @@ def main() -> None:
         weights = load_weights(Path(args.weights))
         tasks, norm = weights.config.tasks, weights.config.normalization
         models = {plane: weights.for_plane(plane)[0][1] for plane in weights.planes}
-    report = diagnose(models, Path(args.data), args.split, tasks, norm)
+    report = diagnose(models, Path(args.data), args.split, tasks, norm, args.refit_head)
     print(f"{'plane/task':20} {'slice AUC':>9} {'exam AUC':>8} {'model AUC':>9} {'clean>med':>9} {'top hit':>7}")
     for name, row in report.items():
         print(f"{name:20} {row['slice_auc']:9.3f} {row['exam_auc']:8.3f} {row['model_auc']:9.3f} "
