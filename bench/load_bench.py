@@ -29,9 +29,14 @@ def peak_rss_mb(pid: int) -> float:
 
 
 def bad_inputs(folder: Path, count: int) -> list[list[str]]:
-    """`count` hostile inputs from the corpus, written as files to upload (the big zip bombs included)."""
+    """`count` hostile inputs (at least the bombs), written as files to upload: every decoder bomb that must be refused (tests/bombs.py:
+    codestreams declaring 20000-65535 pixels a side, Deflated DICOM, far or NaN NIfTI offsets, 1 GB of zeros)
+    and the rest from the hostile corpus (the big zip bombs included)."""
+    from bombs import bombs
     from hostile_corpus import corpus
-    chosen = [c for c in corpus() if c[1] and len(c[1]) <= 5][:: max(1, len(corpus()) // count)][:count]
+    refused_bombs = [b for b in bombs() if b[2]]
+    everyday = [c for c in corpus() if c[1] and len(c[1]) <= 5]
+    chosen = refused_bombs + everyday[:: max(1, len(everyday) // count)][:max(0, count - len(refused_bombs))]
     out = []
     for n, (label, files, _) in enumerate(chosen):
         paths = []

@@ -158,7 +158,9 @@ def test_a_broken_set_says_its_problems_and_its_good_cases_open(app, browser):
     notes = page.locator("#cases .mrc-notes").inner_text()
     assert "valid-meniscus.csv is missing" in notes
     assert "valid/coronal holds 1 item that is not NNNN.npy (README.txt)" in notes
-    assert "No predictions for this set yet" in notes
+    assert "No predictions of bundled weights for this set yet" in notes
+    # compare mode's second weights (the bundled pair) have no table for this set either, and it says how
+    assert "No predictions of weights-maskloss for this set yet" in notes and "MRNET_COMPARE_SCORES" in notes
     assert listed_cases(page) == ["0000", "0001", "0002", "0003"]
     before = analysis_id(page)
     page.locator("#cases .mrc-table tr[data-case='0002']").click()   # its axial file is broken

@@ -1,4 +1,5 @@
-"""16 concurrent gradio_client sessions x 5 analyses while 4 more clients send hostile inputs: no good analysis
+"""16 concurrent gradio_client sessions x 5 analyses while 4 more clients send hostile inputs (the decoder bombs
+among them): no good analysis
 fails, results identical to sequential ones, every hostile input refused, memory bounded. Timings are printed
 by bench/load_bench.py, never asserted."""
 import pytest

@@ -118,7 +118,7 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(tiny_set, tmp_path):
 def test_resume_inside_stage_one_equals_an_uninterrupted_run(tiny_set, tmp_path):
     """Stage 1 saves its state every 100 steps: a kill there loses at most 100 steps, and --resume ends with the
     same weights bit for bit (hard-negative mining included, which draws from the model's own scores)."""
-    args = ("--epochs", 0, "--slice-steps", 160, "--slice-batch", 2, "--hard-negatives", 3,
+    args = ("--epochs", 0, "--slice-steps", 130, "--slice-batch", 2, "--hard-negatives", 2,
             "--mask-weight", 0, "--seed", 2)
     whole = train(tiny_set, tmp_path / "whole", *args)
     assert whole.returncode == 0, whole.stderr
@@ -132,7 +132,6 @@ def test_resume_inside_stage_one_equals_an_uninterrupted_run(tiny_set, tmp_path)
     proc.wait()
     resumed = train(tiny_set, out, *args, "--resume")
     assert resumed.returncode == 0, resumed.stderr
-    assert "sagittal: stage 1 resuming after step 100" in resumed.stderr or \
-        "sagittal: stage 1 resuming after step 200" in resumed.stderr
+    assert "sagittal: stage 1 resuming after step 100" in resumed.stderr
     a, b = load_file(tmp_path / "whole" / "sagittal.safetensors"), load_file(out / "sagittal.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

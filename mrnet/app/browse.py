@@ -40,7 +40,8 @@ def weights_name(weights: Weights) -> str:
     source = weights.source
     if source.get("repo"):
         return f"{source['repo']}@{source.get('revision') or 'main'}"
-    return Path(str(source.get("folder", "weights"))).name
+    folder = Path(str(source.get("folder", "weights"))).name
+    return "bundled weights" if source.get("kind") == "bundled" and folder == "weights" else folder
 
 
 def with_scores(cases: CaseSet, scores_file: str | Path | None, weights: Weights, name: str = "A",
