@@ -18,4 +18,4 @@ def test_concurrent_sessions():
     assert result["mismatches"] == 0
     assert result["analyses"] == 80
     assert result["bad_inputs_accepted"] == 0 and result["bad_inputs_refused"] >= 4
-    assert result["server_peak_rss_mb"] < 8192  # bounded: the queue runs 2 analyses at a time
+    assert result["server_peak_rss_mb"] < 2048  # bounded (1350 MB measured): the queue runs 2 analyses at a time
