@@ -48,7 +48,8 @@ class CasesView(gr.HTML):
 
     def api_info(self):
         return {"type": "object", "title": "Case on screen", "properties": {
-            "dataset": {"type": "string"}, "case": {"type": "string"}, "task": {"type": "string"}}}
+            "dataset": {"type": "string"}, "case": {"type": "string"}, "task": {"type": "string"},
+            "compare": {"type": "boolean"}}}
 
 
 
