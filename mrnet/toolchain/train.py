@@ -118,7 +118,8 @@ def clean_scores(model: MRNet, vols, picks, norm, compute: Compute) -> np.ndarra
     model.eval()
     x = compute.slices(np.stack([vols[i][s] for i, s in picks]), norm)
     with compute.autocast():
-        logits = model.classifier(model.forward_features(x).float().mean(dim=(2, 3)))
+        pooled, _ = model.forward_head(model.forward_features(x))
+    logits = model.classifier(pooled)
     model.train()
     return logits.amax(dim=1).cpu().numpy()
 
