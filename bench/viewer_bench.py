@@ -68,6 +68,8 @@ def analyze_and_wait(page, title=None):
 
 
 def measure(page, plane, slices):
+    # the remaining slices stream in after the first overlays: count requests only once they all have arrived
+    page.wait_for_function("() => document.querySelector('#viewer .mrv').dataset.complete === '1'", timeout=120_000)
     page.requests.clear()
     steps = [page.evaluate(STEP, [plane, "ArrowDown" if i < slices - 2 else "ArrowUp"]) for i in range(min(60, 2 * slices))]
     switches = []
