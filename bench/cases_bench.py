@@ -5,8 +5,12 @@
 2. Opening cases: phantom exams on disk in MRNet's layout, cold (read, analysed, sent, drawn); the next row
    prepared ahead (`n` pressed after a 3-second look at the current case); cached (back with `p` to a case
    opened before); and the generated default set's cases, cold (generated first).
+3. Compare mode on the bundled pair (`--compare`, or `--only-compare`): cold opens of the generated set's cases
+   with compare mode off and on, interleaved (to A's first overlays, and until B's maps are there); the next
+   row prepared ahead in compare mode; switching the viewer between A's and B's maps (in-page time of the
+   redraw of every plane, the bars and the top slices), and the requests sent meanwhile.
 
-    .venv/bin/python bench/cases_bench.py [--repeats 10]
+    .venv/bin/python bench/cases_bench.py [--repeats 10] [--compare | --only-compare]
 """
 import argparse
 import statistics
@@ -71,6 +75,54 @@ def open_row(page, case) -> float:
     return 1000 * (time.perf_counter() - t)
 
 
+def open_compared(page, open_it) -> tuple[float, float]:
+    """Compare mode: ms to A's first overlays, and ms until B's maps are in the viewer."""
+    before = page.locator("#viewer .mrv").get_attribute("data-analysis")
+    t = time.perf_counter()
+    open_it()
+    wait_viewer(page, before)
+    first = 1000 * (time.perf_counter() - t)
+    page.wait_for_selector("#viewer .mrv[data-compare='ready']", timeout=120_000)
+    return first, 1000 * (time.perf_counter() - t)
+
+
+def compare_section(browser, n: int, tmp: Path) -> None:
+    env = {"MRNET_FLAGS": str(tmp / "flags-compare.sqlite"), "MRNET_SAMPLE_DIR": str(tmp / "samples-compare")}
+    with running_app(env) as (url, proc, log):
+        page = cases_page(browser, url)
+        requests = []
+        page.on("request", lambda r: requests.append(r.url))
+        toggle = page.locator("#cases .mrc-compare")
+        single, first, both = [], [], []
+        for i in range(min(n, 14)):  # interleaved, never a case opened or prepared before: off and on in turn
+            toggle.uncheck()
+            single.append(open_row(page, f"{4 * i:04d}"))
+            toggle.check()
+            a, b = open_compared(page, lambda: page.locator(f"#cases .mrc-table tr[data-case='{4 * i + 2:04d}']").click())
+            first.append(a)
+            both.append(b)
+        ahead = []
+        for _ in range(n):
+            page.wait_for_timeout(3000)  # the next row is prepared with both weights meanwhile
+            ahead.append(open_compared(page, lambda: page.keyboard.press("n"))[1])
+        page.locator("#viewer .mrv-stage").first.focus()
+        page.wait_for_timeout(1000)
+        requests.clear()
+        root = "document.querySelector('#viewer .mrv')"
+        switch = [timed_action(page, f"{root}.querySelector('input[name=mrv-maps][value={'ab'[i % 2]}]').click()")
+                  for i in range(4 * n)]
+        page.wait_for_timeout(500)
+        sent = len(requests)
+    stats("generated phantom case, cold, compare mode off", single)
+    stats("the same kind of case, compare mode on: to A's first overlays", first)
+    stats("the same kind of case, compare mode on: until B's maps are there", both)
+    print(f"compare on / off, medians: to A's overlays {statistics.median(first) / statistics.median(single):.2f}x, "
+          f"until B's maps {statistics.median(both) / statistics.median(single):.2f}x")
+    stats("compare mode: next row prepared ahead, until B's maps are there", ahead)
+    stats("compare mode: A <-> B switch redrawn (3 planes, bars, top slices)", switch)
+    print(f"requests during {len(switch)} A/B switches: {sent}")
+
+
 def press(page, key) -> float:
     before = page.locator("#viewer .mrv").get_attribute("data-analysis")
     t = time.perf_counter()
@@ -96,11 +148,18 @@ def cases_page(browser, url):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--compare", action="store_true", help="also compare mode on the bundled pair")
+    parser.add_argument("--only-compare", action="store_true", help="compare mode alone")
     a = parser.parse_args()
     n = a.repeats
     from playwright.sync_api import sync_playwright
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as pw:
         browser = launch(pw)
+        if a.compare or a.only_compare:
+            compare_section(browser, n, Path(tmp))
+        if a.only_compare:
+            browser.close()
+            return
         data, scores = big_set(Path(tmp) / "big")
         env = {"MRNET_DATA": str(data), "MRNET_SCORES": str(scores), "MRNET_FLAGS": str(Path(tmp) / "flags.sqlite")}
         with running_app(env) as (url, proc, log):

@@ -29,8 +29,9 @@ import torch
 
 from mrnet.core.compute import compute_for
 from mrnet.core.config import Normalization
+from mrnet.core.pointing import task_mask
 from mrnet.core.weights import load_weights
-from mrnet.toolchain.dataset import read_split, task_mask
+from mrnet.toolchain.dataset import read_split
 from mrnet.toolchain.metrics import auc
 
 

@@ -16,7 +16,7 @@ from mrnet.core.errors import MRNetError
 from mrnet.core.settings import settings
 from mrnet.toolchain.options import RECIPES, TrainOptions
 
-# Kept here so that --help imports no torch; a test keeps them equal to evaluate's DILATE_PX and
+# Kept here so that --help imports no torch; a test keeps them equal to pointing.DILATE_PX and
 # explain.DEFAULT_METHOD.
 DILATE_PX = 15
 DEFAULT_METHOD = "shapley"
@@ -172,12 +172,18 @@ def cmd_flags_summary(a) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     print(f"{'weights':18} {'task':10} {'method':10} {'n':>5} {'on':>5} {'off':>5} {'unsure':>6} "
-          f"{'share on':>8}  95% interval (Wilson)")
+          f"{'share on':>8}  95% interval (Wilson)  {'pointing game agrees':>20}  95% interval (Wilson)")
     for r in rows:
+        agree = (f"{r['agree']:>9d} of {r['pointing_n']:<3d} {r['agreement']:.2f}  [{r['agreement_low']:.2f}, "
+                 f"{r['agreement_high']:.2f}]" if r["pointing_n"] else f"{'-':>20}")
         print(f"{r['weights'][:18]:18} {r['task']:10} {r['method']:10} {r['n']:5d} {r['on']:5d} {r['off']:5d} "
-              f"{r['unsure']:6d} {r['share_on']:8.2f}  [{r['share_on_low']:.2f}, {r['share_on_high']:.2f}]")
+              f"{r['unsure']:6d} {r['share_on']:8.2f}  [{r['share_on_low']:.2f}, {r['share_on_high']:.2f}]"
+              f"{'':>12}{agree}")
     if not rows:
         print("(no flags yet)")
+    else:
+        print("pointing game: on a set with lesion masks, whether the judged map's maximum lies within 15 px of "
+              "the lesion on that slice; it agrees with an 'on' verdict that hits and an 'off' verdict that misses.")
     return 0
 
 
@@ -236,8 +242,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", required=True, help="CSV file, or - for standard output")
     e.add_argument("--db", default=settings().flags, help="the SQLite database; default: $MRNET_FLAGS, else data/flags.sqlite")
     e.set_defaults(run=cmd_flags)
-    e = flags.add_parser("summary", allow_abbrev=False, help="per weights, task and method: how many flags, and the "
-                         "share judged on the lesion with its Wilson 95%% interval")
+    e = flags.add_parser("summary", allow_abbrev=False, help="per weights, task and method: how many flags, the "
+                         "share judged on the lesion with its Wilson 95%% interval, and how often the verdicts agree "
+                         "with the pointing game (sets with lesion masks)")
     e.add_argument("--db", default=settings().flags, help="the SQLite database; default: $MRNET_FLAGS, else data/flags.sqlite")
     e.add_argument("--json", action="store_true")
     e.set_defaults(run=cmd_flags_summary)

@@ -279,3 +279,116 @@ def test_compare_mode_agreement_sort_roc_and_link(app, browser):
     assert other.locator("#cases .mrc-compare").is_checked()
     assert other.locator("#cases .mrc-table tr.current").get_attribute("data-case") == top
     assert not page.errors and not other.errors, (page.errors, other.errors)
+
+
+def viewer_canvas(page, plane) -> np.ndarray:
+    """The plane's canvas at fit (512 x 512, each slice pixel drawn 2 x 2), back at 256 x 256 RGB."""
+    flat = page.evaluate("(plane) => { const c = document.querySelector(`#viewer .mrv-plane[data-plane=${plane}] canvas`);"
+                         " return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data); }", plane)
+    return np.array(flat, dtype=np.uint8).reshape(512, 512, 4)[::2, ::2, :3]
+
+
+def close_to(canvas, overlay):
+    """As the single-viewer canvas test: within 2 grey levels on at most 0.5 % of the pixels."""
+    diff = np.abs(canvas.astype(int) - overlay.astype(int))
+    return diff.max() <= 2 and (diff > 0).mean() <= 0.005
+
+
+def test_compare_mode_viewer_shows_both_maps_swipes_links_and_flags_the_weights_judged(app, browser):
+    """A case on which A and B disagree opens with both weights' maps on the same slice: A's, then B's (the
+    server's own overlay of each, pixel for pixel), A | B across the swipe, the same slice and zoom throughout;
+    the link names B's maps; a flag says which weights it judged."""
+    url, flags = app
+    from mrnet.app.phantom_set import phantom_cases
+    from mrnet.app.scores import weights_digest
+    from mrnet.core.analysis import analyze
+    from mrnet.core.compute import compute_for
+    from mrnet.core.hub import BUNDLED, BUNDLED_PAIR
+    from mrnet.core.render import Renderer
+    from mrnet.core.weights import load_weights
+    def disagreements(task):
+        rows_a = {r["case"]: r for r in read_scores(SCORES).rows if r["task"] == task}
+        rows_b = {r["case"]: r for r in read_scores(BUNDLED_PAIR / "scores-phantom.csv").rows if r["task"] == task}
+        return rows_a, rows_b, sorted(c for c in rows_a if (rows_a[c]["probability"] >= 0.5) !=
+                                      (rows_b[c]["probability"] >= 0.5))
+    task = next(t for t in ("acl", "abnormal", "meniscus") if disagreements(t)[2])  # a task the pair disagrees on
+    rows_a, rows_b, disagree = disagreements(task)
+    page = new_page(browser, url)
+    cases_tab(page, PHANTOM)
+    page.locator(f"#cases input[name=mrc-task][value={task}]").check()
+    page.locator("#cases .mrc-compare").check()
+    cell = "a" if any((rows_a[c]["probability"] >= 0.5) == (rows_a[c]["label"] == 1) for c in disagree) else "b"
+    page.locator(f"#cases .mrc-agreement button[data-agree={cell}]").click()
+    case = listed_cases(page)[0]
+    assert case in disagree
+    open_row(page, case)
+    viewer = page.locator("#viewer .mrv")
+    page.wait_for_selector("#viewer .mrv[data-compare='ready']", timeout=120_000)
+    assert viewer.get_attribute("data-maps") == "a"
+    exam = phantom_cases().exam(case)
+    compute = compute_for()  # as the app's: the same precision on this machine
+    server = {"a": Renderer(analyze(exam, load_weights(BUNDLED), compute)),
+              "b": Renderer(analyze(exam, load_weights(BUNDLED_PAIR), compute))}
+    line = page.locator("#viewer .mrv-compare-p").inner_text()  # both fused probabilities of the case
+    assert all(f"{server[w].analysis.tasks[task].probability * 100:.1f} %" in line for w in "ab"), line
+    # the decisive plane's slice before the top one: not where the viewer opened, and A's and B's maps differ
+    plane = server["a"].analysis.tasks[task].decisive_plane
+    index = max(server["a"].analysis.tasks[task].planes[plane].top_slice - 1, 0)
+    assert (server["a"].overlay(task, plane, index, "shapley", 0.4) !=
+            server["b"].overlay(task, plane, index, "shapley", 0.4)).mean() > 0.01
+    stage = page.locator(f"#viewer .mrv-plane[data-plane={plane}] .mrv-stage")
+    stage.focus()
+    page.keyboard.press("Home")
+    for _ in range(index):
+        page.keyboard.press("ArrowDown")
+    assert int(stage.get_attribute("data-slice")) == index
+    page.locator(f"#viewer .mrv-plane[data-plane={plane}] .mrv-zoom [data-zoom=in]").click()
+    zoom = stage.get_attribute("data-zoom")
+    page.locator(f"#viewer .mrv-plane[data-plane={plane}] .mrv-zoom [data-zoom=fit]").click()
+    shown = {}
+    for which in ("a", "b"):
+        page.locator(f"#viewer input[name=mrv-maps][value={which}]").check()
+        assert viewer.get_attribute("data-maps") == which and int(stage.get_attribute("data-slice")) == index
+        shown[which] = viewer_canvas(page, plane)
+        assert close_to(shown[which], server[which].overlay(task, plane, index, "shapley", 0.4)), which
+    assert (shown["a"] != shown["b"]).mean() > 0.01  # two models, two maps
+    # `b` on the image toggles, the zoom stays
+    stage.focus()
+    page.locator(f"#viewer .mrv-plane[data-plane={plane}] .mrv-zoom [data-zoom=in]").click()
+    stage.focus()
+    page.keyboard.press("b")
+    assert viewer.get_attribute("data-maps") == "a" and stage.get_attribute("data-zoom") == zoom
+    page.locator(f"#viewer .mrv-plane[data-plane={plane}] .mrv-zoom [data-zoom=fit]").click()
+    # A | B across the swipe: A's map left of the divider, B's right of it
+    page.locator("#viewer input[name=mrv-maps][value=ab]").check()
+    page.evaluate("() => { const el = document.querySelector('#viewer .mrv-swipe'); el.value = '100';"
+                  " el.dispatchEvent(new Event('input', {bubbles: true})); }")
+    swiped = viewer_canvas(page, plane)
+    np.testing.assert_array_equal(swiped[:, :100], shown["a"][:, :100])
+    np.testing.assert_array_equal(swiped[:, 100:], shown["b"][:, 100:])
+    # a flag must name one map: refused on the swipe, saved with B's weights on B
+    page.wait_for_timeout(400)  # the view rests, and reaches the server
+    page.locator("#flag-verdict label:has-text('CAM on the lesion')").click()
+    page.locator("#flag-save").click()
+    page.wait_for_selector(".toast-body, [data-testid='toast-body']", timeout=30_000)
+    assert "choose A or B" in page.locator(".toast-body, [data-testid='toast-body']").first.inner_text()
+    page.locator("#viewer input[name=mrv-maps][value=b]").check()
+    page.wait_for_timeout(400)
+    page.locator("#flag-save").click()
+    page.wait_for_function("() => document.querySelector('#flag-note')?.innerText.includes('Saved')", timeout=30_000)
+    assert "weights-maskloss" in page.locator("#flag-note").inner_text()
+    import sqlite3
+    with sqlite3.connect(flags) as db:
+        judged = db.execute("SELECT weights, plane, slice, pointing FROM flags WHERE case_id = ? ORDER BY id DESC LIMIT 1",
+                            (case,)).fetchone()
+    from mrnet.core.pointing import judged_hit  # the pointing game on that slice, with B's map: the set has masks
+    hit = judged_hit(server["b"].analysis, phantom_cases().masks(case), task, plane, index, "shapley")
+    assert judged == (weights_digest(load_weights(BUNDLED_PAIR)), plane, index, hit) and hit is not None
+    said = page.locator("#flags-summary").inner_text()
+    assert "weights-maskloss" in said and "agrees with the pointing game" in said
+    # the link names B's maps and compare mode; opened elsewhere, it shows B's map of the same slice
+    assert "compare=1" in page.url and "maps=b" in page.url
+    other = new_page(browser, page.url)
+    other.wait_for_selector("#viewer .mrv[data-compare='ready'][data-maps='b']", timeout=120_000)
+    assert close_to(viewer_canvas(other, plane), server["b"].overlay(task, plane, index, "shapley", 0.4))
+    assert not page.errors and not other.errors, (page.errors, other.errors)

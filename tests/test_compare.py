@@ -181,9 +181,11 @@ def test_compare_cli_refuses_tables_of_different_sets(tmp_path):
 def test_flags_summary_counts_verdicts_with_wilson_intervals(tmp_path):
     store = FlagStore(tmp_path / "flags.sqlite")
     verdicts = ["on"] * 7 + ["off"] * 2 + ["unsure"]
-    for i, verdict in enumerate(verdicts):
-        store.add(Flag("phantom", "valid", f"{i:04d}", "acl", "sagittal", 3, "shapley", verdict, "", "w1"))
-    store.add(Flag("phantom", "valid", "0001", "acl", "sagittal", 3, "classic", "off", "", "w1"))
+    # the pointing game on each flag's slice: agrees with "on" 5 times of 7 and with "off" once of 2; unsure never counts
+    pointing = [1, 1, 1, 1, 1, 0, 0] + [0, 1] + [1]
+    for i, (verdict, hit) in enumerate(zip(verdicts, pointing)):
+        store.add(Flag("phantom", "valid", f"{i:04d}", "acl", "sagittal", 3, "shapley", verdict, "", "w1", pointing=hit))
+    store.add(Flag("phantom", "valid", "0001", "acl", "sagittal", 3, "classic", "off", "", "w1"))  # a set without masks
     done = mrnet_cli("flags", "summary", "--db", tmp_path / "flags.sqlite", "--json")
     assert done.returncode == 0, done.stderr
     rows = {(r["task"], r["method"]): r for r in json.loads(done.stdout)}
@@ -191,9 +193,13 @@ def test_flags_summary_counts_verdicts_with_wilson_intervals(tmp_path):
     assert (shapley["n"], shapley["on"], shapley["off"], shapley["unsure"]) == (10, 7, 2, 1)
     ci = stats.binomtest(7, 10).proportion_ci(method="wilson")
     assert (shapley["share_on_low"], shapley["share_on_high"]) == pytest.approx((ci.low, ci.high))
-    assert rows["acl", "classic"]["n"] == 1
+    assert (shapley["pointing_n"], shapley["agree"]) == (9, 6) and shapley["agreement"] == pytest.approx(6 / 9)
+    ci = stats.binomtest(6, 9).proportion_ci(method="wilson")
+    assert (shapley["agreement_low"], shapley["agreement_high"]) == pytest.approx((ci.low, ci.high))
+    classic = rows["acl", "classic"]
+    assert classic["n"] == 1 and classic["pointing_n"] == 0 and classic["agreement"] is None
     table = mrnet_cli("flags", "summary", "--db", tmp_path / "flags.sqlite")
-    assert "0.70" in table.stdout and "Wilson" in table.stdout
+    assert "0.70" in table.stdout and "Wilson" in table.stdout and "6 of 9" in table.stdout and "0.67" in table.stdout
 
 
 def test_compare_weights_setting():

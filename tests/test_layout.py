@@ -60,7 +60,7 @@ def test_the_cli_and_the_package_load_no_torch_until_a_command_runs():
 
 def test_the_cli_takes_methods_from_the_registry_and_evaluate_defaults(small_exam_files, random_weights):
     from mrnet.core.explain import DEFAULT_METHOD
-    from mrnet.toolchain.evaluate import DILATE_PX
+    from mrnet.core.pointing import DILATE_PX
 
     from helpers import mrnet_cli
     assert cli.DILATE_PX == DILATE_PX and cli.DEFAULT_METHOD == DEFAULT_METHOD

@@ -8,8 +8,8 @@ import torch
 from mrnet.core.config import MASK_BITS, PLANES, TASKS
 from mrnet.core.explain import METHODS
 from mrnet.core.model import MRNet
+from mrnet.core.pointing import task_mask
 from mrnet.phantom import ACL_OEDEMA, CONTRAST, PREVALENCE, TEAR_SIGNAL, choose_labels, generate_exam
-from mrnet.toolchain.dataset import task_mask
 from mrnet.toolchain.train import fold_batchnorm, with_batchnorm
 
 from helpers import mrnet_cli
@@ -192,7 +192,7 @@ def test_stage1_batchnorm_folds_back_into_plain_alexnet():
 
 
 def test_pointing_game_hit_and_ceiling():
-    from mrnet.toolchain.evaluate import DILATE_PX, cell_centre_in_zone, hit_zone, pointing_hit
+    from mrnet.core.pointing import DILATE_PX, cell_centre_in_zone, hit_zone, pointing_hit
     cam = np.zeros((7, 7), np.float32)
     cam[2, 5] = 1.0                                     # peaks at cell (2, 5): centre pixel ~(91, 201)
     near, far = np.zeros((256, 256), bool), np.zeros((256, 256), bool)

@@ -41,9 +41,10 @@ def test_any_value_gives_a_valid_view_with_defaults(analysis, raw):
 
 def test_a_valid_view_is_kept_as_asked(analysis):
     asked = {"task": "acl", "method": "classic", "opacity": 0.7, "mode": "swipe", "plane": "coronal",
-             "slices": {"coronal": 2, "sagittal": 5}}
+             "slices": {"coronal": 2, "sagittal": 5}, "maps": "b"}
     assert View.of(asked, analysis).to_dict() == asked
     assert View.of({**asked, "opacity": 3}, analysis).opacity == 1.0
+    assert View.of({**asked, "maps": "c"}, analysis).maps == "a"  # A's maps unless B's or the A | B swipe are named
 
 
 @pytest.mark.parametrize("text, index", [("12", 12), ("²", None), ("9" * 5000, None), ("-1", None), ("", None),
@@ -84,11 +85,11 @@ def test_an_older_schema_is_migrated_in_place(tmp_path):
         old.execute("INSERT INTO flags (dataset, case_id, task, plane, slice, method, verdict, comment, weights, "
                     "created) VALUES ('phantom', '0003', 'acl', 'axial', 4, 'exact', 'off', 'old', 'w', 'then')")
     store = FlagStore(db)
-    assert [(f.case_id, f.split, f.comment) for f in store.list()] == [("0003", "valid", "old")]
-    store.add(flag(7))
-    assert len(store.list()) == 2
+    assert [(f.case_id, f.split, f.comment, f.pointing) for f in store.list()] == [("0003", "valid", "old", None)]
+    store.add(flag(7, pointing=1))
+    assert [f.pointing for f in store.list()] == [None, 1]  # unknown for the old flag, kept for the new one
     with sqlite3.connect(db) as again:
-        assert again.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert again.execute("PRAGMA user_version").fetchone()[0] == 3
 
 
 @pytest.mark.parametrize("journal", ["wal", "delete"])
@@ -180,3 +181,25 @@ def test_the_viewers_slice_files_are_private_to_the_app(tmp_path):
     url = store(b"slices")
     path = tmp_path / "viewer" / url.rsplit("/", 1)[1]
     assert path.read_bytes() == b"slices" and stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_a_flag_knows_whether_the_judged_map_hits_the_lesion(analysis):
+    """judged_hit: the pointing game on the flagged slice, from the map of the method judged; no mask, no answer."""
+    import cv2
+
+    from mrnet.core.config import TASK_BITS
+    from mrnet.core.pointing import DILATE_PX, judged_hit
+    result = analysis.tasks["acl"].planes["sagittal"]
+    cam = cv2.resize(result.maps["exact"][2].astype(np.float32), (256, 256), interpolation=cv2.INTER_LINEAR)
+    y, x = np.unravel_index(int(np.argmax(cam)), cam.shape)
+    masks = np.zeros((6, 256, 256), np.uint8)
+    masks[2, y, x] = TASK_BITS["acl"]                                  # an ACL lesion at the map's maximum
+    assert judged_hit(analysis, {"sagittal": masks}, "acl", "sagittal", 2, "exact") == 1
+    far = np.zeros_like(masks)
+    far[2, (y + DILATE_PX + 40) % 256, (x + DILATE_PX + 40) % 256] = TASK_BITS["acl"]
+    assert judged_hit(analysis, {"sagittal": far}, "acl", "sagittal", 2, "exact") == 0
+    assert judged_hit(analysis, {"sagittal": masks}, "acl", "sagittal", 3, "exact") == 0  # no lesion on slice 3
+    meniscus_only = np.where(masks > 0, TASK_BITS["meniscus"], 0).astype(np.uint8)
+    assert judged_hit(analysis, {"sagittal": meniscus_only}, "acl", "sagittal", 2, "exact") == 0  # another task's
+    assert judged_hit(analysis, {}, "acl", "sagittal", 2, "exact") is None                   # a set without masks
+    assert judged_hit(analysis, {"sagittal": masks}, "acl", "sagittal", 99, "exact") is None

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from mrnet.app.cases import CaseSet
 from mrnet.app.pixels import PixelStore
-from mrnet.app.present import viewer_payload
+from mrnet.app.present import explanation, viewer_payload
 from mrnet.app.scores import read_scores, weights_digest
 from mrnet.app.statistics import brier, expected_calibration_error, reliability_bins, threshold_presets
 from mrnet.core.analysis import Analysis, analyze
@@ -118,17 +118,20 @@ class Opened:
 class CaseBrowser:
     """Opens cases (exam -> analysis -> viewer payload) on a small pool, keeping the `keep` most recent; a
     case asked for while it is still being prepared (a prefetch) is waited for, not computed twice. A kept
-    case is prepared again after `max_age_s`, before the store's files of it are removed."""
+    case is prepared again after `max_age_s`, before the store's files of it are removed.
+    In compare mode the second weights' analysis of a case (`second`) is prepared and kept the same way."""
 
     def __init__(self, sets: dict[str, Browsable], weights: Weights, compute: Compute, keep: int = 8,
-                 store: PixelStore | None = None, max_age_s: float = 1800, analyze_fn=None):
-        self.sets, self.weights, self.compute, self.keep = sets, weights, compute, keep
+                 store: PixelStore | None = None, max_age_s: float = 1800, analyze_fn=None, second_fn=None):
+        self.sets, self.weights, self.compute = sets, weights, compute
         # exam -> Analysis; the app passes its own (on a ZeroGPU Space it holds the GPU for the call)
         self.analyze = analyze_fn or (lambda exam: analyze(exam, weights, compute))
+        self.analyze_second = second_fn   # exam -> the second weights' Analysis (compare mode), or None
+        self.keep = keep * (2 if second_fn else 1)  # `keep` cases, each with both weights' analyses
         self.store, self.max_age_s = store, max_age_s
         self.default = next(iter(sets))
         self.lock = threading.Lock()
-        self.recent: OrderedDict[tuple[str, str], Future] = OrderedDict()
+        self.recent: OrderedDict[tuple[str, str, str], Future] = OrderedDict()
         self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mrnet-cases")
 
     def check(self, dataset, case) -> tuple[str, str]:
@@ -142,7 +145,8 @@ class CaseBrowser:
             raise MRNetError(f"The {cases.title} set has no case {quoted(case)}.")
         return dataset, case
 
-    def future(self, key: tuple[str, str]) -> Future:
+    def future(self, key: tuple[str, str, str]) -> Future:
+        """(set, case, "a" or "b") -> its preparation, started unless kept."""
         with self.lock:
             found = self.recent.get(key)
             if found is None or (found.done() and (found.exception() is not None
@@ -154,25 +158,47 @@ class CaseBrowser:
         return found
 
     def open(self, dataset: str | None, case: str | None) -> Opened:
-        return self.future(self.check(dataset, case)).result()
+        return self.future((*self.check(dataset, case), "a")).result()
 
-    def prefetch(self, dataset: str | None, case: str | None, delay_s: float = 0.5) -> None:
+    def second(self, dataset: str | None, case: str | None, wait: bool = True) -> Opened | None:
+        """The second weights' analysis of a case (its payload: `present.explanation`); with `wait=False`, only
+        if it is ready now. Compare mode only."""
+        if self.analyze_second is None:
+            raise MRNetError("No second weights are configured here (MRNET_COMPARE).")
+        found = self.future((*self.check(dataset, case), "b"))
+        return found.result() if wait or found.done() else None
+
+    def prefetch(self, dataset: str | None, case: str | None, delay_s: float = 0.5, compare: bool = False) -> None:
         """Start preparing a case the reviewer is likely to open next (the next row of the table), after
-        `delay_s`: the case on screen is still on its way to the browser, and the CPU is its first."""
+        `delay_s`: the case on screen is still on its way to the browser, and the CPU is its first. In compare
+        mode the second weights' analysis follows."""
         try:
-            key = self.check(dataset, case)
+            dataset, case = self.check(dataset, case)
         except MRNetError:
             return
-        timer = threading.Timer(delay_s, self.future, args=(key,))
+        def start() -> None:
+            first = self.future((dataset, case, "a"))
+            if compare and self.analyze_second is not None:  # B after A, on the exam A read
+                first.add_done_callback(lambda _: self.future((dataset, case, "b")))
+        timer = threading.Timer(delay_s, start)
         timer.daemon = True
         timer.start()
 
-    def prepare(self, dataset: str, case: str) -> Opened:
+    def prepare(self, dataset: str, case: str, which: str) -> Opened:
         cases = self.sets[dataset].cases
+        truth = dict(cases.labels.get(case, {}))
+        if which == "b":
+            with self.lock:
+                first = self.recent.get((dataset, case, "a"))
+            # the exam A's analysis read, when it is there: read (or generated) once
+            exam = first.result().analysis.exam if first is not None and first.done() and first.exception() is None \
+                else cases.exam(case)
+            second = self.analyze_second(exam)
+            return Opened(dataset, case, second, explanation(second), truth, time.time())
         analysis = self.analyze(cases.exam(case))
         link = {"dataset": None if dataset == self.default else dataset, "case": case}
         payload = viewer_payload(analysis, masks=cases.masks(case), link=link, store=self.store)
-        return Opened(dataset, case, analysis, payload, dict(cases.labels.get(case, {})), time.time())
+        return Opened(dataset, case, analysis, payload, truth, time.time())
 
 
 def quoted(value, limit: int = 40) -> str:

@@ -35,7 +35,8 @@ class SliceViewer(gr.HTML):
         return {"type": "object", "title": "Viewer view", "properties": {
             "task": {"type": "string"}, "method": {"type": "string"}, "opacity": {"type": "number"},
             "mode": {"type": "string", "enum": ["overlay", "slice", "swipe"]}, "plane": {"type": "string"},
-            "slices": {"type": "object", "additionalProperties": {"type": "integer"}}}}
+            "slices": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "maps": {"type": "string", "enum": ["a", "b", "ab"]}}}
 
 
 class CasesView(gr.HTML):

@@ -24,12 +24,12 @@ from mrnet.app.statistics import wilson_interval
 from mrnet.core.errors import MRNetError
 
 VERDICTS = {"on": "CAM on the lesion", "off": "CAM off the lesion", "unsure": "unsure"}
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA = """CREATE TABLE IF NOT EXISTS flags (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     dataset TEXT NOT NULL, split TEXT NOT NULL, case_id TEXT NOT NULL, task TEXT NOT NULL,
     plane TEXT NOT NULL, slice INTEGER NOT NULL, method TEXT NOT NULL,
-    verdict TEXT NOT NULL, comment TEXT NOT NULL, weights TEXT NOT NULL, created TEXT NOT NULL)"""
+    verdict TEXT NOT NULL, comment TEXT NOT NULL, weights TEXT NOT NULL, created TEXT NOT NULL, pointing INTEGER)"""
 MAX_COMMENT = 1000      # characters; a longer comment is cut, and the save says so
 PAGE = 50               # the most recent flags shown with a page load or a save
 BUSY_MS = 2000          # how long one statement waits for another process's lock
@@ -50,11 +50,13 @@ class Flag:
     comment: str
     weights: str        # the weights' Hub commit, or the digest of their config.json
     created: str = ""   # UTC, ISO 8601; set when stored
+    pointing: int | None = None  # on a set with lesion masks: 1 if the judged map's maximum is on the lesion
+                                 # (the pointing game, core.pointing), else 0; None without masks
 
 
 def migrate(db: sqlite3.Connection) -> None:
     """Bring a database of any earlier schema to SCHEMA_VERSION. Version 0 or 1 lacked `split` (flags were
-    then always of the validation split)."""
+    then always of the validation split); version 2 lacked `pointing` (unknown for its flags: NULL)."""
     version = db.execute("PRAGMA user_version").fetchone()[0]
     if version >= SCHEMA_VERSION:
         return
@@ -62,6 +64,8 @@ def migrate(db: sqlite3.Connection) -> None:
     columns = {row[1] for row in db.execute("PRAGMA table_info(flags)")}
     if "split" not in columns:
         db.execute("ALTER TABLE flags ADD COLUMN split TEXT NOT NULL DEFAULT 'valid'")
+    if "pointing" not in columns:
+        db.execute("ALTER TABLE flags ADD COLUMN pointing INTEGER")
     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
@@ -127,17 +131,25 @@ class FlagStore:
 
     def summary(self) -> builtins.list[dict]:
         """What reviewers said, per (weights, task, method): n flags, how many judged the CAM on the lesion,
-        off it or were unsure, and the share on the lesion with its Wilson 95 % interval."""
+        off it or were unsure, and the share on the lesion with its Wilson 95 % interval. Where the set has
+        lesion masks, also how often an "on" or "off" verdict agrees with the pointing game on the slice judged
+        (`pointing_n` such flags, `agree` of them; the share with its Wilson interval, None without any)."""
         groups: dict[tuple[str, str, str], dict] = {}
         for flag in self.list():
             row = groups.setdefault((flag.weights, flag.task, flag.method), {
                 "weights": flag.weights, "task": flag.task, "method": flag.method, "n": 0, "on": 0, "off": 0,
-                "unsure": 0})
+                "unsure": 0, "pointing_n": 0, "agree": 0})
             row["n"] += 1
             row[flag.verdict] += 1
+            if flag.pointing is not None and flag.verdict in ("on", "off"):
+                row["pointing_n"] += 1
+                row["agree"] += int((flag.verdict == "on") == bool(flag.pointing))
         for row in groups.values():
             row["share_on"] = row["on"] / row["n"]
             row["share_on_low"], row["share_on_high"] = wilson_interval(row["on"], row["n"])
+            row["agreement"] = row["agree"] / row["pointing_n"] if row["pointing_n"] else None
+            row["agreement_low"], row["agreement_high"] = (wilson_interval(row["agree"], row["pointing_n"])
+                                                           if row["pointing_n"] else (None, None))
         return [groups[key] for key in sorted(groups)]
 
 

@@ -96,6 +96,25 @@ def predictions_markdown(analysis: Analysis, truth: dict | None = None) -> str:
     return warnings + "\n".join(rows) + "\n\n" + "\n\n".join(notes) + f"\n\n*{DISCLAIMER}*"
 
 
+def flags_summary_markdown(rows: list[dict], names: dict[str, str]) -> str:
+    """What reviewers said (flags.FlagStore.summary) as a table: per weights (named where known), task and
+    method, the share judged on the lesion and how often the verdicts agree with the pointing game."""
+    if not rows:
+        return ""
+    lines = ["**What reviewers said** (Wilson 95 % intervals; the pointing game is known on sets with lesion "
+             "masks: an *on* verdict agrees when the map's maximum lies within 15 px of the lesion, an *off* "
+             "verdict when it does not)", "",
+             "| weights | task | method | flags | on / off / unsure | judged on the lesion | agrees with the pointing game |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        agree = (f"{r['agree']} of {r['pointing_n']}: {percent(r['agreement'])} "
+                 f"[{percent(r['agreement_low'])}, {percent(r['agreement_high'])}]" if r["pointing_n"] else "—")
+        lines.append(f"| {markdown_text(names.get(r['weights'], r['weights']))} | {markdown_text(r['task'])} | "
+                     f"{markdown_text(r['method'])} | {r['n']} | {r['on']} / {r['off']} / {r['unsure']} | "
+                     f"{percent(r['share_on'])} [{percent(r['share_on_low'])}, {percent(r['share_on_high'])}] | {agree} |")
+    return "\n".join(lines)
+
+
 def b64(array: np.ndarray) -> str:
     return base64.b64encode(np.ascontiguousarray(array).tobytes()).decode("ascii")
 
@@ -147,18 +166,42 @@ def viewer_payload(analysis: Analysis, masks: dict[str, np.ndarray] | None = Non
                        "passes": [shipped(p, k) for k in range(len(passes[p]))]} for p in planes},
         "tasks": [[t, TASK_TITLES.get(t, t)] for t in analysis.tasks],
         "methods": [[name, m.title] for name, m in METHODS.items()],
-        "cams": {t: {p: {m: b64(display_levels(result.display_maps(p, m)))
-                         for m in METHODS} for p in result.planes} for t, result in analysis.tasks.items()},
-        "results": {t: {p: {"contributions": [round(float(c), 6) for c in r.contributions], "logit": r.logit,
-                            "bias": r.bias, "top_slice": r.top_slice} for p, r in result.planes.items()}
-                    for t, result in analysis.tasks.items()},
-        "top": {t: [[p, i, share] for p, i, share in analysis.top_slices(t, 6)] for t in analysis.tasks},
+        **explanation(analysis),
         "jet": b64(jet_table()),
         "masks": {p: base64.b64encode(zlib_bytes(m)).decode("ascii") for p, m in masks.items()},
         "taskBits": TASK_BITS,
         "defaultOpacity": DEFAULT_OPACITY,
         "link": link,
     }
+
+
+def explanation(analysis: Analysis) -> dict:
+    """What one set of weights says about the exam, as the viewer draws it: every task's and method's display
+    maps (`cams`), each plane's slice contributions (`results`), the top slices and the fused probabilities."""
+    return {
+        "cams": {t: {p: {m: b64(display_levels(result.display_maps(p, m)))
+                         for m in METHODS} for p in result.planes} for t, result in analysis.tasks.items()},
+        "results": {t: {p: {"contributions": [round(float(c), 6) for c in r.contributions], "logit": r.logit,
+                            "bias": r.bias, "top_slice": r.top_slice} for p, r in result.planes.items()}
+                    for t, result in analysis.tasks.items()},
+        "top": {t: [[p, i, share] for p, i, share in analysis.top_slices(t, 6)] for t in analysis.tasks},
+        "probability": {t: result.probability for t, result in analysis.tasks.items()},
+    }
+
+
+def with_comparison(payload: dict, name_a: str, name_b: str, second: Analysis | None = None,
+                    problem: str = "") -> dict:
+    """The viewer's data in compare mode: a copy of `payload` (A's) that also carries the second weights'
+    explanation of the same exam (`second`), or says it is on its way (neither `second` nor `problem`) or why
+    it is not there (`problem`). The slices are A's: the maps of both weights are drawn over the same pixels."""
+    part: dict = {"a": name_a, "b": name_b}
+    if second is not None:
+        part["maps"] = explanation(second)
+    elif problem:
+        part["problem"] = problem
+    else:
+        part["pending"] = True
+    return {**payload, "compare": part}
 
 
 def slice_passes(n: int, first: set[int], soon: frozenset[int] | set[int] = frozenset()) -> list[list[int]]:

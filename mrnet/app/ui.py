@@ -31,12 +31,14 @@ from mrnet.app.phantom_set import SCORES as PHANTOM_SCORES
 from mrnet.app.phantom_set import phantom_cases
 from mrnet.app.pixels import PixelStore, write_private
 from mrnet.app.present import (
+    flags_summary_markdown,
     html_text,
     markdown_text,
     predictions_markdown,
     report_zip,
     viewer_payload,
     weights_markdown,
+    with_comparison,
 )
 from mrnet.app.samples import BY_TITLE, SAMPLES, sample_file
 from mrnet.app.scores import weights_digest
@@ -46,6 +48,7 @@ from mrnet.core.compute import compute_for, for_zero_gpu
 from mrnet.core.config import DISCLAIMER
 from mrnet.core.errors import MRNetError
 from mrnet.core.hub import resolve, resolve_compare
+from mrnet.core.pointing import judged_hit
 from mrnet.core.render import Renderer
 from mrnet.core.settings import settings
 from mrnet.inputs.load import load_exam, load_items
@@ -82,8 +85,9 @@ ANALYSIS_SLOTS = threading.BoundedSemaphore(settings().concurrency)
 COMPUTE = compute_for()
 RESOLVED = resolve(settings().weights)  # once, at start
 WEIGHTS = RESOLVED.weights.to(COMPUTE.device)
-# compare mode's second weights (MRNET_COMPARE): only their score tables are read, their models never run here
+# compare mode's second weights (MRNET_COMPARE): their score tables, and their maps of a case opened in compare mode
 COMPARE = resolve_compare(settings().compare, WEIGHTS)
+SECOND = COMPARE.weights.to(COMPUTE.device) if COMPARE is not None else None
 CSS = (".notice {border-left: 4px solid #d97706; padding: 6px 12px; background: #fffbeb; color: #78350f;}"
        # the predictions table scrolls sideways on a phone instead of breaking words letter by letter
        "#predictions table {display: block; overflow-x: auto; max-width: 100%;}"
@@ -93,21 +97,25 @@ SAVES = SaveLimit()
 # the viewer's slices, fetched by the browser as files; one folder per app process inside Gradio's cache
 PIXELS = PixelStore(Path(get_upload_folder()) / f"mrnet-viewer-{uuid.uuid4().hex}")
 WEIGHTS_ID = WEIGHTS.source.get("commit") or weights_digest(WEIGHTS)  # what a flag says about the weights
-FLAG_COLUMNS = ["dataset", "case_id", "task", "plane", "slice", "method", "verdict", "comment", "weights", "created"]
+SECOND_ID = (SECOND.source.get("commit") or weights_digest(SECOND)) if SECOND is not None else None
+NAMES = {"a": weights_name(WEIGHTS), "b": weights_name(SECOND) if SECOND is not None else ""}
+FLAG_COLUMNS = ["dataset", "case_id", "task", "plane", "slice", "method", "verdict", "comment", "weights", "created",
+                "pointing"]
 
 
 @for_zero_gpu
-def analyze_on_device(exam):
-    """The model's work, the only part that needs the GPU (on a ZeroGPU Space: at most 60 s per call)."""
-    return analyze(exam, WEIGHTS, COMPUTE)
+def analyze_on_device(exam, second: bool = False):
+    """The model's work, the only part that needs the GPU (on a ZeroGPU Space: at most 60 s per call);
+    `second`: with compare mode's second weights."""
+    return analyze(exam, SECOND if second and SECOND is not None else WEIGHTS, COMPUTE)
 
 
-def analyze_in_slot(read):
+def analyze_in_slot(read, second: bool = False):
     """Reading and analysing an exam (an upload, a sample, a labelled set's case opened or prefetched) hold one
     of the app's slots; the memory it took goes back after."""
     with ANALYSIS_SLOTS:
         try:
-            return analyze_on_device(read())
+            return analyze_on_device(read(), second)
         finally:
             release_memory()
 
@@ -136,7 +144,8 @@ def labelled_sets() -> tuple[dict, str]:
 
 
 SETS, SETS_PROBLEM = labelled_sets()
-BROWSER = CaseBrowser(SETS, WEIGHTS, COMPUTE, store=PIXELS, analyze_fn=lambda exam: analyze_in_slot(lambda: exam))
+BROWSER = CaseBrowser(SETS, WEIGHTS, COMPUTE, store=PIXELS, analyze_fn=lambda exam: analyze_in_slot(lambda: exam),
+                      second_fn=(lambda exam: analyze_in_slot(lambda: exam, second=True)) if SECOND is not None else None)
 TABLES = {name: table_payload(item) for name, item in SETS.items()}  # the sets do not change while the app runs
 
 
@@ -147,6 +156,7 @@ class Session:
     analysis: Analysis
     renderer: Renderer
     case: tuple[str, str] | None = None   # (set name, case id)
+    compared: bool = False                # the viewer may show the second weights' maps (compare mode)
 
 
 def uploaded_exam(files):
@@ -185,19 +195,40 @@ def browse(dataset: str | None, case: str | None) -> Opened:
         raise gr.Error(html_text(exc)) from None
 
 
-def shown(opened: Opened, view: dict) -> dict:
-    """A labelled set's case on screen: the session, the table with its ground truth, the viewer."""
-    return {session: Session(opened.analysis, Renderer(opened.analysis), (opened.dataset, opened.case)),
+def shown(opened: Opened, view: dict, payload: dict | None = None) -> dict:
+    """A labelled set's case on screen: the session, the table with its ground truth, the viewer (`payload`:
+    the viewer's data in compare mode)."""
+    return {session: Session(opened.analysis, Renderer(opened.analysis), (opened.dataset, opened.case),
+                             compared=payload is not None),
             predictions: predictions_markdown(opened.analysis, opened.truth or None),
-            viewer: gr.update(value=view, data=opened.payload)}
+            viewer: gr.update(value=view, data=payload or opened.payload)}
+
+
+def compared_payload(opened: Opened, wait: bool = True) -> dict:
+    """A's viewer data with the second weights' maps of the same case: waited for, or (`wait=False`) marked as
+    on their way when they are not ready; a failure is said in the viewer and A's maps stay usable."""
+    try:
+        second = BROWSER.second(opened.dataset, opened.case, wait=wait)
+    except MRNetError as exc:
+        return with_comparison(opened.payload, NAMES["a"], NAMES["b"], problem=str(exc))
+    return with_comparison(opened.payload, NAMES["a"], NAMES["b"], second.analysis if second else None)
 
 
 def open_case(evt: gr.EventData):
-    """A row of the Cases view was opened; the next row of its list is prepared meanwhile."""
-    asked = {key: getattr(evt, key, None) for key in ("dataset", "case", "task", "next")}  # trigger("open", {...})
+    """A row of the Cases view was opened; the next row of its list is prepared meanwhile. In compare mode the
+    viewer first draws A's maps, then gets B's of the same case (at once when they were prepared before)."""
+    asked = {key: getattr(evt, key, None) for key in ("dataset", "case", "task", "next", "compare")}
+    compare = asked.get("compare") is True and SECOND is not None
     opened = browse(asked.get("dataset"), asked.get("case"))
-    BROWSER.prefetch(asked.get("dataset"), asked.get("next"))
-    return shown(opened, View.of({"task": asked.get("task")}, opened.analysis).to_dict())
+    BROWSER.prefetch(asked.get("dataset"), asked.get("next"), compare=compare)
+    view = View.of({"task": asked.get("task")}, opened.analysis).to_dict()
+    if not compare:
+        yield shown(opened, view)
+        return
+    payload = compared_payload(opened, wait=False)
+    yield shown(opened, view, payload)
+    if payload["compare"].get("pending"):
+        yield {viewer: gr.update(data=compared_payload(opened))}
 
 
 def choose_set(title):
@@ -205,12 +236,15 @@ def choose_set(title):
     return gr.update(value=None, data=TABLES[name])
 
 
-def flag_rows() -> tuple[list[list], str]:
-    """The most recent flags for the table, and a note when they cannot be read (the page loads regardless)."""
+def flag_rows() -> tuple[list[list], str, str]:
+    """The most recent flags for the table, what reviewers said per weights, task and method, and a note when
+    they cannot be read (the page loads regardless)."""
     try:
-        return [[getattr(f, c) for c in FLAG_COLUMNS] for f in FLAGS.list(limit=PAGE)], ""
+        names = {WEIGHTS_ID: NAMES["a"], **({SECOND_ID: NAMES["b"]} if SECOND_ID else {})}
+        return ([[getattr(f, c) for c in FLAG_COLUMNS] for f in FLAGS.list(limit=PAGE)],
+                flags_summary_markdown(FLAGS.summary(), names), "")
     except MRNetError as exc:
-        return [], f"⚠️ {markdown_text(exc)}"
+        return [], "", f"⚠️ {markdown_text(exc)}"
 
 
 def open_link(request: gr.Request):
@@ -218,9 +252,10 @@ def open_link(request: gr.Request):
     set) opens that case in that view. Only configured sets' cases can be named."""
     params = dict(request.query_params)
     # the table comes with the page load: gr.HTML props given at construction do not reach js_on_load
-    rows, problem = flag_rows()
+    rows, said, problem = flag_rows()
     compare = params.get("compare") == "1" and COMPARE is not None  # the link had compare mode on
-    base = {flags_table: rows, cases_view: gr.update(data=TABLES[BROWSER.default]), flag_note: problem}
+    base = {flags_table: rows, flags_said: said, cases_view: gr.update(data=TABLES[BROWSER.default]),
+            flag_note: problem}
     if "case" not in params:
         if compare:
             base[cases_view] = gr.update(data=TABLES[BROWSER.default], value={"dataset": BROWSER.default,
@@ -235,7 +270,8 @@ def open_link(request: gr.Request):
     view = parsed.to_dict()
     note = (gr.Markdown(f"⚠️ Part of this link was not understood ({', '.join(unread)}); the case opens with its "
                         "defaults there.", visible=True) if unread else gr.Markdown(visible=False))
-    return {**base, **shown(opened, view), tabs: gr.Tabs(selected="cases"), link_note: note,
+    payload = compared_payload(opened) if compare else None  # a link made in compare mode shows both maps
+    return {**base, **shown(opened, view, payload), tabs: gr.Tabs(selected="cases"), link_note: note,
             dataset_choice: gr.Dropdown(value=SETS[opened.dataset].cases.title),
             cases_view: gr.update(value={"dataset": opened.dataset, "case": opened.case, "task": view["task"],
                                          "compare": compare}, data=TABLES[opened.dataset])}
@@ -251,19 +287,26 @@ def save_flag(state: Session | None, view: dict | None, verdict: str | None, com
     shown_view = View.of(view, state.analysis)
     task, plane, method = shown_view.task, shown_view.plane, shown_view.method
     index = shown_view.slices[plane]
+    # the weights whose map was judged: the second's when the viewer shows them (compare mode)
+    judged = "b" if state.compared and shown_view.maps == "b" else "a"
+    if state.compared and shown_view.maps == "ab":
+        raise gr.Error("The viewer shows A's and B's maps in one swipe: choose A or B to flag the map you judged.")
     comment = comment if isinstance(comment, str) else ""
     dataset, case = state.case
     try:
         SAVES.check(request.session_hash or "")
+        analysis = BROWSER.second(dataset, case).analysis if judged == "b" else state.analysis
+        pointing = judged_hit(analysis, SETS[dataset].cases.masks(case), task, plane, index, method)
         flag = FLAGS.add(Flag(dataset, SETS[dataset].cases.split, case, task, plane, index, method, verdict,
-                              comment, WEIGHTS_ID))
+                              comment, SECOND_ID if judged == "b" and SECOND_ID else WEIGHTS_ID, pointing=pointing))
     except MRNetError as exc:
         raise gr.Error(html_text(exc)) from None
     cut = f" The comment was cut to its first {MAX_COMMENT} characters." if flag.comment != comment.strip() else ""
-    rows, problem = flag_rows()
-    return {flag_note: markdown_text(f"Saved: case {case}, {task}, {plane} slice {index}, {method} — "
+    rows, said, problem = flag_rows()
+    whose = f" of {NAMES[judged]}" if state.compared else ""
+    return {flag_note: markdown_text(f"Saved: case {case}, {task}, {plane} slice {index}, {method}{whose} — "
                                      f"{VERDICTS[verdict]} ({flag.created}).{cut}") + (f"\n\n{problem}" if problem else ""),
-            flags_table: rows, flag_comment: ""}
+            flags_table: rows, flags_said: said, flag_comment: ""}
 
 
 def on_download(state: Session | None, view: dict | None) -> str:
@@ -325,6 +368,7 @@ with gr.Blocks(title="MRNet knee-MRI explainer", delete_cache=(3600, 3600)) as d
             flag_button = gr.Button("Save flag", elem_id="flag-save")
         flag_note = gr.Markdown(elem_id="flag-note")
         flags_table = gr.Dataframe(headers=FLAG_COLUMNS, label="Flags", interactive=False, elem_id="flags")
+        flags_said = gr.Markdown(elem_id="flags-summary")
     with gr.Row():
         zip_button = gr.Button("Prepare zip: every overlay PNG (the viewer's method and opacity) + JSON report",
                                elem_id="zip")
@@ -333,9 +377,9 @@ with gr.Blocks(title="MRNet knee-MRI explainer", delete_cache=(3600, 3600)) as d
     run.click(run_analysis, [files, sample], [session, predictions, viewer], api_visibility="private")
     cases_view.open(open_case, None, [session, predictions, viewer], api_visibility="private")
     dataset_choice.change(choose_set, [dataset_choice], [cases_view], api_visibility="private")
-    flag_button.click(save_flag, [session, viewer, flag_verdict, flag_comment], [flag_note, flags_table, flag_comment],
+    flag_button.click(save_flag, [session, viewer, flag_verdict, flag_comment], [flag_note, flags_table, flags_said, flag_comment],
                       api_visibility="private")
-    demo.load(open_link, None, [session, predictions, viewer, tabs, dataset_choice, cases_view, link_note, flags_table,
+    demo.load(open_link, None, [session, predictions, viewer, tabs, dataset_choice, cases_view, link_note, flags_table, flags_said,
                                 flag_note],
               api_visibility="private")
     zip_button.click(on_download, [session, viewer], [zip_file], api_visibility="private")

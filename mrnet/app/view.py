@@ -12,6 +12,7 @@ from mrnet.core.config import DEFAULT_OPACITY, PLANES
 from mrnet.core.explain import DEFAULT_METHOD, METHODS
 
 MODES = ("overlay", "slice", "swipe")
+MAPS = ("a", "b", "ab")  # compare mode: the first weights' maps, the second's, or a swipe between them
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class View:
     mode: str = "overlay"
     plane: str = ""                                        # the plane a link and a flag name
     slices: dict[str, int] = field(default_factory=dict)   # plane -> slice index
+    maps: str = "a"                                        # whose maps (MAPS); "a" outside compare mode
 
     @classmethod
     def of(cls, raw, analysis: Analysis) -> "View":
@@ -36,6 +38,7 @@ class View:
         opacity = raw.get("opacity")
         opacity = min(max(float(opacity), 0.0), 1.0) if is_number(opacity) else DEFAULT_OPACITY
         mode = raw.get("mode") if raw.get("mode") in MODES else "overlay"
+        maps = raw.get("maps") if raw.get("maps") in MAPS else "a"
         plane = raw.get("plane") if isinstance(raw.get("plane"), str) and raw.get("plane") in result.planes \
             else result.decisive_plane
         asked = raw.get("slices") if isinstance(raw.get("slices"), dict) else {}
@@ -44,18 +47,18 @@ class View:
             index = asked.get(p)
             ok = isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(analysis.exam.volumes[p])
             slices[p] = index if ok and isinstance(index, int) else r.top_slice
-        return cls(task, method, opacity, mode, plane, slices)
+        return cls(task, method, opacity, mode, plane, slices, maps)
 
     @classmethod
     def from_link(cls, params: dict, analysis: Analysis) -> tuple["View", list[str]]:
-        """A link's query (?task=&method=&plane=&slice=) -> the view, and the parameters it named that were
-        ignored because they do not parse or name nothing in this case."""
-        raw = {k: params.get(k) for k in ("task", "method", "plane")}
+        """A link's query (?task=&method=&plane=&slice=, &maps= in compare mode) -> the view, and the parameters
+        it named that were ignored because they do not parse or name nothing in this case."""
+        raw = {k: params.get(k) for k in ("task", "method", "plane", "maps")}
         plane, index = params.get("plane"), parse_index(params.get("slice"))
         if isinstance(plane, str) and plane in PLANES and index is not None:
             raw["slices"] = {plane: index}
         view = cls.of(raw, analysis)
-        ignored = [k for k in ("task", "method", "plane") if k in params and params[k] != getattr(view, k)]
+        ignored = [k for k in ("task", "method", "plane", "maps") if k in params and params[k] != getattr(view, k)]
         if "slice" in params and view.slices.get(view.plane) != index:
             ignored.append("slice")
         return view, ignored

@@ -13,14 +13,9 @@ from pathlib import Path
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from mrnet.core.config import PLANES, TASK_BITS, TASKS
+from mrnet.core.config import PLANES, TASKS
 from mrnet.core.errors import MRNetError
 from mrnet.inputs.labels import bad_lines_sentence, parse_labels
-
-
-def task_mask(mask: np.ndarray, task: str) -> np.ndarray:
-    """A bit-field mask -> where this task's lesions are."""
-    return (mask & TASK_BITS[task]) > 0
 
 
 @dataclass

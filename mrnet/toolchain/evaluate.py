@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import sys
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
@@ -37,12 +36,12 @@ from mrnet.core.analysis import analyze
 from mrnet.core.errors import MRNetError
 from mrnet.core.exam import Exam
 from mrnet.core.explain import DEFAULT_METHOD, METHODS
+from mrnet.core.pointing import DILATE_PX, cell_centre_in_zone, hit_zone, pointing_hit, task_mask
 from mrnet.toolchain.card import summary, write_card
-from mrnet.toolchain.dataset import fit_logistic, read_split, task_mask
+from mrnet.toolchain.dataset import fit_logistic, read_split
 from mrnet.toolchain.faithfulness import CASCADE, CHANCE_MARGIN, cascade, deletion_aucs, deletion_curves, on_fractions, similarity
 from mrnet.toolchain.metrics import auc
 
-DILATE_PX = 15
 TIGHT_PX = 10       # the pointing game is also reported at this tolerance (key pointing_game_by_tolerance)
 HIST_BINS = 32
 
@@ -66,25 +65,6 @@ def histogram_baseline(data, tasks, planes, progress) -> dict:
         intercept, coef = fit_logistic((xt - mu) / sd, train.labels[task], l2=1.0)
         out[task] = auc(valid.labels[task], intercept + ((xv - mu) / sd) @ coef)
     return out
-
-
-def hit_zone(mask: np.ndarray, dilate_px: int = DILATE_PX) -> np.ndarray:
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilate_px + 1, 2 * dilate_px + 1))
-    return cv2.dilate(mask.astype(np.uint8), kernel) > 0
-
-
-def pointing_hit(cam: np.ndarray, zone: np.ndarray) -> bool:
-    """cam: one slice's CAM as computed (h, w floats, before the 8-bit display scaling, whose ties
-    would make argmax pick the top-left pixel of a plateau); upsampled bilinearly to the zone's size."""
-    cam = cv2.resize(np.asarray(cam, np.float32), zone.shape[::-1], interpolation=cv2.INTER_LINEAR)
-    return bool(zone[np.unravel_index(int(np.argmax(cam)), cam.shape)])
-
-
-def cell_centre_in_zone(grid: tuple[int, int], zone: np.ndarray) -> bool:
-    """Could any CAM on this grid hit? (An upsampled map peaks at a cell centre.)"""
-    rows = [min(zone.shape[0] - 1, int(round((i + 0.5) * zone.shape[0] / grid[0] - 0.5))) for i in range(grid[0])]
-    cols = [min(zone.shape[1] - 1, int(round((j + 0.5) * zone.shape[1] / grid[1] - 0.5))) for j in range(grid[1])]
-    return bool(zone[np.ix_(rows, cols)].any())
 
 
 def randomization(originals: list, weights, progress: bool) -> dict:

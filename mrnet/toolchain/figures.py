@@ -19,9 +19,9 @@ from mrnet.core.config import TASK_TITLES
 from mrnet.core.errors import MRNetError
 from mrnet.core.exam import Exam
 from mrnet.core.explain import DEFAULT_METHOD, METHODS
+from mrnet.core.pointing import task_mask
 from mrnet.core.render import Renderer
 from mrnet.phantom import generate_exam
-from mrnet.toolchain.dataset import task_mask
 from mrnet.toolchain.faithfulness import cascade
 
 

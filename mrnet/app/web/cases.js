@@ -221,7 +221,7 @@ function open(caseId) {
   describeCurrent();
   const at = list.indexOf(caseId), next = at >= 0 && at + 1 < list.length ? list[at + 1] : null;
   props.value = { dataset: table.dataset, case: caseId, task: state.task, compare: state.compare };
-  trigger("open", { dataset: table.dataset, case: caseId, task: state.task, next });
+  trigger("open", { dataset: table.dataset, case: caseId, task: state.task, next, compare: comparing() });
 }
 
 function step(by) {

@@ -6,6 +6,8 @@
 // mode, slice per plane, and `plane`: the one last used) is written back to props.value, which server events
 // read; a server event that sets props.value moves the viewer. A case of a labelled set comes with its link
 // (set and case id): the page's URL then names the view, so that it can be shared; anything else clears it.
+// In compare mode the payload also carries a second weights' maps of the same exam (`compare`, which may
+// arrive later, as a second payload with the same id): `view.maps` draws A's, B's, or A | B across the swipe.
 const SIZE = 256;
 const root = element.querySelector(".mrv");
 const planesBox = root.querySelector(".mrv-planes");
@@ -17,7 +19,8 @@ let wl = { center: 127.5, width: 255 };
 let wlTable = identityTable();
 let swipeX = 128;
 let outline = false;      // outline the true lesion (cases of sets with masks)
-const LINK_KEYS = ["dataset", "case", "task", "method", "plane", "slice"];
+const LINK_KEYS = ["dataset", "case", "task", "method", "plane", "slice", "maps"];
+const MAPS = ["a", "b", "ab"];
 let syncTimer = null;
 let touchMode = "slices"; // what one finger does on the image: "slices" or "wl" (window/level)
 
@@ -105,8 +108,23 @@ function upsampleInto(cells, offset, h, w, out) {
   }
 }
 
-// One slice composed at 256x256: grey through the window/level table, then the overlay (or a swipe of both).
-function compose(plane, wanted, image, mode, task, method, opacity) {
+// The explanation of the weights `which` ("a", or "b" in compare mode once B's maps are here), else null.
+function explanationOf(which) {
+  if (which !== "b") return data;
+  return data.compare && data.compare.maps ? data.compare.maps : null;
+}
+
+// One weights' map of a slice upsampled into `out` (0..255), or null where those weights have none.
+function camInto(which, task, plane, method, index, out) {
+  const source = explanationOf(which), perPlane = source && source.cams[task] && source.cams[task][plane];
+  if (!perPlane || !perPlane[method]) return null;
+  upsampleInto(perPlane[method], index * data.grid[0] * data.grid[1], data.grid[0], data.grid[1], out);
+  return out;
+}
+
+// One slice composed at 256x256: grey through the window/level table, then the overlay; across the swipe
+// position, the overlay and the bare slice (mode "swipe"), or A's and B's maps (maps "ab").
+function compose(plane, wanted, image, mode, task, method, opacity, maps = "a") {
   const p = data.planes[plane], index = Math.max(0, nearestLoaded(p, wanted));
   const grey = p.pixels.subarray(index * SIZE * SIZE, (index + 1) * SIZE * SIZE);
   const px = image.data, jet = data.jet, table = wlTable;
@@ -114,12 +132,12 @@ function compose(plane, wanted, image, mode, task, method, opacity) {
     for (let i = 0, j = 0; i < grey.length; i++, j += 4) { const g = table[grey[i]]; px[j] = px[j + 1] = px[j + 2] = g; px[j + 3] = 255; }
     return;
   }
-  const cams = data.cams[task][plane][method];
-  upsampleInto(cams, index * data.grid[0] * data.grid[1], data.grid[0], data.grid[1], data.camScratch);
-  const cam = data.camScratch, a = opacity, b = 1 - opacity, split = mode === "swipe" ? swipeX : SIZE;
+  const left = camInto(maps === "b" ? "b" : "a", task, plane, method, index, data.camScratch);
+  const right = maps === "ab" ? camInto("b", task, plane, method, index, data.camScratchB) : null;
+  const a = opacity, b = 1 - opacity, split = mode === "swipe" || maps === "ab" ? swipeX : SIZE;
   for (let i = 0, j = 0; i < grey.length; i++, j += 4) {
-    const g = table[grey[i]];
-    if ((i & 255) < split) {
+    const g = table[grey[i]], cam = (i & 255) < split ? left : right;
+    if (cam) {
       const c = cam[i] * 3;
       px[j] = jet[c] * a + g * b; px[j + 1] = jet[c + 1] * a + g * b; px[j + 2] = jet[c + 2] * a + g * b;
     } else {
@@ -158,7 +176,7 @@ function draw(plane) {
   const pane = panes[plane];
   if (!pane) return;
   const index = view.slices[plane];
-  compose(plane, index, pane.image, view.mode, view.task, view.method, view.opacity);
+  compose(plane, index, pane.image, view.mode, view.task, view.method, view.opacity, view.maps);
   pane.native.getContext("2d").putImageData(pane.image, 0, 0);
   const ctx = pane.ctx, { scale, off } = placement(pane);
   ctx.setTransform(1, 0, 0, 1, 0, 0);
@@ -181,14 +199,22 @@ function draw(plane) {
 
 function signed(x, digits) { return (x >= 0 ? "+" : "") + x.toFixed(digits); }
 
+// The captions, bars and top slices follow the maps shown: B's in compare mode with B chosen, else A's.
+function shownExplanation() { return (view.maps === "b" && explanationOf("b")) || data; }
+
+function resultOf(plane) {
+  const results = shownExplanation().results[view.task];
+  return (results && results[plane]) || data.results[view.task][plane];
+}
+
 function caption(plane, index) {
-  const r = data.results[view.task][plane];
-  return `${plane} slice ${index} of ${r.contributions.length - 1} — contribution ${signed(r.contributions[index], 3)} ` +
-    `(logit ${signed(r.logit, 2)}, bias ${signed(r.bias, 2)}); top slice: ${r.top_slice}`;
+  const r = resultOf(plane), whose = data.compare && data.compare.maps ? `${view.maps === "b" ? "B" : "A"}: ` : "";
+  return `${view.maps === "ab" ? "left A, right B; " : ""}${whose}${plane} slice ${index} of ${r.contributions.length - 1} — ` +
+    `contribution ${signed(r.contributions[index], 3)} (logit ${signed(r.logit, 2)}, bias ${signed(r.bias, 2)}); top slice: ${r.top_slice}`;
 }
 
 function drawBars(plane) {
-  const pane = panes[plane], r = data.results[view.task][plane], n = r.contributions.length;
+  const pane = panes[plane], r = resultOf(plane), n = r.contributions.length;
   const peak = Math.max(1e-9, ...r.contributions.map(Math.abs));
   const svg = pane.bars, ns = "http://www.w3.org/2000/svg";
   svg.replaceChildren();
@@ -219,11 +245,12 @@ function drawBars(plane) {
 
 function drawStrip() {
   strip.replaceChildren();
-  for (const [plane, index, share] of data.top[view.task]) {
+  for (const [plane, index, share] of shownExplanation().top[view.task] || data.top[view.task]) {
+    if (!panes[plane]) continue;
     const button = document.createElement("button"), canvas = document.createElement("canvas");
     canvas.width = canvas.height = SIZE;
     const image = new ImageData(SIZE, SIZE);
-    compose(plane, index, image, view.mode === "slice" ? "overlay" : view.mode, view.task, view.method, view.opacity);
+    compose(plane, index, image, view.mode === "slice" ? "overlay" : view.mode, view.task, view.method, view.opacity, view.maps);
     canvas.getContext("2d").putImageData(image, 0, 0);
     button.type = "button";
     button.dataset.plane = plane; button.dataset.slice = index;
@@ -258,6 +285,7 @@ function syncLink() {
     url.searchParams.set("method", view.method);
     url.searchParams.set("plane", view.plane);
     url.searchParams.set("slice", String(view.slices[view.plane]));
+    if (view.maps !== "a") url.searchParams.set("maps", view.maps);
   }
   if (url.href !== window.location.href) window.history.replaceState(window.history.state, "", url.href);
   root.querySelector(".mrv-link").value = link ? url.href : "";
@@ -276,9 +304,42 @@ function setSlice(plane, index) {
 
 function setChoice(key, value) {
   view[key] = value;
-  if (key === "task") for (const plane of Object.keys(panes)) drawBars(plane);
+  if (key === "task" || key === "maps") for (const plane of Object.keys(panes)) drawBars(plane);
   root.dataset.mode = view.mode;
+  root.dataset.maps = view.maps;
+  if (key === "task" || key === "maps") comparedProbabilities();
   redrawAll();
+}
+
+// Compare mode: the second weights' part of the payload, decoded (a first payload may say it is on its way;
+// the second, with the same id, brings it). Without it, only A's maps can be shown.
+function setComparison(part, wanted) {
+  data.compare = part ? { a: part.a, b: part.b, pending: Boolean(part.pending), problem: part.problem || "",
+    maps: part.maps ? { ...part.maps, cams: decodeCams(part.maps.cams) } : null } : null;
+  const ready = Boolean(data.compare && data.compare.maps);
+  root.dataset.compare = !data.compare ? "" : ready ? "ready" : data.compare.pending ? "pending" : "failed";
+  const box = root.querySelector(".mrv-maps");
+  box.hidden = !data.compare;
+  if (data.compare) {
+    const b = `B: ${data.compare.b}` + (ready ? "" : data.compare.pending ? " (computing…)" : " (not available)");
+    choices(box, "mrv-maps", [["a", `A: ${data.compare.a}`], ["b", b], ["ab", "A | B swipe"]], "a");
+    box.querySelectorAll("input").forEach((input) => { input.disabled = input.value !== "a" && !ready; });
+  }
+  if (!view) return;  // a first load: applyView sets the view next
+  view.maps = ready && MAPS.includes(wanted) ? wanted : "a";
+  box.querySelectorAll("input").forEach((input) => { input.checked = input.value === view.maps; });
+  root.dataset.maps = view.maps;
+  comparedProbabilities();
+}
+
+function comparedProbabilities() {
+  const line = root.querySelector(".mrv-compare-p"), c = data && data.compare;
+  line.hidden = !c;
+  if (!c) return;
+  const title = (data.tasks.find(([t]) => t === view.task) || [view.task, view.task])[1];
+  const pct = (e) => e && e.probability && Number.isFinite(e.probability[view.task]) ? `${(e.probability[view.task] * 100).toFixed(1)} %` : "—";
+  line.textContent = `${title}: A (${c.a}) ${pct(data)} · B (${c.b}) ` +
+    (c.maps ? pct(c.maps) : c.pending ? "— computing B's maps…" : `— ${c.problem || "B's maps are not available"}`);
 }
 
 function choices(box, name, options, current) {
@@ -327,6 +388,10 @@ function buildPane(plane) {
   pane.stage.addEventListener("keydown", (e) => {
     const steps = { ArrowUp: -1, ArrowLeft: -1, ArrowDown: 1, ArrowRight: 1, PageUp: -5, PageDown: 5 };
     if (e.key in steps) setSlice(plane, view.slices[plane] + steps[e.key]);
+    else if (e.key === "b" && explanationOf("b")) {  // compare mode: A <-> B on the same slice
+      setChoice("maps", view.maps === "b" ? "a" : "b");
+      root.querySelectorAll("input[name=mrv-maps]").forEach((input) => { input.checked = input.value === view.maps; });
+    }
     else if (e.key === "Home") setSlice(plane, 0);
     else if (e.key === "End") setSlice(plane, data.planes[plane].slices - 1);
     else if (e.key === "+" || e.key === "=") zoomBy(plane, 1.25);
@@ -479,6 +544,7 @@ function applyView(next) {
     method: data.methods.some(([m]) => m === next.method) ? next.method : data.methods[0][0],
     opacity: Number.isFinite(next.opacity) ? Math.max(0, Math.min(1, next.opacity)) : data.defaultOpacity,
     mode: ["overlay", "slice", "swipe"].includes(next.mode) ? next.mode : "overlay",
+    maps: explanationOf("b") && MAPS.includes(next.maps) ? next.maps : "a",
     slices: {},
   };
   view.plane = next.plane in data.planes ? next.plane : Object.keys(data.planes)[0];
@@ -491,9 +557,24 @@ function applyView(next) {
   root.querySelectorAll("input[name=mrv-mode]").forEach((input) => { input.checked = input.value === view.mode; });
   root.querySelector(".mrv-opacity").value = String(view.opacity);
   root.querySelector(".mrv-opacity-out").textContent = view.opacity.toFixed(2);
+  root.querySelectorAll("input[name=mrv-maps]").forEach((input) => { input.checked = input.value === view.maps; });
   root.dataset.mode = view.mode;
+  root.dataset.maps = view.maps;
+  comparedProbabilities();
   for (const plane of Object.keys(panes)) drawBars(plane);
   redrawAll();
+}
+
+function decodeCams(encoded) {
+  const cams = {};
+  for (const [task, perPlane] of Object.entries(encoded)) {
+    cams[task] = {};
+    for (const [plane, perMethod] of Object.entries(perPlane)) {
+      cams[task][plane] = {};
+      for (const [method, b64] of Object.entries(perMethod)) cams[task][plane][method] = new Float32Array(bytesOf(b64).buffer);
+    }
+  }
+  return cams;
 }
 
 // The first view is drawn from the slices inside the payload (each plane's decisive slice for the task the
@@ -519,27 +600,24 @@ async function load(payload, generation, signal) {
   const firsts = await Promise.all(names.map((name) => passPixels(payload.planes[name].passes[0], signal)));
   if (!current()) return;
   names.forEach((name, i) => place(planes[name], payload.planes[name].passes[0].indices, firsts[i]));
-  const cams = {};
-  for (const [task, perPlane] of Object.entries(payload.cams)) {
-    cams[task] = {};
-    for (const [plane, perMethod] of Object.entries(perPlane)) {
-      cams[task][plane] = {};
-      for (const [method, b64] of Object.entries(perMethod)) cams[task][plane][method] = new Float32Array(bytesOf(b64).buffer);
-    }
-  }
+  const cams = decodeCams(payload.cams);
   const masks = {};
   for (const [plane, b64] of Object.entries(payload.masks || {})) masks[plane] = await inflate(b64);
   if (!current()) return;
   const [h, w] = payload.grid;
   data = {
     planes, cams, grid: payload.grid, tasks: payload.tasks, methods: payload.methods, results: payload.results,
-    top: payload.top, jet: bytesOf(payload.jet), tapsX: linearTaps(w, SIZE), tapsY: linearTaps(h, SIZE),
-    rowScratch: new Float32Array(h * SIZE), camScratch: new Uint8ClampedArray(SIZE * SIZE), id: payload.id,
-    masks, taskBits: payload.taskBits || {}, link: payload.link || null, defaultOpacity: payload.defaultOpacity,
+    top: payload.top, probability: payload.probability || {}, jet: bytesOf(payload.jet), tapsX: linearTaps(w, SIZE),
+    tapsY: linearTaps(h, SIZE), rowScratch: new Float32Array(h * SIZE), camScratch: new Uint8ClampedArray(SIZE * SIZE),
+    camScratchB: new Uint8ClampedArray(SIZE * SIZE), id: payload.id, masks, taskBits: payload.taskBits || {},
+    link: payload.link || null, defaultOpacity: payload.defaultOpacity, compare: null,
   };
   root.dataset.masks = Object.keys(masks).length ? "1" : "0";
   for (const plane of Object.keys(planes)) buildPane(plane);
-  applyView(props.value && typeof props.value === "object" ? props.value : {});  // no view asked: the defaults
+  const asked = props.value && typeof props.value === "object" ? props.value : {};  // no view asked: the defaults
+  // B's maps may have come meanwhile, in a newer payload of the same analysis
+  setComparison((props.data && props.data.id === payload.id ? props.data : payload).compare, asked.maps);
+  applyView(asked);
   for (const plane of names) progress(plane);
   root.dataset.analysis = payload.id;
   root.dataset.loadMs = (performance.now() - started).toFixed(1);  // to the first overlays, for the benchmark
@@ -618,14 +696,25 @@ root.querySelector(".mrv-copy").addEventListener("click", async () => {
 });
 
 // Each analysis starts at once and stops the one before it (its transfers are aborted, its results dropped);
-// whatever happened to a previous load, the next one runs.
-let loads = 0, transfers = null;
+// whatever happened to a previous load, the next one runs. A payload of the analysis already shown (compare
+// mode's second weights arriving) only adds its maps.
+let loads = 0, transfers = null, loadingId = null;
 const reload = () => {
+  if (props.data && props.data.id && props.data.id === loadingId) {
+    if (data && data.id === loadingId) {
+      setComparison(props.data.compare, view.maps);
+      for (const plane of Object.keys(panes)) drawBars(plane);
+      redrawAll();
+    }
+    return;  // a load still under way reads props.data when it gets there
+  }
+  loadingId = props.data && props.data.id;
   const generation = ++loads;
   if (transfers) transfers.abort();
   transfers = new AbortController();
   load(props.data, generation, transfers.signal).catch((err) => {
     if (generation !== loads) return;
+    loadingId = null;  // the same analysis sent again loads again
     showError("This analysis could not be shown in the viewer: its data is damaged. Run it again.");
     console.error("viewer:", err);
   });
