@@ -48,7 +48,8 @@ figures: $(VENV)/.dev browser
 	$(PY) -m mrnet figure --kind randomization --out docs/figures/randomization.png
 	MRNET_SCREENSHOT=docs/figures/app.png $(PY) -m pytest -q tests/test_browser.py
 	MRNET_SCREENSHOT_CASES=docs/figures/cases.png $(PY) -m pytest -q tests/test_cases_browser.py -k filter_open
-	MRNET_SCREENSHOT_COMPARE=docs/figures/compare.png $(PY) -m pytest -q tests/test_cases_browser.py -k compare_mode
+	MRNET_SCREENSHOT_COMPARE=docs/figures/compare.png MRNET_SCREENSHOT_COMPARE_VIEWER=docs/figures/compare-viewer.png \
+		$(PY) -m pytest -q tests/test_cases_browser.py -k compare_mode
 	MRNET_SCREENSHOT_PHONE=docs/figures/phone $(PY) -m pytest -q tests/test_phone_browser.py -k "no_horizontal or cases_tab"
 
 clean:

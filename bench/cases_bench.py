@@ -95,8 +95,10 @@ def compare_section(browser, n: int, tmp: Path) -> None:
         toggle = page.locator("#cases .mrc-compare")
         single, first, both = [], [], []
         for i in range(min(n, 14)):  # interleaved, never a case opened or prepared before: off and on in turn
+            page.wait_for_timeout(5000)  # the previous open's prefetch of its next row is done: an idle server
             toggle.uncheck()
             single.append(open_row(page, f"{4 * i:04d}"))
+            page.wait_for_timeout(5000)
             toggle.check()
             a, b = open_compared(page, lambda: page.locator(f"#cases .mrc-table tr[data-case='{4 * i + 2:04d}']").click())
             first.append(a)

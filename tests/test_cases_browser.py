@@ -366,6 +366,8 @@ def test_compare_mode_viewer_shows_both_maps_swipes_links_and_flags_the_weights_
     swiped = viewer_canvas(page, plane)
     np.testing.assert_array_equal(swiped[:, :100], shown["a"][:, :100])
     np.testing.assert_array_equal(swiped[:, 100:], shown["b"][:, 100:])
+    if os.environ.get("MRNET_SCREENSHOT_COMPARE_VIEWER"):  # `make figures`: the viewer in compare mode
+        page.locator("#viewer").screenshot(path=os.environ["MRNET_SCREENSHOT_COMPARE_VIEWER"])
     # a flag must name one map: refused on the swipe, saved with B's weights on B
     page.wait_for_timeout(400)  # the view rests, and reaches the server
     page.locator("#flag-verdict label:has-text('CAM on the lesion')").click()

@@ -160,18 +160,24 @@ class CaseBrowser:
     def open(self, dataset: str | None, case: str | None) -> Opened:
         return self.future((*self.check(dataset, case), "a")).result()
 
-    def second(self, dataset: str | None, case: str | None, wait: bool = True) -> Opened | None:
-        """The second weights' analysis of a case (its payload: `present.explanation`); with `wait=False`, only
-        if it is ready now. Compare mode only."""
+    def second_future(self, dataset: str | None, case: str | None) -> Future:
+        """The second weights' analysis of a case (an Opened whose payload is `present.explanation`), started
+        unless kept. Compare mode only."""
         if self.analyze_second is None:
             raise MRNetError("No second weights are configured here (MRNET_COMPARE).")
-        found = self.future((*self.check(dataset, case), "b"))
+        return self.future((*self.check(dataset, case), "b"))
+
+    def second(self, dataset: str | None, case: str | None, wait: bool = True) -> Opened | None:
+        """The second weights' analysis of a case; with `wait=False`, only if it is ready now."""
+        found = self.second_future(dataset, case)
         return found.result() if wait or found.done() else None
 
-    def prefetch(self, dataset: str | None, case: str | None, delay_s: float = 0.5, compare: bool = False) -> None:
-        """Start preparing a case the reviewer is likely to open next (the next row of the table), after
-        `delay_s`: the case on screen is still on its way to the browser, and the CPU is its first. In compare
-        mode the second weights' analysis follows."""
+    def prefetch(self, dataset: str | None, case: str | None, delay_s: float = 0.5, compare: bool = False,
+                 after: Future | None = None) -> None:
+        """Start preparing a case the reviewer is likely to open next (the next row of the table), `delay_s`
+        after now or after `after` is done: the case on screen (and in compare mode its second analysis) is
+        still on its way to the browser, and the CPU is its first. In compare mode the second weights'
+        analysis follows."""
         try:
             dataset, case = self.check(dataset, case)
         except MRNetError:
@@ -180,9 +186,14 @@ class CaseBrowser:
             first = self.future((dataset, case, "a"))
             if compare and self.analyze_second is not None:  # B after A, on the exam A read
                 first.add_done_callback(lambda _: self.future((dataset, case, "b")))
-        timer = threading.Timer(delay_s, start)
-        timer.daemon = True
-        timer.start()
+        def later(_=None) -> None:
+            timer = threading.Timer(delay_s, start)
+            timer.daemon = True
+            timer.start()
+        if after is not None:
+            after.add_done_callback(later)
+        else:
+            later()
 
     def prepare(self, dataset: str, case: str, which: str) -> Opened:
         cases = self.sets[dataset].cases

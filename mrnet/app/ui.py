@@ -90,8 +90,9 @@ COMPARE = resolve_compare(settings().compare, WEIGHTS)
 SECOND = COMPARE.weights.to(COMPUTE.device) if COMPARE is not None else None
 CSS = (".notice {border-left: 4px solid #d97706; padding: 6px 12px; background: #fffbeb; color: #78350f;}"
        # the predictions table scrolls sideways on a phone instead of breaking words letter by letter
-       "#predictions table {display: block; overflow-x: auto; max-width: 100%;}"
-       "#predictions th, #predictions td {white-space: nowrap; word-break: normal; overflow-wrap: normal;}")
+       "#predictions table, #flags-summary table {display: block; overflow-x: auto; max-width: 100%;}"
+       "#predictions th, #predictions td, #flags-summary th, #flags-summary td "
+       "{white-space: nowrap; word-break: normal; overflow-wrap: normal;}")
 FLAGS = FlagStore(settings().flags)
 SAVES = SaveLimit()
 # the viewer's slices, fetched by the browser as files; one folder per app process inside Gradio's cache
@@ -220,15 +221,18 @@ def open_case(evt: gr.EventData):
     asked = {key: getattr(evt, key, None) for key in ("dataset", "case", "task", "next", "compare")}
     compare = asked.get("compare") is True and SECOND is not None
     opened = browse(asked.get("dataset"), asked.get("case"))
-    BROWSER.prefetch(asked.get("dataset"), asked.get("next"), compare=compare)
     view = View.of({"task": asked.get("task")}, opened.analysis).to_dict()
     if not compare:
+        BROWSER.prefetch(asked.get("dataset"), asked.get("next"))
         yield shown(opened, view)
         return
+    # B's maps of this case first, the next row after them: two analyses at once would each take twice as long
+    BROWSER.prefetch(asked.get("dataset"), asked.get("next"), compare=True,
+                     after=BROWSER.second_future(opened.dataset, opened.case))
     payload = compared_payload(opened, wait=False)
     yield shown(opened, view, payload)
-    if payload["compare"].get("pending"):
-        yield {viewer: gr.update(data=compared_payload(opened))}
+    if payload["compare"].get("pending"):  # only what the viewer adds to the analysis it shows (the same id)
+        yield {viewer: gr.update(data={"id": payload["id"], "compare": compared_payload(opened)["compare"]})}
 
 
 def choose_set(title):

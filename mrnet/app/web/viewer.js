@@ -7,7 +7,8 @@
 // read; a server event that sets props.value moves the viewer. A case of a labelled set comes with its link
 // (set and case id): the page's URL then names the view, so that it can be shared; anything else clears it.
 // In compare mode the payload also carries a second weights' maps of the same exam (`compare`, which may
-// arrive later, as a second payload with the same id): `view.maps` draws A's, B's, or A | B across the swipe.
+// arrive later, as a second payload with the same id and only that part): `view.maps` draws A's, B's, or
+// A | B across the swipe.
 const SIZE = 256;
 const root = element.querySelector(".mrv");
 const planesBox = root.querySelector(".mrv-planes");
@@ -708,6 +709,7 @@ const reload = () => {
     }
     return;  // a load still under way reads props.data when it gets there
   }
+  if (props.data && !props.data.planes && props.data.compare) return;  // B's maps for an analysis no longer shown
   loadingId = props.data && props.data.id;
   const generation = ++loads;
   if (transfers) transfers.abort();
