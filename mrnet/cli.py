@@ -295,6 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hard-negatives", type=int, default=d.hard_negatives,
                    help="stage 1 (slices): train on the clean slices the model scores highest, the top 1 in N of N "
                         "times as many random ones (the max over an exam's slices meets exactly those); 1: random")
+    p.add_argument("--stage1-nonneg-head", action="store_true",
+                   help="stage 1: clamp the head's weights to >= 0 (each channel only evidence for a lesion, as MRNet's max "
+                        "over slices reads it); experimental, see docs/training.md")
     p.add_argument("--stage1-lr", type=float, default=d.stage1_lr, help="stage 1 learning rate, cosine-annealed to 5%%")
     p.add_argument("--stage1-batchnorm", action=argparse.BooleanOptionalAction, default=d.stage1_batchnorm,
                    help="stage 1 with BatchNorm after each conv, folded into the convs afterwards")
@@ -318,6 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plateau-factor", type=float, default=d.plateau_factor)
     p.add_argument("--workers", type=int, default=d.workers, help="DataLoader processes reading and augmenting exams")
     p.add_argument("--resume", action="store_true", help="continue the run whose checkpoints are in OUT/checkpoints")
+    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every,
+                   help="stage 1: save its state (for --resume) and log its mean loss every N steps")
     p.set_defaults(run=cmd_train, option_names={x.dest: x.option_strings for x in p._actions})
 
     p = sub.add_parser("evaluate", allow_abbrev=False, help="AUC, pointing game, deletion and model-randomization checks and a "

@@ -18,6 +18,13 @@ from mrnet.core.model import MRNet  # noqa: E402
 from mrnet.core.weights import save_weights  # noqa: E402
 
 
+def pytest_collection_modifyitems(items):
+    """The longest tests first (marked `long`): with pytest-xdist handing out one test at a time
+    (`--maxschedchunk 1`, see the Makefile), the other worker runs the short ones meanwhile, instead of one worker
+    finishing a long test alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)  # stable: the rest keep their order
+
+
 def make_weights(folder: Path, seed: int = 0, fusion: dict | None = None, planes=PLANES) -> Path:
     """Randomly initialised (He init, so CAMs are not flat) weights in our folder format."""
     torch.manual_seed(seed)

@@ -115,6 +115,7 @@ def score_cli(data, out, weights, *extra, **popen):
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_score_caches_resumes_after_a_kill_and_rescoring_only_what_changed(tmp_path, random_weights):
     root = write_set(tmp_path / "set", n=16, slices=16)
     whole = score_cli(root, tmp_path / "whole.csv", random_weights)

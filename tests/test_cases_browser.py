@@ -294,6 +294,7 @@ def close_to(canvas, overlay):
     return diff.max() <= 2 and (diff > 0).mean() <= 0.005
 
 
+@pytest.mark.long
 def test_compare_mode_viewer_shows_both_maps_swipes_links_and_flags_the_weights_judged(app, browser):
     """A case on which A and B disagree opens with both weights' maps on the same slice: A's, then B's (the
     server's own overlay of each, pixel for pixel), A | B across the swipe, the same slice and zoom throughout;
@@ -391,6 +392,6 @@ def test_compare_mode_viewer_shows_both_maps_swipes_links_and_flags_the_weights_
     # the link names B's maps and compare mode; opened elsewhere, it shows B's map of the same slice
     assert "compare=1" in page.url and "maps=b" in page.url
     other = new_page(browser, page.url)
-    other.wait_for_selector("#viewer .mrv[data-compare='ready'][data-maps='b']", timeout=120_000)
+    other.wait_for_selector("#viewer .mrv[data-compare='ready'][data-maps='b'][data-complete='1']", timeout=120_000)
     assert close_to(viewer_canvas(other, plane), server["b"].overlay(task, plane, index, "shapley", 0.4))
     assert not page.errors and not other.errors, (page.errors, other.errors)

@@ -26,6 +26,34 @@ def test_model_shapes_and_keys():
     assert MRNet(n_tasks=1).classifier.out_features == 1
 
 
+def test_the_features_are_torchvisions_alexnet_and_the_runtime_never_imports_torchvision():
+    """The written-out convolutions hold torchvision's AlexNet layers at its indices (its state dicts load, and
+    compute the same); the app's and `predict`'s imports leave torchvision out (it costs ~1.4 s per process)."""
+    import subprocess
+    import sys
+
+    from torchvision.models import alexnet
+
+    from mrnet.core.model import alexnet_features
+    reference, ours = alexnet(weights=None).features.eval(), alexnet_features().eval()
+    assert [repr(m) for m in ours] == [repr(m) for m in reference]
+    ours.load_state_dict(reference.state_dict(), strict=True)
+    x = torch.randn(2, 3, 256, 256)
+    with torch.no_grad():
+        assert torch.equal(ours(x), reference(x))
+    # a seed draws the same initial weights as before the runtime stopped using torchvision's AlexNet
+    from mrnet.toolchain.pretrained import initial_model
+    torch.manual_seed(7)
+    old = MRNet(3, features=alexnet(weights=None).features).init_from_scratch()
+    torch.manual_seed(7)
+    new = initial_model("scratch", 3)
+    assert all(torch.equal(a, b) for a, b in zip(old.state_dict().values(), new.state_dict().values()))
+    probe = ("import sys, mrnet.core.analysis, mrnet.inputs.load, mrnet.app.present; "
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torchvision', 'sklearn', 'scipy')))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert loaded.returncode == 0 and loaded.stdout.strip() == "[]", loaded.stdout + loaded.stderr
+
+
 def test_roundtrip_and_sha256(random_weights):
     weights = load_weights(random_weights)
     assert weights.planes == ["axial", "coronal", "sagittal"]

@@ -102,6 +102,7 @@ def test_without_a_slice_dimension_the_thick_axis_is_the_slice_axis(knee, slice_
     np.testing.assert_array_equal(exam.volumes["sagittal"], knee)
 
 
+@pytest.mark.long
 def test_nifti_refusals_print_nothing_but_our_sentence(tmp_path):
     """nibabel's own log lines stay out of the CLI's output: only `error: ...` on stderr, exit 2."""
     from bombs import bombs

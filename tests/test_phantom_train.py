@@ -79,6 +79,7 @@ def run(*args):
     return out.stdout
 
 
+@pytest.mark.long
 def test_layout_tiny_train_and_evaluate(tmp_path):
     data, weights = tmp_path / "data", tmp_path / "weights"
     counts = json.loads(run("phantom", "--out", data, "--n-train", 4, "--n-valid", 3, "--seed", 11))
@@ -203,6 +204,7 @@ def test_pointing_game_hit_and_ceiling():
     assert not pointing_hit(np.zeros((7, 7)) - cam, hit_zone(near))  # the map's maximum, not its magnitude
 
 
+@pytest.mark.long
 def test_the_mask_free_recipe_learns_from_slice_labels_only(tmp_path):
     """--mask-weight 0 keeps stage 1 but uses the masks only to say which slices show a lesion: moving every
     lesion mask elsewhere within its slice leaves the trained weights unchanged bit for bit, while the default
@@ -219,7 +221,9 @@ def test_the_mask_free_recipe_learns_from_slice_labels_only(tmp_path):
     for name, folder in (("data", data), ("moved", moved)):
         for mask_weight in ("0", "1"):
             out = tmp_path / f"w-{name}-{mask_weight}"
-            run("train", "--data", folder, "--out", out, "--epochs", 1, "--slice-steps", 3, "--slice-batch", 4,
+            # the mask loss differs in stage 1 already: its exam-level epoch is left out
+            run("train", "--data", folder, "--out", out, "--epochs", 1 if mask_weight == "0" else 0, "--slice-steps", 3,
+                "--slice-batch", 4,
                 "--planes", "sagittal", "--mask-weight", mask_weight, "--hard-negatives", 2, "--no-progress")
             weights[name, mask_weight] = load_file(out / "sagittal.safetensors")
             log = (out / "train.log").read_text()

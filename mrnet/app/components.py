@@ -41,7 +41,7 @@ class SliceViewer(gr.HTML):
 
 class CasesView(gr.HTML):
     """A labelled set browsed by outcome (web/cases.js): confusion matrix, ROC, the case list; opening a row
-    triggers its `open` event with {dataset, case, task, next}."""
+    triggers its `open` event with {dataset, case, task, next, compare}."""
 
     def __init__(self, value=None, data=None, **kwargs):
         super().__init__(value=value, data=data, **bundled("cases", kwargs))

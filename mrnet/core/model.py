@@ -10,16 +10,28 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import nn
-from torchvision.models import alexnet
 
 FEATURE_CHANNELS = 256
 STEM = 3  # AlexNet's first block (conv, ReLU, max-pool): its activations describe the image's appearance
 
 
+def alexnet_features() -> nn.Sequential:
+    """AlexNet's convolutions as torchvision's `alexnet().features` has them (the same layers at the same
+    indices, so its state dicts and ImageNet weights load as they are), written out: the app and `predict`
+    never import torchvision, which takes longer to import than torch itself."""
+    return nn.Sequential(
+        nn.Conv2d(3, 64, kernel_size=11, stride=4, padding=2), nn.ReLU(inplace=True), nn.MaxPool2d(kernel_size=3, stride=2),
+        nn.Conv2d(64, 192, kernel_size=5, padding=2), nn.ReLU(inplace=True), nn.MaxPool2d(kernel_size=3, stride=2),
+        nn.Conv2d(192, 384, kernel_size=3, padding=1), nn.ReLU(inplace=True),
+        nn.Conv2d(384, 256, kernel_size=3, padding=1), nn.ReLU(inplace=True),
+        nn.Conv2d(256, 256, kernel_size=3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(kernel_size=3, stride=2),
+    )
+
+
 class MRNet(nn.Module):
-    def __init__(self, n_tasks: int = 1):
+    def __init__(self, n_tasks: int = 1, features: nn.Sequential | None = None):
         super().__init__()
-        self.features = alexnet(weights=None).features  # never downloads ImageNet weights
+        self.features = features if features is not None else alexnet_features()
         self.classifier = nn.Linear(FEATURE_CHANNELS, n_tasks)
 
     def init_from_scratch(self) -> "MRNet":

@@ -25,6 +25,9 @@ class TrainOptions:
                                         # many random clean slices, by the model's own scores; 1: random
     stage1_lr: float = 1e-3             # cosine-annealed to 5 %
     stage1_batchnorm: bool = True       # BatchNorm after each conv in stage 1, folded into the convs afterwards
+    stage1_nonneg_head: bool = False    # stage 1: keep the head's weights >= 0, so that a channel counts only as
+                                        # evidence for a lesion (MRNet's head then reads each channel's max over
+                                        # an exam's slices, which a clean slice's anatomy cannot cancel)
     stage2_lr_factor: float = 0.3       # exam-level stage: lr multiplied by this
     seed: int = 0
     tasks: list[str] = field(default_factory=lambda: ["abnormal", "acl", "meniscus"])
@@ -39,6 +42,7 @@ class TrainOptions:
     plateau_patience: int = 0           # > 0: lr x plateau_factor after this many epochs without a lower valid loss
     plateau_factor: float = 0.3
     workers: int = 0                    # DataLoader processes reading and augmenting exams (0: in the main process)
+    checkpoint_every: int = 100         # stage 1: save its state (and log the mean loss) every this many steps
     resume: bool = False                # continue the run whose checkpoints are in OUT/checkpoints
 
 

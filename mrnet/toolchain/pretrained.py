@@ -44,7 +44,10 @@ def file_state(path: Path) -> dict[str, torch.Tensor]:
 def initial_model(init: str, n_tasks: int) -> MRNet:
     """`scratch`: He initialisation; `imagenet`: torchvision's ImageNet AlexNet convs; PATH: the `features.*`
     tensors of an AlexNet or MRNet state dict. The head always starts from scratch (its tasks are ours)."""
-    model = MRNet(n_tasks).init_from_scratch()
+    from torchvision.models import alexnet
+    # built from torchvision's AlexNet (its classifier dropped), so that a seed draws the same initial weights,
+    # and a recorded training command gives the same weights, as before the runtime stopped importing torchvision
+    model = MRNet(n_tasks, features=alexnet(weights=None).features).init_from_scratch()
     if init == "scratch":
         return model
     state = imagenet_state() if init == "imagenet" else file_state(Path(init).expanduser())

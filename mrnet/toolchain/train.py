@@ -140,8 +140,8 @@ def pretrain(model: MRNet, train: Split, plane, tasks, args: TrainOptions, norm,
     exam-level labels alone (one max over ~30 slices per label) left AlexNet at chance within a CPU
     budget; this shows it the lesions. With `--stage1-batchnorm` the convs train with BatchNorm, which
     is folded into them at the end, so the model stays plain AlexNet. With `ckpt`, the stage's state (model,
-    optimiser, schedule, random generators) is saved there every 100 steps, and a run that finds it continues
-    from its step as the uninterrupted run would have (a complete one is loaded and not trained again)."""
+    optimiser, schedule, random generators) is saved there every `checkpoint_every` steps, and a run that finds
+    it continues from its step as the uninterrupted run would have (a complete one is loaded and not trained again)."""
     rng = np.random.default_rng(args.seed + 1)
     vols = [train.volume(plane, i) for i in range(len(train.ids))]
     masks = [train.mask(plane, i) for i in range(len(train.ids))]
@@ -213,8 +213,11 @@ def pretrain(model: MRNet, train: Split, plane, tasks, args: TrainOptions, norm,
         torch.nn.utils.clip_grad_norm_(opt.param_groups[0]["params"], 5.0)
         opt.step()
         schedule.step()
+        if args.stage1_nonneg_head:
+            with torch.no_grad():
+                model.classifier.weight.clamp_(min=0)
         recent.append((slice_loss.item(), dense_loss.item()))
-        if (step + 1) % 100 == 0:
+        if (step + 1) % max(1, args.checkpoint_every) == 0:
             mean_slice, mean_dense = np.mean(recent, axis=0)
             if ckpt is not None:
                 torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step + 1,

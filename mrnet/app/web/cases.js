@@ -1,8 +1,9 @@
 // The Cases view (gr.HTML js_on_load: `element`, `props`, `watch`, `trigger` come from Gradio): a labelled set's
 // table, drawn in the browser. Task, threshold, the confusion-matrix filter and sorting never call the server;
-// opening a case does (trigger "open" with the case, the task, and the next case of the list to prepare
-// ahead). props.data is the table (mrnet.browse.table_payload), with each task's calibration and, where second
-// weights are configured, their probabilities (compare mode: agreement matrix, |p A - p B| sort, both ROCs);
+// opening a case does (trigger "open" with the case, the task, the next case of the list to prepare
+// ahead, and whether compare mode is on: the viewer then gets both weights' maps). props.data is the table
+// (mrnet.browse.table_payload), with each task's calibration and, where second weights are configured, their
+// probabilities (compare mode: agreement matrix, |p A - p B| sort, both ROCs);
 // props.value {dataset, case, task, compare} is the case on screen, set here on open and by the server when a
 // link opens one.
 const root = element.querySelector(".mrc");
