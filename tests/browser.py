@@ -3,6 +3,7 @@ browser tests share. The `browser` fixture (conftest.py) launches one per test p
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -56,3 +57,10 @@ def analysis_id(page):
 
 def listed_cases(page):
     return page.locator("#cases .mrc-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.case)")
+
+
+def canvas_pixels(page, plane) -> np.ndarray:
+    """The plane's visible canvas (512x512 at fit: each slice pixel drawn as 2x2), back at 256x256 RGB."""
+    flat = page.evaluate("(plane) => { const c = document.querySelector(`#viewer .mrv-plane[data-plane=${plane}] canvas`);"
+                         " return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data); }", plane)
+    return np.array(flat, dtype=np.uint8).reshape(512, 512, 4)[::2, ::2, :3]

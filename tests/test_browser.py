@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from browser import canvas_pixels
 from server import running_app
 
 # `make figures` sets MRNET_SCREENSHOT to docs/figures/app.png; a plain test run writes into its temp folder.
@@ -52,13 +53,6 @@ def caption(page, plane):
 
 def shown_slice(page, plane) -> int:
     return int(page.locator(f"#viewer .mrv-plane[data-plane={plane}] .mrv-stage").get_attribute("data-slice"))
-
-
-def canvas_pixels(page, plane) -> np.ndarray:
-    """The plane's visible canvas (512x512 at fit: each slice pixel drawn as 2x2), back at 256x256 RGB."""
-    flat = page.evaluate("(plane) => { const c = document.querySelector(`#viewer .mrv-plane[data-plane=${plane}] canvas`);"
-                         " return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data); }", plane)
-    return np.array(flat, dtype=np.uint8).reshape(512, 512, 4)[::2, ::2, :3]
 
 
 def choose(page, name, value):

@@ -12,7 +12,7 @@ from mrnet.app.scores import read_scores
 from mrnet.core.config import TASK_TITLES
 from mrnet.toolchain.metrics import auc
 
-from browser import analysis_id, cases_tab, listed_cases, new_page, open_row, viewer_shows
+from browser import analysis_id, canvas_pixels, cases_tab, listed_cases, new_page, open_row, viewer_shows
 from helpers import write_set
 from server import running_app
 
@@ -281,13 +281,6 @@ def test_compare_mode_agreement_sort_roc_and_link(app, browser):
     assert not page.errors and not other.errors, (page.errors, other.errors)
 
 
-def viewer_canvas(page, plane) -> np.ndarray:
-    """The plane's canvas at fit (512 x 512, each slice pixel drawn 2 x 2), back at 256 x 256 RGB."""
-    flat = page.evaluate("(plane) => { const c = document.querySelector(`#viewer .mrv-plane[data-plane=${plane}] canvas`);"
-                         " return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data); }", plane)
-    return np.array(flat, dtype=np.uint8).reshape(512, 512, 4)[::2, ::2, :3]
-
-
 def close_to(canvas, overlay):
     """As the single-viewer canvas test: within 2 grey levels on at most 0.5 % of the pixels."""
     diff = np.abs(canvas.astype(int) - overlay.astype(int))
@@ -350,7 +343,7 @@ def test_compare_mode_viewer_shows_both_maps_swipes_links_and_flags_the_weights_
     for which in ("a", "b"):
         page.locator(f"#viewer input[name=mrv-maps][value={which}]").check()
         assert viewer.get_attribute("data-maps") == which and int(stage.get_attribute("data-slice")) == index
-        shown[which] = viewer_canvas(page, plane)
+        shown[which] = canvas_pixels(page, plane)
         assert close_to(shown[which], server[which].overlay(task, plane, index, "shapley", 0.4)), which
     assert (shown["a"] != shown["b"]).mean() > 0.01  # two models, two maps
     # `b` on the image toggles, the zoom stays
@@ -364,7 +357,7 @@ def test_compare_mode_viewer_shows_both_maps_swipes_links_and_flags_the_weights_
     page.locator("#viewer input[name=mrv-maps][value=ab]").check()
     page.evaluate("() => { const el = document.querySelector('#viewer .mrv-swipe'); el.value = '100';"
                   " el.dispatchEvent(new Event('input', {bubbles: true})); }")
-    swiped = viewer_canvas(page, plane)
+    swiped = canvas_pixels(page, plane)
     np.testing.assert_array_equal(swiped[:, :100], shown["a"][:, :100])
     np.testing.assert_array_equal(swiped[:, 100:], shown["b"][:, 100:])
     if os.environ.get("MRNET_SCREENSHOT_COMPARE_VIEWER"):  # `make figures`: the viewer in compare mode
@@ -393,5 +386,5 @@ def test_compare_mode_viewer_shows_both_maps_swipes_links_and_flags_the_weights_
     assert "compare=1" in page.url and "maps=b" in page.url
     other = new_page(browser, page.url)
     other.wait_for_selector("#viewer .mrv[data-compare='ready'][data-maps='b'][data-complete='1']", timeout=120_000)
-    assert close_to(viewer_canvas(other, plane), server["b"].overlay(task, plane, index, "shapley", 0.4))
+    assert close_to(canvas_pixels(other, plane), server["b"].overlay(task, plane, index, "shapley", 0.4))
     assert not page.errors and not other.errors, (page.errors, other.errors)
