@@ -1,5 +1,5 @@
 // The slice viewer, drawn in the browser (gr.HTML js_on_load: `element`, `props`, `watch` come from Gradio).
-// The server sends each plane's slices once (zlib + base64) and every task's and method's low-resolution
+// The server sends each plane's slices once (PNG's Average filter, deflated) and every task's and method's low-resolution
 // CAM maps (float32, already scaled for display); this code upsamples them bilinearly as cv2.resize does,
 // colours them with the server's JET table and blends them as cv2.addWeighted does. Scrolling, task,
 // method, opacity, window/level, zoom and swipe never call the server. The view (task, method, opacity,
@@ -45,15 +45,28 @@ async function inflate(b64) {
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
+// Slices travel as PNG's Average filter (present.average_filtered: each pixel minus the mean of its left and
+// upper neighbours, mod 256), which deflate packs smaller; this undoes it in place, row by row.
+function unfilterAverage(bytes) {
+  for (let start = 0; start < bytes.length; start += SIZE) {
+    const firstRow = start % (SIZE * SIZE) === 0;
+    for (let x = 0; x < SIZE; x++) {
+      const left = x ? bytes[start + x - 1] : 0, up = firstRow ? 0 : bytes[start + x - SIZE];
+      bytes[start + x] += (left + up) >> 1;  // a Uint8Array wraps mod 256
+    }
+  }
+  return bytes;
+}
+
 // One pass of a plane's slices: base64 inside the payload, or a file the server left for us (the app), fetched
 // with one retry; `signal` stops it when a newer analysis arrives.
 async function passPixels(pass, signal) {
-  if (!pass.url) return inflate(pass.pixels);
+  if (!pass.url) return unfilterAverage(await inflate(pass.pixels));
   for (let attempt = 0; ; attempt++) {
     try {
       const response = await fetch(new URL(pass.url, document.baseURI), { signal });
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
-      return new Uint8Array(await new Response(response.body.pipeThrough(new DecompressionStream("deflate"))).arrayBuffer());
+      return unfilterAverage(new Uint8Array(await new Response(response.body.pipeThrough(new DecompressionStream("deflate"))).arrayBuffer()));
     } catch (err) {
       if (signal.aborted || attempt >= 1) throw err;
     }
@@ -328,9 +341,14 @@ function setComparison(part, wanted) {
   }
   if (!view) return;  // a first load: applyView sets the view next
   view.maps = ready && MAPS.includes(wanted) ? wanted : "a";
-  box.querySelectorAll("input").forEach((input) => { input.checked = input.value === view.maps; });
+  markChecked("maps", view.maps);
   root.dataset.maps = view.maps;
   comparedProbabilities();
+}
+
+// The radio buttons of control `name` (mrv-NAME) show `value` as the one chosen.
+function markChecked(name, value) {
+  root.querySelectorAll(`input[name=mrv-${name}]`).forEach((input) => { input.checked = input.value === value; });
 }
 
 function comparedProbabilities() {
@@ -391,7 +409,7 @@ function buildPane(plane) {
     if (e.key in steps) setSlice(plane, view.slices[plane] + steps[e.key]);
     else if (e.key === "b" && explanationOf("b")) {  // compare mode: A <-> B on the same slice
       setChoice("maps", view.maps === "b" ? "a" : "b");
-      root.querySelectorAll("input[name=mrv-maps]").forEach((input) => { input.checked = input.value === view.maps; });
+      markChecked("maps", view.maps);
     }
     else if (e.key === "Home") setSlice(plane, 0);
     else if (e.key === "End") setSlice(plane, data.planes[plane].slices - 1);
@@ -555,10 +573,10 @@ function applyView(next) {
   }
   choices(root.querySelector(".mrv-task"), "mrv-task", data.tasks, view.task);
   choices(root.querySelector(".mrv-method"), "mrv-method", data.methods, view.method);
-  root.querySelectorAll("input[name=mrv-mode]").forEach((input) => { input.checked = input.value === view.mode; });
+  markChecked("mode", view.mode);
   root.querySelector(".mrv-opacity").value = String(view.opacity);
   root.querySelector(".mrv-opacity-out").textContent = view.opacity.toFixed(2);
-  root.querySelectorAll("input[name=mrv-maps]").forEach((input) => { input.checked = input.value === view.maps; });
+  markChecked("maps", view.maps);
   root.dataset.mode = view.mode;
   root.dataset.maps = view.maps;
   comparedProbabilities();

@@ -1,0 +1,39 @@
+"""How slices travel to the viewer (present.packed_slices): PNG's Average filter, then deflate. A PNG decoder,
+not our own inverse, checks that the filter is PNG's; the browser's inverse is checked by the canvas tests in
+test_browser.py (raw slices of every pass equal the server's pixels)."""
+import struct
+import zlib
+
+import cv2
+import numpy as np
+
+from mrnet.app.present import average_filtered, packed_slices
+from mrnet.app.samples import BY_KEY, sample_file
+
+
+def png_of_filtered_rows(filtered: np.ndarray) -> bytes:
+    """A greyscale PNG whose every row says 'filter type 3 (Average)' over the given filtered bytes."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    h, w = filtered.shape
+    rows = b"".join(b"\x03" + filtered[y].tobytes() for y in range(h))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def test_the_filter_is_pngs_average_filter_on_the_real_knee_and_a_phantom():
+    knee = np.load(sample_file(BY_KEY["real-knee"]))["sagittal"]
+    phantom = np.load(sample_file(BY_KEY["phantom-acl"]))["coronal"]
+    noise = np.random.default_rng(0).integers(0, 256, (2, 256, 256), dtype=np.uint8)  # every wrap-around mod 256
+    for slices in (knee[[0, len(knee) // 2]], phantom[[3, 17]], noise):
+        filtered = average_filtered(slices)
+        for original, rows in zip(slices, filtered):
+            decoded = cv2.imdecode(np.frombuffer(png_of_filtered_rows(rows), np.uint8), cv2.IMREAD_UNCHANGED)
+            np.testing.assert_array_equal(decoded, original)
+
+
+def test_packed_slices_inflate_to_the_filtered_bytes_and_are_smaller_than_plain_zlib():
+    knee = np.load(sample_file(BY_KEY["real-knee"]))["sagittal"]
+    packed = packed_slices(knee)
+    assert zlib.decompress(packed) == average_filtered(knee).tobytes()
+    assert len(packed) < 0.9 * len(zlib.compress(knee.tobytes(), 1))
