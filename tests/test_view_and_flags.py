@@ -70,6 +70,25 @@ def test_a_case_of_the_wrong_type_or_size_is_one_short_sentence():
         browser.check(["s"], "0001")
 
 
+def test_a_kept_case_gives_the_masks_it_read_without_reading_them_again(analysis):
+    """Saving a flag scores the pointing game on the case's masks: a case still kept by the browser gives those
+    its preparation read (a phantom set would regenerate the whole exam to read them again)."""
+    from mrnet.app.browse import CaseBrowser
+    from mrnet.app.cases import CaseSet
+    reads = []
+
+    def load_masks(case):
+        reads.append(case)
+        return {p: np.full(v.shape, 2, np.uint8) for p, v in analysis.exam.volumes.items()}
+    cases = CaseSet(name="s", title="Set", split="valid", ids=["0001", "0002"], labels={}, fingerprint=str,
+                    load_exam=lambda case: analysis.exam, load_masks=load_masks, has_masks=True)
+    browser = CaseBrowser({"s": type("Item", (), {"cases": cases})()}, None, None, analyze_fn=lambda exam: analysis)
+    opened = browser.open("s", "0001")
+    assert reads == ["0001"] and set(opened.payload["masks"]) == set(analysis.exam.volumes)
+    assert browser.masks("s", "0001") is opened.masks and reads == ["0001"]
+    assert set(browser.masks("s", "0002")) == set(analysis.exam.volumes) and reads == ["0001", "0002"]  # not kept
+
+
 def flag(i=0, comment="", **kw):
     return Flag(**{"dataset": "phantom", "split": "valid", "case_id": f"{i:04d}", "task": "acl", "plane": "sagittal",
                    "slice": i, "method": "shapley", "verdict": "on", "comment": comment, "weights": "abc", **kw})

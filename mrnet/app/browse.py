@@ -11,8 +11,10 @@ import threading
 import time
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from mrnet.app.cases import CaseSet
 from mrnet.app.pixels import PixelStore
@@ -113,6 +115,7 @@ class Opened:
     payload: dict       # the viewer's data (present.viewer_payload), with the link and any lesion masks
     truth: dict         # task -> 0/1
     made: float = 0.0   # time.time() when prepared
+    masks: dict = field(default_factory=dict)  # plane -> lesion bit fields (a labelled set with masks), read once
 
 
 class CaseBrowser:
@@ -208,8 +211,19 @@ class CaseBrowser:
             return Opened(dataset, case, second, explanation(second), truth, time.time())
         analysis = self.analyze(cases.exam(case))
         link = {"dataset": None if dataset == self.default else dataset, "case": case}
-        payload = viewer_payload(analysis, masks=cases.masks(case), link=link, store=self.store)
-        return Opened(dataset, case, analysis, payload, truth, time.time())
+        masks = cases.masks(case)
+        payload = viewer_payload(analysis, masks=masks, link=link, store=self.store)
+        return Opened(dataset, case, analysis, payload, truth, time.time(), masks)
+
+    def masks(self, dataset: str | None, case: str | None) -> dict[str, np.ndarray]:
+        """A case's lesion masks: those its kept preparation read, else read again (a phantom set regenerates
+        the exam for them, about 0.5 s)."""
+        dataset, case = self.check(dataset, case)
+        with self.lock:
+            found = self.recent.get((dataset, case, "a"))
+        if found is not None and found.done() and found.exception() is None:
+            return found.result().masks
+        return self.sets[dataset].cases.masks(case)
 
 
 def quoted(value, limit: int = 40) -> str:

@@ -300,7 +300,7 @@ def save_flag(state: Session | None, view: dict | None, verdict: str | None, com
     try:
         SAVES.check(request.session_hash or "")
         analysis = BROWSER.second(dataset, case).analysis if judged == "b" else state.analysis
-        pointing = judged_hit(analysis, SETS[dataset].cases.masks(case), task, plane, index, method)
+        pointing = judged_hit(analysis, BROWSER.masks(dataset, case), task, plane, index, method)
         flag = FLAGS.add(Flag(dataset, SETS[dataset].cases.split, case, task, plane, index, method, verdict,
                               comment, SECOND_ID if judged == "b" and SECOND_ID else WEIGHTS_ID, pointing=pointing))
     except MRNetError as exc:
