@@ -295,9 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hard-negatives", type=int, default=d.hard_negatives,
                    help="stage 1 (slices): train on the clean slices the model scores highest, the top 1 in N of N "
                         "times as many random ones (the max over an exam's slices meets exactly those); 1: random")
-    p.add_argument("--stage1-nonneg-head", action="store_true",
-                   help="stage 1: clamp the head's weights to >= 0 (each channel only evidence for a lesion, as MRNet's max "
-                        "over slices reads it); experimental, see docs/training.md")
+    p.add_argument("--stage1-positive-head", action="store_true",
+                   help="stage 1: the head's weights kept > 0 (softplus), so that each channel counts only as lesion "
+                        "evidence, as MRNet's max over slices reads it; experimental, see docs/training.md")
     p.add_argument("--stage1-lr", type=float, default=d.stage1_lr, help="stage 1 learning rate, cosine-annealed to 5%%")
     p.add_argument("--stage1-batchnorm", action=argparse.BooleanOptionalAction, default=d.stage1_batchnorm,
                    help="stage 1 with BatchNorm after each conv, folded into the convs afterwards")

@@ -25,9 +25,9 @@ class TrainOptions:
                                         # many random clean slices, by the model's own scores; 1: random
     stage1_lr: float = 1e-3             # cosine-annealed to 5 %
     stage1_batchnorm: bool = True       # BatchNorm after each conv in stage 1, folded into the convs afterwards
-    stage1_nonneg_head: bool = False    # stage 1: keep the head's weights >= 0, so that a channel counts only as
-                                        # evidence for a lesion (MRNet's head then reads each channel's max over
-                                        # an exam's slices, which a clean slice's anatomy cannot cancel)
+    stage1_positive_head: bool = False  # stage 1: the head's weights are softplus(v) > 0, so that a channel counts only
+                                        # as lesion evidence (MRNet's head reads each channel's max over an exam's
+                                        # slices, where a clean slice's anatomy cannot cancel it); 10x stage1_lr
     stage2_lr_factor: float = 0.3       # exam-level stage: lr multiplied by this
     seed: int = 0
     tasks: list[str] = field(default_factory=lambda: ["abnormal", "acl", "meniscus"])

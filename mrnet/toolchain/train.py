@@ -124,6 +124,25 @@ def clean_scores(model: MRNet, vols, picks, norm, compute: Compute) -> np.ndarra
     return logits.amax(dim=1).cpu().numpy()
 
 
+class Softplus(torch.nn.Module):
+    """w = softplus(v): a weight kept > 0 by its parametrisation (a clamp leaves a dead 0 whose channel no
+    longer learns)."""
+
+    def forward(self, v: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.softplus(v)
+
+    def right_inverse(self, w: torch.Tensor) -> torch.Tensor:
+        return torch.log(torch.expm1(w.clamp(min=1e-4)))
+
+
+@torch.no_grad()
+def make_head_positive(model: MRNet, start: float = 0.05) -> None:
+    """Stage 1's positive head: every weight starts at `start` > 0, so that each channel counts only as lesion
+    evidence, which a clean slice's anatomy cannot cancel once MRNet's head reads the max over an exam's slices."""
+    model.classifier.weight.fill_(start)
+    torch.nn.utils.parametrize.register_parametrization(model.classifier, "weight", Softplus())
+
+
 def make_optimizer(params, lr: float, args: TrainOptions) -> torch.optim.Optimizer:
     if args.optimizer == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=args.weight_decay)
@@ -171,7 +190,13 @@ def pretrain(model: MRNet, train: Split, plane, tasks, args: TrainOptions, norm,
     plain = model.features
     if args.stage1_batchnorm:  # the model's own forward path runs through the BatchNorm view for this stage
         model.features = with_batchnorm(plain)
-    opt = make_optimizer(model.parameters(), args.stage1_lr, args)
+    if args.stage1_positive_head:
+        make_head_positive(model)
+        head = list(model.classifier.parameters())
+        rest = [p for p in model.parameters() if all(p is not h for h in head)]
+        opt = make_optimizer([{"params": rest}, {"params": head, "lr": args.stage1_lr * 10}], args.stage1_lr, args)
+    else:
+        opt = make_optimizer(model.parameters(), args.stage1_lr, args)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, args.slice_steps), eta_min=args.stage1_lr * 0.05)
     first = 0
     if ckpt is not None and ckpt.is_file():
@@ -187,6 +212,11 @@ def pretrain(model: MRNet, train: Split, plane, tasks, args: TrainOptions, norm,
     dense_bce = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(args.mask_pos_weight, device=compute.device))
     aug = augmenter(args.augment)
     model.train()
+    if args.stage1_positive_head and first == 0:  # all-positive weights sum every channel: start the logits at 0
+        with torch.no_grad():
+            x = compute.slices(np.concatenate([vols[i][idx] for i, idx in draw()]), norm)
+            pooled, _ = model.forward_head(model.forward_features(x).float())
+            model.classifier.bias.copy_(-(pooled @ model.classifier.weight.T).mean(dim=0))
     recent = []
     for step in range(first, args.slice_steps):
         xs, ms, sizes = [], [], []
@@ -210,12 +240,9 @@ def pretrain(model: MRNet, train: Split, plane, tasks, args: TrainOptions, norm,
             dense_loss, loss = torch.zeros(()), slice_loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(opt.param_groups[0]["params"], 5.0)
+        torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], 5.0)
         opt.step()
         schedule.step()
-        if args.stage1_nonneg_head:
-            with torch.no_grad():
-                model.classifier.weight.clamp_(min=0)
         recent.append((slice_loss.item(), dense_loss.item()))
         if (step + 1) % max(1, args.checkpoint_every) == 0:
             mean_slice, mean_dense = np.mean(recent, axis=0)
@@ -227,6 +254,8 @@ def pretrain(model: MRNet, train: Split, plane, tasks, args: TrainOptions, norm,
             # logged once saved: a step in the log is a step --resume continues after
             log(f"{plane}: stage 1 step {step + 1}: mean loss {mean_slice:.4f} (labels) {mean_dense:.4f} (masks)")
             recent = []
+    if args.stage1_positive_head:
+        torch.nn.utils.parametrize.remove_parametrizations(model.classifier, "weight", leave_parametrized=True)
     if args.stage1_batchnorm:
         fold_batchnorm(model.features)
         model.features = plain
