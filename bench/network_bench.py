@@ -1,6 +1,6 @@
 """A shared link on an ordinary connection (a benchmark, not a test: it prints, never asserts).
 
-    .venv/bin/python bench/network_bench.py [--repeats 3] [--app-dir OTHER_CHECKOUT]
+    .venv/bin/python bench/network_bench.py [--repeats 3] [--profiles loopback ...] [--app-dir OTHER_CHECKOUT]
 
 Debian chromium against the real app, with the network emulated through the DevTools protocol
 (Network.emulateNetworkConditions) for loopback, 20 Mbit/s with 40 ms latency, and 5 Mbit/s with 80 ms. For
@@ -86,12 +86,27 @@ def codings(volumes: dict) -> dict:
         "PNG": lambda v: sum(len(cv2.imencode(".png", s, [cv2.IMWRITE_PNG_COMPRESSION, 9])[1]) for s in v),
         "WebP lossless": lambda v: sum(len(cv2.imencode(".webp", s, [cv2.IMWRITE_WEBP_QUALITY, 101])[1]) for s in v),
     }
-    out = {}
+    out: dict = {"median_predictor_residual_entropy_bits_per_px": round(residual_entropy(volumes), 2)}
     for name, coder in coders.items():
         started = time.perf_counter()
         size = sum(coder(volume) for volume in volumes.values())
         out[name] = {"bytes": size, "encode_ms": round(1000 * (time.perf_counter() - started), 1)}
     return out
+
+
+def residual_entropy(volumes: dict) -> float:
+    """Order-0 entropy (bits per pixel) of what LOCO-I's median predictor leaves: about what any coder that
+    predicts from the left, upper and upper-left neighbours needs without modelling contexts."""
+    counts = np.zeros(256)
+    for volume in volumes.values():
+        v = volume.astype(np.int16)
+        a, b, c = (np.zeros_like(v) for _ in range(3))
+        a[:, :, 1:], b[:, 1:, :], c[:, 1:, 1:] = v[:, :, :-1], v[:, :-1, :], v[:, :-1, :-1]
+        high, low = np.maximum(a, b), np.minimum(a, b)
+        predicted = np.where(c >= high, low, np.where(c <= low, high, a + b - c))
+        counts += np.bincount(((v - predicted) & 255).ravel(), minlength=256)
+    p = counts[counts > 0] / counts.sum()
+    return float(-(p * np.log2(p)).sum())
 
 
 def payload_bytes(volumes: dict) -> dict:
@@ -113,6 +128,8 @@ def payload_bytes(volumes: dict) -> dict:
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--profiles", nargs="*", choices=list(PROFILES), default=list(PROFILES),
+                        help="the links to emulate (all three by default; none: only the coding numbers)")
     parser.add_argument("--app-dir", type=Path, help="run the app of another checkout (e.g. a worktree of an older "
                         "commit) for a same-machine comparison; the coding and payload numbers stay this one's")
     args = parser.parse_args()
@@ -127,12 +144,16 @@ def main():
            "coding_bytes": {"phantom 3 x 32": codings(phantom), "real knee 1 x %d" % len(knee["sagittal"]): codings(knee)},
            "bytes_per_analysis": {"phantom 3 x 32": payload_bytes(phantom), "real knee": payload_bytes(knee)},
            "profiles": {}}
+    if not args.profiles:
+        print(json.dumps(out, indent=2))
+        return
     app = {"cwd": args.app_dir.resolve(), "env_extra": {"PYTHONPATH": str(args.app_dir.resolve())}} if args.app_dir else {}
     out["app"] = str(args.app_dir or "this checkout")
     with running_app(**app) as (url, proc, log), sync_playwright() as pw:
         browser = launch(pw)
         one_run(browser, url, None)  # warm: samples generated, caches filled
-        for name, profile in PROFILES.items():
+        for name in args.profiles:
+            profile = PROFILES[name]
             runs = [one_run(browser, url, profile) for _ in range(args.repeats)]
             out["profiles"][name] = {k: round(statistics.median(r[k] for r in runs), 3) for k in runs[0]}
         browser.close()
