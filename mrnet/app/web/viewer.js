@@ -1,6 +1,6 @@
 // The slice viewer, drawn in the browser (gr.HTML js_on_load: `element`, `props`, `watch` come from Gradio).
 // The server sends each plane's slices once (PNG's Average filter, deflated) and every task's and method's low-resolution
-// CAM maps (float32, already scaled for display); this code upsamples them bilinearly as cv2.resize does,
+// CAM maps (float32 scaled for display, deflated); this code upsamples them bilinearly as cv2.resize does,
 // colours them with the server's JET table and blends them as cv2.addWeighted does. Scrolling, task,
 // method, opacity, window/level, zoom and swipe never call the server. The view (task, method, opacity,
 // mode, slice per plane, and `plane`: the one last used) is written back to props.value, which server events
@@ -325,11 +325,11 @@ function setChoice(key, value) {
   redrawAll();
 }
 
-// Compare mode: the second weights' part of the payload, decoded (a first payload may say it is on its way;
-// the second, with the same id, brings it). Without it, only A's maps can be shown.
+// Compare mode: the second weights' part of the payload, its maps decoded (decodedComparison). A first payload
+// may say it is on its way; the second, with the same id, brings it. Without it, only A's maps can be shown.
 function setComparison(part, wanted) {
   data.compare = part ? { a: part.a, b: part.b, pending: Boolean(part.pending), problem: part.problem || "",
-    maps: part.maps ? { ...part.maps, cams: decodeCams(part.maps.cams) } : null } : null;
+    maps: part.maps || null } : null;
   const ready = Boolean(data.compare && data.compare.maps);
   root.dataset.compare = !data.compare ? "" : ready ? "ready" : data.compare.pending ? "pending" : "failed";
   const box = root.querySelector(".mrv-maps");
@@ -497,7 +497,7 @@ function touchController(plane, pane) {
     fingers.set(e.pointerId, [e.clientX, e.clientY]);
     pane.stage.setPointerCapture(e.pointerId);
     if (fingers.size === 1) {
-      const now = performance.now();
+      const now = e.timeStamp;  // when the finger touched, not when a busy page got to it
       if (lastTap && now - lastTap.t < DOUBLE_TAP_MS && Math.hypot(e.clientX - lastTap.x, e.clientY - lastTap.y) < 30) {
         lastTap = null;
         gesture = null;
@@ -584,16 +584,25 @@ function applyView(next) {
   redrawAll();
 }
 
-function decodeCams(encoded) {
-  const cams = {};
+// Every task's, plane's and method's maps, each deflated float32 (present.packed_floats), inflated at once.
+async function decodeCams(encoded) {
+  const cams = {}, jobs = [];
   for (const [task, perPlane] of Object.entries(encoded)) {
     cams[task] = {};
     for (const [plane, perMethod] of Object.entries(perPlane)) {
       cams[task][plane] = {};
-      for (const [method, b64] of Object.entries(perMethod)) cams[task][plane][method] = new Float32Array(bytesOf(b64).buffer);
+      for (const [method, b64] of Object.entries(perMethod)) {
+        jobs.push(inflate(b64).then((bytes) => { cams[task][plane][method] = new Float32Array(bytes.buffer, 0, bytes.length >> 2); }));
+      }
     }
   }
+  await Promise.all(jobs);
   return cams;
+}
+
+// Compare mode's part of a payload with B's maps decoded (a part without maps as it came).
+async function decodedComparison(part) {
+  return part && part.maps ? { ...part, maps: { ...part.maps, cams: await decodeCams(part.maps.cams) } } : part;
 }
 
 // The first view is drawn from the slices inside the payload (each plane's decisive slice for the task the
@@ -619,10 +628,18 @@ async function load(payload, generation, signal) {
   const firsts = await Promise.all(names.map((name) => passPixels(payload.planes[name].passes[0], signal)));
   if (!current()) return;
   names.forEach((name, i) => place(planes[name], payload.planes[name].passes[0].indices, firsts[i]));
-  const cams = decodeCams(payload.cams);
+  const cams = await decodeCams(payload.cams);
   const masks = {};
   for (const [plane, b64] of Object.entries(payload.masks || {})) masks[plane] = await inflate(b64);
   if (!current()) return;
+  // B's maps may come meanwhile, in a newer payload of the same analysis: the latest one's part is decoded
+  const comparePart = () => (props.data && props.data.id === payload.id ? props.data : payload).compare;
+  let part, decoded;
+  do {
+    part = comparePart();
+    decoded = await decodedComparison(part);
+    if (!current()) return;
+  } while (part !== comparePart());
   const [h, w] = payload.grid;
   data = {
     planes, cams, grid: payload.grid, tasks: payload.tasks, methods: payload.methods, results: payload.results,
@@ -634,8 +651,7 @@ async function load(payload, generation, signal) {
   root.dataset.masks = Object.keys(masks).length ? "1" : "0";
   for (const plane of Object.keys(planes)) buildPane(plane);
   const asked = props.value && typeof props.value === "object" ? props.value : {};  // no view asked: the defaults
-  // B's maps may have come meanwhile, in a newer payload of the same analysis
-  setComparison((props.data && props.data.id === payload.id ? props.data : payload).compare, asked.maps);
+  setComparison(decoded, asked.maps);
   applyView(asked);
   for (const plane of names) progress(plane);
   root.dataset.analysis = payload.id;
@@ -721,9 +737,13 @@ let loads = 0, transfers = null, loadingId = null;
 const reload = () => {
   if (props.data && props.data.id && props.data.id === loadingId) {
     if (data && data.id === loadingId) {
-      setComparison(props.data.compare, view.maps);
-      for (const plane of Object.keys(panes)) drawBars(plane);
-      redrawAll();
+      const id = data.id;
+      decodedComparison(props.data.compare).then((part) => {
+        if (!data || data.id !== id) return;  // a newer analysis came meanwhile
+        setComparison(part, view.maps);
+        for (const plane of Object.keys(panes)) drawBars(plane);
+        redrawAll();
+      }).catch((err) => console.error("viewer: the second weights' maps could not be read:", err));
     }
     return;  // a load still under way reads props.data when it gets there
   }
