@@ -47,7 +47,8 @@ def one_run(browser, url, profile):
     cdp = page.context.new_cdp_session(page)
     cdp.send("Network.enable")
     received = []
-    cdp.on("Network.loadingFinished", lambda e: received.append(e["encodedDataLength"]))
+    # every chunk as it arrives: the event stream (Gradio's server-sent events) stays open, so it never finishes
+    cdp.on("Network.dataReceived", lambda e: received.append(e["encodedDataLength"]))
     if profile:
         bits, latency = profile
         cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": latency,

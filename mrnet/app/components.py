@@ -16,6 +16,17 @@ def web_assets(name: str) -> tuple[str, str, str]:
     return html, css, js
 
 
+class DataProp(gr.HTML):
+    """A gr.HTML whose `data` is a prop only. gr.HTML's __getattr__ would read "data" (quoted in the script) as an
+    event's name, and an attribute of that name makes Gradio send every update's data twice: as the prop and as a
+    top-level key that the browser never reads (the viewer's payload, 300 kB, went twice per analysis)."""
+
+    def __getattr__(self, name: str):
+        if name == "data":
+            raise AttributeError(name)
+        return super().__getattr__(name)
+
+
 def bundled(name: str, kwargs: dict) -> dict:
     """The component's own template, CSS and script, unless given (Gradio rebuilds a component from its props
     to apply an update, and passes them all back)."""
@@ -23,13 +34,12 @@ def bundled(name: str, kwargs: dict) -> dict:
     return {"html_template": html, "css_template": css, "js_on_load": js, "apply_default_css": False} | kwargs
 
 
-class SliceViewer(gr.HTML):
+class SliceViewer(DataProp):
     """One large image per plane with the CAM over it, drawn in the browser (web/viewer.js); its value is the
     view (mrnet.app.view.View as a dict), written back as the reviewer scrolls and switches."""
 
     def __init__(self, value=None, data=None, **kwargs):
         super().__init__(value=value, data=data, **bundled("viewer", kwargs))
-        self.data = data  # else gr.HTML's __getattr__ reads "data" (quoted in the script) as an event's name
 
     def api_info(self):
         return {"type": "object", "title": "Viewer view", "properties": {
@@ -39,13 +49,12 @@ class SliceViewer(gr.HTML):
             "maps": {"type": "string", "enum": ["a", "b", "ab"]}}}
 
 
-class CasesView(gr.HTML):
+class CasesView(DataProp):
     """A labelled set browsed by outcome (web/cases.js): confusion matrix, ROC, the case list; opening a row
     triggers its `open` event with {dataset, case, task, next, compare}."""
 
     def __init__(self, value=None, data=None, **kwargs):
         super().__init__(value=value, data=data, **bundled("cases", kwargs))
-        self.data = data  # else gr.HTML's __getattr__ reads "data" (quoted in the script) as an event's name
 
     def api_info(self):
         return {"type": "object", "title": "Case on screen", "properties": {
