@@ -146,3 +146,27 @@ def test_the_page_and_its_config_carry_no_memory_addresses(app_url):
         with urllib.request.urlopen(app_url + path, timeout=30) as response:
             text = response.read().decode("utf-8", errors="replace")
         assert not re.search(r" at 0x[0-9a-f]{6,}", text.replace("\\u003e", ">")), path
+
+
+def test_an_analysis_sends_the_viewers_data_once(app_url):
+    """The Analyze event's one message carries the viewer's payload once, as its `data` prop (an attribute of that
+    name once made Gradio send a second, unread copy at the update's top level)."""
+    import httpx
+    config = httpx.get(app_url + "config").json()
+    fn = next(i for i, d in enumerate(config["dependencies"]) if d.get("api_name") == "run_analysis")
+    by_id = {c["id"]: c for c in config["components"]}
+    sample = next(c for c in config["components"] if c.get("props", {}).get("elem_id") == "sample")
+    title = sample["props"]["choices"][1][0]
+    inputs = [title if i == sample["id"] else None for i in config["dependencies"][fn]["inputs"]]
+    joined = httpx.post(app_url + "gradio_api/queue/join", json={"data": inputs, "fn_index": fn,
+                                                                 "session_hash": "once0001", "trigger_id": None})
+    assert joined.status_code == 200, joined.text
+    with httpx.stream("GET", app_url + "gradio_api/queue/data", params={"session_hash": "once0001"}, timeout=120) as s:
+        done = next(json.loads(line[5:]) for line in s.iter_lines()
+                    if line.startswith("data:") and json.loads(line[5:]).get("msg") == "process_completed")
+    outputs = config["dependencies"][fn]["outputs"]
+    update = done["output"]["data"][[by_id[i].get("props", {}).get("elem_id") for i in outputs].index("viewer")]
+    payload = update["props"]["data"]
+    assert set(payload["planes"]) == {"axial", "coronal", "sagittal"} and payload["cams"]
+    assert "data" not in update
+    assert len(json.dumps(done)) < 1.2 * len(json.dumps(payload))
