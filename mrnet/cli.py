@@ -298,6 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stage1-positive-head", action="store_true",
                    help="stage 1: the head's weights kept > 0 (softplus), so that each channel counts only as lesion "
                         "evidence, as MRNet's max over slices reads it; experimental, see docs/training.md")
+    p.add_argument("--refit-head", type=float, default=d.refit_head, metavar="L2",
+                   help="after stage 1, fit the head again on the training exams' max-pooled features (what it reads "
+                        "in MRNet) by logistic regression with this L2 penalty on standardised channels; 0: no")
     p.add_argument("--stage1-lr", type=float, default=d.stage1_lr, help="stage 1 learning rate, cosine-annealed to 5%%")
     p.add_argument("--stage1-batchnorm", action=argparse.BooleanOptionalAction, default=d.stage1_batchnorm,
                    help="stage 1 with BatchNorm after each conv, folded into the convs afterwards")

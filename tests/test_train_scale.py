@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
@@ -141,3 +142,39 @@ def test_resume_inside_stage_one_equals_an_uninterrupted_run(tiny_set, tmp_path)
     a, b = load_file(tmp_path / "whole" / "sagittal.safetensors"), load_file(out / "sagittal.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert a["classifier.weight"].float().min() > 0
+
+
+def test_refit_head_puts_mrnets_own_exam_logits_at_the_logistic_optimum(tiny_set):
+    """--refit-head fits the head on each channel's max over an exam's slices, standardised, and folds the result
+    into MRNet's linear layer. Checked from the optimality condition of the objective it states, not by fitting
+    again: with MRNet's own exam logits s and c = w * sd, sum(sigmoid(s) - y) = 0 and Z^T (sigmoid(s) - y) + l2 c = 0."""
+    from mrnet.core.compute import compute_for
+    from mrnet.core.config import Normalization
+    from mrnet.core.model import MRNet
+    from mrnet.toolchain.dataset import read_split
+    from mrnet.toolchain.train import refit_head
+    tasks, plane, l2 = ["abnormal", "acl", "meniscus"], "sagittal", 2.0
+    train, norm, compute = read_split(tiny_set, "train", tasks), Normalization(), compute_for("cpu", "fp32")
+    torch.manual_seed(0)
+    model = MRNet(len(tasks)).eval()
+    refit_head(model, train, plane, tasks, l2, norm, compute)
+    with torch.inference_mode():  # MRNet's own path, and the channels computed here from the conv stack
+        xs = [compute.slices(train.volume(plane, i), norm) for i in range(len(train.ids))]
+        logits = torch.stack([model(x) for x in xs]).double().numpy()
+        channels = torch.stack([model.features(x).mean(dim=(2, 3)).amax(dim=0) for x in xs]).double().numpy()
+    sd = channels.std(axis=0)
+    sd[sd < 1e-6] = 1.0
+    z = (channels - channels.mean(axis=0)) / sd
+    weight = model.classifier.weight.detach().double().numpy()
+    fitted = 0
+    for k, task in enumerate(tasks):
+        y = np.asarray(train.labels[task], dtype=float)
+        residual = 1 / (1 + np.exp(-logits[:, k])) - y
+        if 0 < y.sum() < len(y):
+            fitted += 1
+            assert abs(residual.sum()) < 1e-3, task
+            np.testing.assert_allclose(z.T @ residual + l2 * weight[k] * sd, 0, atol=1e-3, err_msg=task)
+            assert np.abs(weight[k]).max() > 0  # the fit moved the head
+        else:  # one class only: no coefficients, the smoothed log-odds
+            assert np.all(weight[k] == 0) and np.allclose(logits[:, k], np.log((y.sum() + 0.5) / (len(y) - y.sum() + 0.5)))
+    assert fitted >= 1

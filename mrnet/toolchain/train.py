@@ -261,6 +261,38 @@ def pretrain(model: MRNet, train: Split, plane, tasks, args: TrainOptions, norm,
         model.features = plain
 
 
+def max_pooled(model: MRNet, split: Split, plane: str, norm: Normalization, compute: Compute) -> np.ndarray:
+    """(exams, channels): each channel's max over an exam's slices of the pooled features, what MRNet's head reads."""
+    model.eval()
+    rows = []
+    with torch.inference_mode():
+        for i in range(len(split.ids)):
+            x = compute.slices(split.volume(plane, i), norm)
+            with compute.autocast():
+                maps = model.forward_features(x)
+            pooled, _ = model.forward_head(maps.float())
+            rows.append(pooled.amax(dim=0).float().cpu().numpy())
+    return np.stack(rows)
+
+
+def refit_head(model: MRNet, train: Split, plane: str, tasks, l2: float, norm: Normalization, compute: Compute) -> None:
+    """The exam-level stage for the head alone: per task, an L2 logistic regression (penalty l2/2 * |c|^2) of the
+    exam labels on the training exams' max-pooled features, standardised; folded back into MRNet's linear layer,
+    w = c / sd and b = c0 - sum(c * mu / sd), so the model stays plain MRNet. Stage 1 trains the head on single
+    slices; this fits it on the input it has in use, each channel's max over an exam."""
+    x = max_pooled(model, train, plane, norm, compute).astype(np.float64)
+    mu, sd = x.mean(axis=0), x.std(axis=0)
+    sd[sd < 1e-6] = 1.0  # a channel that never varies: its coefficient stays 0 under the penalty
+    weights, biases = [], []
+    for task in tasks:
+        c0, c = fit_logistic((x - mu) / sd, train.labels[task], l2=l2)
+        weights.append(c / sd)
+        biases.append(c0 - float(np.sum(c * mu / sd)))
+    with torch.no_grad():
+        model.classifier.weight.copy_(torch.from_numpy(np.stack(weights)))
+        model.classifier.bias.copy_(torch.tensor(biases))
+
+
 def predict_split(model: MRNet, split: Split, plane: str, norm: Normalization, compute: Compute) -> np.ndarray:
     model.eval()
     out = []
@@ -305,6 +337,12 @@ def train_plane(plane, train: Split, valid: Split, tasks, args: TrainOptions, no
         scores = predict_split(model, valid, plane, norm, compute)
         log(f"{plane} after stage 1: valid AUC " + " ".join(
             f"{t} {auc(valid.labels[t], scores[:, k])}" for k, t in enumerate(tasks)))
+    if state["epoch"] == 0 and args.refit_head > 0:
+        refit_head(model, train, plane, tasks, args.refit_head, norm, compute)
+        scores = predict_split(model, valid, plane, norm, compute)
+        log(f"{plane} after refitting the head on the training exams (L2 {args.refit_head:g}): valid AUC " + " ".join(
+            f"{t} {auc(valid.labels[t], scores[:, k])}" for k, t in enumerate(tasks)))
+    if state["epoch"] == 0 and has_masks and args.slice_steps > 0:
         for group in opt.param_groups:
             group["lr"] = args.lr * args.stage2_lr_factor
     task_bits = task_bit_tensor(tasks)
