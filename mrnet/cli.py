@@ -300,7 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "evidence, as MRNet's max over slices reads it; experimental, see docs/training.md")
     p.add_argument("--refit-head", type=float, default=d.refit_head, metavar="L2",
                    help="after stage 1, fit the head again on the training exams' max-pooled features (what it reads "
-                        "in MRNet) by logistic regression with this L2 penalty on standardised channels; 0: no")
+                        "in MRNet) by logistic regression with this L2 penalty on standardised channels (weights >= 0 "
+                        "with --stage1-positive-head); 0: no")
     p.add_argument("--stage1-lr", type=float, default=d.stage1_lr, help="stage 1 learning rate, cosine-annealed to 5%%")
     p.add_argument("--stage1-batchnorm", action=argparse.BooleanOptionalAction, default=d.stage1_batchnorm,
                    help="stage 1 with BatchNorm after each conv, folded into the convs afterwards")

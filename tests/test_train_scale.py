@@ -144,10 +144,12 @@ def test_resume_inside_stage_one_equals_an_uninterrupted_run(tiny_set, tmp_path)
     assert a["classifier.weight"].float().min() > 0
 
 
-def test_refit_head_puts_mrnets_own_exam_logits_at_the_logistic_optimum(tiny_set):
+@pytest.mark.parametrize("nonnegative", [False, True])
+def test_refit_head_puts_mrnets_own_exam_logits_at_the_logistic_optimum(tiny_set, nonnegative):
     """--refit-head fits the head on each channel's max over an exam's slices, standardised, and folds the result
-    into MRNet's linear layer. Checked from the optimality condition of the objective it states, not by fitting
-    again: with MRNet's own exam logits s and c = w * sd, sum(sigmoid(s) - y) = 0 and Z^T (sigmoid(s) - y) + l2 c = 0."""
+    into MRNet's linear layer. Checked from the optimality (KKT) conditions of the objective it states, not by
+    fitting again: with MRNet's own exam logits s, c = w * sd and g = Z^T (sigmoid(s) - y) + l2 c,
+    sum(sigmoid(s) - y) = 0 and g = 0; with weights kept >= 0, g = 0 where c > 0 and g >= 0 where c = 0."""
     from mrnet.core.compute import compute_for
     from mrnet.core.config import Normalization
     from mrnet.core.model import MRNet
@@ -157,7 +159,7 @@ def test_refit_head_puts_mrnets_own_exam_logits_at_the_logistic_optimum(tiny_set
     train, norm, compute = read_split(tiny_set, "train", tasks), Normalization(), compute_for("cpu", "fp32")
     torch.manual_seed(0)
     model = MRNet(len(tasks)).eval()
-    refit_head(model, train, plane, tasks, l2, norm, compute)
+    refit_head(model, train, plane, tasks, l2, norm, compute, nonnegative=nonnegative)
     with torch.inference_mode():  # MRNet's own path, and the channels computed here from the conv stack
         xs = [compute.slices(train.volume(plane, i), norm) for i in range(len(train.ids))]
         logits = torch.stack([model(x) for x in xs]).double().numpy()
@@ -172,9 +174,17 @@ def test_refit_head_puts_mrnets_own_exam_logits_at_the_logistic_optimum(tiny_set
         residual = 1 / (1 + np.exp(-logits[:, k])) - y
         if 0 < y.sum() < len(y):
             fitted += 1
+            c = weight[k] * sd
+            gradient = z.T @ residual + l2 * c
             assert abs(residual.sum()) < 1e-3, task
-            np.testing.assert_allclose(z.T @ residual + l2 * weight[k] * sd, 0, atol=1e-3, err_msg=task)
-            assert np.abs(weight[k]).max() > 0  # the fit moved the head
+            assert np.abs(c).max() > 0.01  # the fit moved the head
+            if nonnegative:
+                assert c.min() >= 0 and (c == 0).any(), task  # the bound holds, and binds somewhere
+                np.testing.assert_allclose(gradient[c > 1e-6], 0, atol=1e-3, err_msg=task)
+                assert gradient[c == 0].min() > -1e-3, task
+            else:
+                assert c.min() < 0, task
+                np.testing.assert_allclose(gradient, 0, atol=1e-3, err_msg=task)
         else:  # one class only: no coefficients, the smoothed log-odds
             assert np.all(weight[k] == 0) and np.allclose(logits[:, k], np.log((y.sum() + 0.5) / (len(y) - y.sum() + 0.5)))
     assert fitted >= 1

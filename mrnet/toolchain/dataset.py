@@ -3,14 +3,15 @@ DIR/{train,valid}/{axial,coronal,sagittal}/NNNN.npy and DIR/{split}-{abnormal,ac
 (`id,label` rows, no header). Phantom folders also have DIR/masks/{split}/{plane}/NNNN.npy: uint8 bit
 fields aligned with the slices (MASK_BITS: 1 ACL tear, 2 meniscal tear, 4 other abnormality).
 
-The fusion fit comes from scikit-learn (a training dependency, never the runtime's); the ROC AUC is
-mrnet.toolchain.metrics.auc."""
+The fusion fit comes from scikit-learn, the non-negative fit from scipy (training dependencies, never the
+runtime's); the ROC AUC is mrnet.toolchain.metrics.auc."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy.optimize import minimize
 from sklearn.linear_model import LogisticRegression
 
 from mrnet.core.config import PLANES, TASKS
@@ -57,15 +58,31 @@ def read_split(root: Path, split: str, tasks=TASKS) -> Split:
     return Split(root=root, split=split, ids=ids, labels=labels)
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2) -> tuple[float, np.ndarray]:
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, nonnegative: bool = False) -> tuple[float, np.ndarray]:
     """Logistic regression with an L2 penalty of l2/2 * |coef|^2 on the coefficients (not the intercept)
     -> (intercept, coef). scikit-learn minimises C * sum(log loss) + |coef|^2 / 2, so C = 1 / l2.
+    nonnegative: the same objective with every coefficient >= 0, by scipy's L-BFGS-B (scikit-learn has no bounds).
     With one class only (a tiny split) there is nothing to fit: zero coefficients and the smoothed log-odds
     of that class as the intercept."""
     y = np.asarray(y)
     if len(np.unique(y)) < 2:
         positives = float(y.sum())
         return float(np.log((positives + 0.5) / (len(y) - positives + 0.5))), np.zeros(np.asarray(x).shape[1])
+    if nonnegative:
+        return fit_nonnegative_logistic(np.asarray(x, dtype=np.float64), y.astype(np.float64), l2)
     model = LogisticRegression(C=1.0 / l2, tol=1e-10, max_iter=1000)
     model.fit(np.asarray(x, dtype=np.float64), y)
     return float(model.intercept_[0]), model.coef_[0].astype(np.float64)
+
+
+def fit_nonnegative_logistic(x: np.ndarray, y: np.ndarray, l2: float) -> tuple[float, np.ndarray]:
+    """sum(log(1 + e^s) - y s) + l2/2 * |coef|^2 with s = x coef + intercept, minimised over coef >= 0."""
+    def objective(p: np.ndarray) -> tuple[float, np.ndarray]:
+        s = x @ p[:-1] + p[-1]
+        residual = 0.5 * (1 + np.tanh(0.5 * s)) - y  # sigmoid(s) - y, without overflow
+        loss = float(np.sum(np.logaddexp(0, s) - y * s) + 0.5 * l2 * p[:-1] @ p[:-1])
+        return loss, np.append(x.T @ residual + l2 * p[:-1], residual.sum())
+    bounds = [(0.0, None)] * x.shape[1] + [(None, None)]
+    p = minimize(objective, np.zeros(x.shape[1] + 1), jac=True, method="L-BFGS-B", bounds=bounds,
+                 options={"maxiter": 10000, "ftol": 1e-15, "gtol": 1e-10}).x
+    return float(p[-1]), p[:-1]

@@ -30,7 +30,7 @@ class TrainOptions:
                                         # slices, where a clean slice's anatomy cannot cancel it); 10x stage1_lr
     refit_head: float = 0.0             # > 0: after stage 1, the head is refitted on the training exams' max-pooled
                                         # features (L2 logistic regression with this penalty on standardised
-                                        # channels); 0: the head stage 1 left
+                                        # channels; weights >= 0 with stage1_positive_head); 0: the head stage 1 left
     stage2_lr_factor: float = 0.3       # exam-level stage: lr multiplied by this
     seed: int = 0
     tasks: list[str] = field(default_factory=lambda: ["abnormal", "acl", "meniscus"])

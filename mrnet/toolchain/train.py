@@ -275,17 +275,19 @@ def max_pooled(model: MRNet, split: Split, plane: str, norm: Normalization, comp
     return np.stack(rows)
 
 
-def refit_head(model: MRNet, train: Split, plane: str, tasks, l2: float, norm: Normalization, compute: Compute) -> None:
+def refit_head(model: MRNet, train: Split, plane: str, tasks, l2: float, norm: Normalization, compute: Compute,
+               nonnegative: bool = False) -> None:
     """The exam-level stage for the head alone: per task, an L2 logistic regression (penalty l2/2 * |c|^2) of the
     exam labels on the training exams' max-pooled features, standardised; folded back into MRNet's linear layer,
     w = c / sd and b = c0 - sum(c * mu / sd), so the model stays plain MRNet. Stage 1 trains the head on single
-    slices; this fits it on the input it has in use, each channel's max over an exam."""
+    slices; this fits it on the input it has in use, each channel's max over an exam. nonnegative: c >= 0, so
+    w >= 0 (after a positive stage-1 head: a channel still counts only as lesion evidence, which the CAM shows)."""
     x = max_pooled(model, train, plane, norm, compute).astype(np.float64)
     mu, sd = x.mean(axis=0), x.std(axis=0)
     sd[sd < 1e-6] = 1.0  # a channel that never varies: its coefficient stays 0 under the penalty
     weights, biases = [], []
     for task in tasks:
-        c0, c = fit_logistic((x - mu) / sd, train.labels[task], l2=l2)
+        c0, c = fit_logistic((x - mu) / sd, train.labels[task], l2=l2, nonnegative=nonnegative)
         weights.append(c / sd)
         biases.append(c0 - float(np.sum(c * mu / sd)))
     with torch.no_grad():
@@ -338,9 +340,10 @@ def train_plane(plane, train: Split, valid: Split, tasks, args: TrainOptions, no
         log(f"{plane} after stage 1: valid AUC " + " ".join(
             f"{t} {auc(valid.labels[t], scores[:, k])}" for k, t in enumerate(tasks)))
     if state["epoch"] == 0 and args.refit_head > 0:
-        refit_head(model, train, plane, tasks, args.refit_head, norm, compute)
+        refit_head(model, train, plane, tasks, args.refit_head, norm, compute, nonnegative=args.stage1_positive_head)
         scores = predict_split(model, valid, plane, norm, compute)
-        log(f"{plane} after refitting the head on the training exams (L2 {args.refit_head:g}): valid AUC " + " ".join(
+        log(f"{plane} after refitting the head on the training exams (L2 {args.refit_head:g}"
+            + (", weights >= 0" if args.stage1_positive_head else "") + "): valid AUC " + " ".join(
             f"{t} {auc(valid.labels[t], scores[:, k])}" for k, t in enumerate(tasks)))
     if state["epoch"] == 0 and has_masks and args.slice_steps > 0:
         for group in opt.param_groups:
