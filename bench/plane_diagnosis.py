@@ -33,6 +33,7 @@ from mrnet.core.pointing import task_mask
 from mrnet.core.weights import load_weights
 from mrnet.toolchain.dataset import read_split
 from mrnet.toolchain.metrics import auc
+from mrnet.toolchain.train import max_pooled
 
 
 def slice_and_exam_logits(model, volume, norm, compute) -> tuple[np.ndarray, np.ndarray]:
@@ -66,16 +67,6 @@ def stage1_checkpoint(path: Path, n_tasks: int):
     fold_batchnorm(model.features)
     model.features = plain
     return model.eval()
-
-
-def max_pooled(model, split, plane, norm, compute) -> np.ndarray:
-    """(exams, 256): each channel's max over the exam's slices of the pooled features (what MRNet's head sees)."""
-    rows = []
-    with torch.inference_mode():
-        for i in range(len(split.ids)):
-            pooled, _ = model.forward_head(model.forward_features(compute.slices(split.volume(plane, i), norm)))
-            rows.append(pooled.max(dim=0).values.numpy())
-    return np.stack(rows)
 
 
 def refit_head_aucs(model, data: Path, split, plane, tasks, norm, compute) -> dict:
