@@ -261,18 +261,23 @@ def pretrain(model: MRNet, train: Split, plane, tasks, args: TrainOptions, norm,
         model.features = plain
 
 
-def max_pooled(model: MRNet, split: Split, plane: str, norm: Normalization, compute: Compute) -> np.ndarray:
-    """(exams, channels): each channel's max over an exam's slices of the pooled features, what MRNet's head reads."""
+def exam_heads(model: MRNet, split: Split, plane: str, norm: Normalization,
+               compute: Compute) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Each exam of the split through the model in eval mode: forward_head's (pooled (S, channels), logits)."""
     model.eval()
-    rows = []
+    heads = []
     with torch.inference_mode():
         for i in range(len(split.ids)):
             x = compute.slices(split.volume(plane, i), norm)
             with compute.autocast():
                 maps = model.forward_features(x)
-            pooled, _ = model.forward_head(maps.float())
-            rows.append(pooled.amax(dim=0).float().cpu().numpy())
-    return np.stack(rows)
+            heads.append(model.forward_head(maps))
+    return heads
+
+
+def max_pooled(model: MRNet, split: Split, plane: str, norm: Normalization, compute: Compute) -> np.ndarray:
+    """(exams, channels): each channel's max over an exam's slices of the pooled features, what MRNet's head reads."""
+    return np.stack([pooled.amax(dim=0).cpu().numpy() for pooled, _ in exam_heads(model, split, plane, norm, compute)])
 
 
 def refit_head(model: MRNet, train: Split, plane: str, tasks, l2: float, norm: Normalization, compute: Compute,
@@ -296,15 +301,8 @@ def refit_head(model: MRNet, train: Split, plane: str, tasks, l2: float, norm: N
 
 
 def predict_split(model: MRNet, split: Split, plane: str, norm: Normalization, compute: Compute) -> np.ndarray:
-    model.eval()
-    out = []
-    with torch.inference_mode():
-        for i in range(len(split.ids)):
-            x = compute.slices(split.volume(plane, i), norm)
-            with compute.autocast():
-                maps = model.forward_features(x)
-            out.append(model.forward_head(maps)[1].cpu().numpy())
-    return np.stack(out)  # (n, tasks)
+    """(exams, tasks): MRNet's exam logits."""
+    return np.stack([logits.cpu().numpy() for _, logits in exam_heads(model, split, plane, norm, compute)])
 
 
 def train_plane(plane, train: Split, valid: Split, tasks, args: TrainOptions, norm, compute: Compute, ckpt_dir: Path,
@@ -332,19 +330,20 @@ def train_plane(plane, train: Split, valid: Split, tasks, args: TrainOptions, no
         rng.bit_generator.state = json.loads(saved["numpy_rng"])
         torch.set_rng_state(saved["torch_rng"])
         log(f"{plane}: resuming after epoch {state['epoch']}")
+
+    def log_valid_auc(when: str) -> None:
+        scores = predict_split(model, valid, plane, norm, compute)
+        log(f"{plane} {when}: valid AUC " + " ".join(
+            f"{t} {auc(valid.labels[t], scores[:, k])}" for k, t in enumerate(tasks)))
     has_masks = train.mask(plane, 0) is not None
     use_masks = args.mask_weight > 0 and has_masks  # the per-location loss on the CAM
     if has_masks and state["epoch"] == 0 and args.slice_steps > 0:
         pretrain(model, train, plane, tasks, args, norm, compute, log, ckpt_dir / f"{plane}.stage1.pt")
-        scores = predict_split(model, valid, plane, norm, compute)
-        log(f"{plane} after stage 1: valid AUC " + " ".join(
-            f"{t} {auc(valid.labels[t], scores[:, k])}" for k, t in enumerate(tasks)))
+        log_valid_auc("after stage 1")
     if state["epoch"] == 0 and args.refit_head > 0:
         refit_head(model, train, plane, tasks, args.refit_head, norm, compute, nonnegative=args.stage1_positive_head)
-        scores = predict_split(model, valid, plane, norm, compute)
-        log(f"{plane} after refitting the head on the training exams (L2 {args.refit_head:g}"
-            + (", weights >= 0" if args.stage1_positive_head else "") + "): valid AUC " + " ".join(
-            f"{t} {auc(valid.labels[t], scores[:, k])}" for k, t in enumerate(tasks)))
+        log_valid_auc(f"after refitting the head on the training exams (L2 {args.refit_head:g}"
+                      + (", weights >= 0" if args.stage1_positive_head else "") + ")")
     if state["epoch"] == 0 and has_masks and args.slice_steps > 0:
         for group in opt.param_groups:
             group["lr"] = args.lr * args.stage2_lr_factor
