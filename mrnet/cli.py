@@ -32,13 +32,13 @@ def load_weights(source: str, device: str = "cpu"):
 
 
 def cmd_predict(a) -> int:
+    from mrnet.inputs.load import load_exam
+    exam = load_exam(a.inputs)  # a file we cannot read is said before torch is imported (a few seconds)
     from mrnet.core.analysis import analyze
     from mrnet.core.compute import compute_for
     from mrnet.core.explain import method
     from mrnet.core.export import export
     from mrnet.core.render import Renderer
-    from mrnet.inputs.load import load_exam
-    exam = load_exam(a.inputs)
     compute = compute_for(a.device, a.precision)
     method(a.method)  # an unknown method: one sentence, before any work
     analysis = analyze(exam, load_weights(a.weights, compute.device), compute)
