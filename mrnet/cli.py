@@ -66,6 +66,7 @@ def cmd_phantom(a) -> int:
 
 def cmd_train(a) -> int:
     from mrnet.toolchain.train import run_train
+    a.plane_slice_steps = dict(a.plane_slice_steps)
     options = TrainOptions(**{f.name: getattr(a, f.name) for f in fields(TrainOptions)})
     if a.recipe:  # the recipe's values, except for options given on the command line
         given = {dest for dest, names in a.option_names.items()
@@ -199,6 +200,14 @@ def weights_arg(p: argparse.ArgumentParser) -> None:
                    help="weights folder, or Hub repo owner/name[@revision]; default: $MRNET_WEIGHTS, else bundled weights/")
 
 
+def plane_steps(text: str) -> tuple[str, int]:
+    """`PLANE=N` of --plane-slice-steps."""
+    plane, _, steps = text.partition("=")
+    if plane not in PLANES or not steps.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not PLANE=STEPS with PLANE one of {', '.join(PLANES)}")
+    return plane, int(steps)
+
+
 def device_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA when present, else the CPU), cpu, cuda or cuda:N")
 
@@ -287,6 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "per-location loss, stage 1 learns from slice-level labels (add --slice-steps 0 for plain MRNet)")
     p.add_argument("--mask-pos-weight", type=float, default=d.mask_pos_weight)
     p.add_argument("--slice-steps", type=int, default=d.slice_steps, help="stage 1 steps (phantoms with masks only)")
+    p.add_argument("--plane-slice-steps", nargs="+", type=plane_steps, default=[], metavar="PLANE=N",
+                   help="stage 1 steps for these planes instead of --slice-steps (e.g. coronal=4000)")
     p.add_argument("--slice-batch", type=int, default=d.slice_batch, help="stage 1: slices per step")
     p.add_argument("--subset-slices", type=int, default=d.subset_slices, help="stage 1: slices per subset (a small exam)")
     p.add_argument("--stage1", choices=["slices", "subsets"], default=d.stage1,

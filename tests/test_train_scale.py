@@ -116,6 +116,9 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(tiny_set, tmp_path):
     history = lambda p: [(h["epoch"], h["loss"], h["valid_auc"]) for h in  # noqa: E731
                          json.loads((p / "training_history.json").read_text())["sagittal"]["history"]]
     assert history(out) == history(tmp_path / "whole")
+    # the card's training time is the resumed run's own, and says so
+    assert "resumed from checkpoints" in (out / "README.md").read_text()
+    assert "resumed from checkpoints" not in (tmp_path / "whole" / "README.md").read_text()
 
 
 @pytest.mark.long
@@ -142,6 +145,24 @@ def test_resume_inside_stage_one_equals_an_uninterrupted_run(tiny_set, tmp_path)
     a, b = load_file(tmp_path / "whole" / "sagittal.safetensors"), load_file(out / "sagittal.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert a["classifier.weight"].float().min() > 0
+
+
+def test_plane_slice_steps_give_one_plane_its_own_stage_one(tiny_set, tmp_path):
+    """--plane-slice-steps PLANE=N: that plane's stage 1 runs N steps (its schedule spans N), the others
+    --slice-steps; the plane's model is the one a run of that plane alone with --slice-steps N gives, bit for bit
+    (each plane's seeds depend on the plane only). A malformed value gets one sentence."""
+    common = ("--epochs", 0, "--slice-batch", 2, "--mask-weight", 0, "--seed", 3)
+    mixed = train(tiny_set, tmp_path / "mixed", *common, "--planes", "axial", "sagittal", "--slice-steps", 2,
+                  "--plane-slice-steps", "sagittal=5")
+    assert mixed.returncode == 0, mixed.stderr
+    assert "axial: stage 1, 2 steps" in mixed.stderr and "sagittal: stage 1, 5 steps" in mixed.stderr
+    alone = train(tiny_set, tmp_path / "alone", *common, "--slice-steps", 5)
+    assert alone.returncode == 0, alone.stderr
+    a, b = load_file(tmp_path / "mixed" / "sagittal.safetensors"), load_file(tmp_path / "alone" / "sagittal.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    bad = train(tiny_set, tmp_path / "bad", "--plane-slice-steps", "knee=5")
+    assert bad.returncode == 2 and "'knee=5' is not PLANE=STEPS" in bad.stderr and "Traceback" not in bad.stderr
+    assert not (tmp_path / "bad").exists()
 
 
 @pytest.mark.parametrize("nonnegative", [False, True])

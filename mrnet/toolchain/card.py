@@ -179,7 +179,9 @@ def card_text(config: WeightsConfig) -> str:
         "> **Research demo. Not for diagnosis.** " + prov.get("intended_use", ""), "",
         "## Training data", "", str(prov.get("trained_on", "unknown")), "",
         "## How it was trained", "", f"```\n{prov.get('training_command', 'unknown')}\n```", "",
-        f"Training time: {prov.get('training_minutes', '?')} minutes.", "",
+        f"Training time: {prov.get('training_minutes', '?')} minutes"
+        + (" in the run that wrote these files, which resumed from checkpoints (the earlier runs' time is not "
+           "counted)." if prov.get("resumed") else "."), "",
         "## Metrics", "", "Validation split (early stopping and the fusion coefficients were fitted on it, so "
         "these are optimistic; the held-out evaluation below is not):", "",
         metric_table(prov.get("metrics", {})) or "none recorded", "",

@@ -18,6 +18,7 @@ class TrainOptions:
                                         # then learns from slice-level labels only; with slice_steps 0: plain MRNet)
     mask_pos_weight: float = 10.0
     slice_steps: int = 600              # stage 1 steps (phantoms with masks only)
+    plane_slice_steps: dict[str, int] = field(default_factory=dict)  # these planes' stage 1 steps instead
     slice_batch: int = 24               # stage 1: slices per step
     subset_slices: int = 8              # stage 1: slices per subset (a small exam)
     stage1: str = "slices"              # single slices, or subsets (MRNet's max over the subset)

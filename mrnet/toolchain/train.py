@@ -11,6 +11,7 @@ import json
 import shlex
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -308,6 +309,7 @@ def predict_split(model: MRNet, split: Split, plane: str, norm: Normalization, c
 def train_plane(plane, train: Split, valid: Split, tasks, args: TrainOptions, norm, compute: Compute, ckpt_dir: Path,
                 log) -> tuple[MRNet, dict]:
     device = compute.device
+    args = replace(args, slice_steps=args.plane_slice_steps.get(plane, args.slice_steps))
     torch.manual_seed(args.seed + ["axial", "coronal", "sagittal"].index(plane))
     rng = np.random.default_rng(args.seed)
     model = initial_model(args.init, len(tasks)).to(device).to(memory_format=torch.channels_last)
@@ -457,6 +459,7 @@ def run_train(args: TrainOptions) -> dict:
         "trained_on": args.trained_on or describe_data(data, train, valid),
         "training_command": command,
         "training_minutes": round((time.time() - start) / 60, 1),
+        **({"resumed": True} if args.resume else {}),
         "metrics": metrics,
         "intended_use": "Research and teaching demo of CAM explanations for MRNet"
                         + (", trained on synthetic phantoms" if (data / "phantom.json").is_file() else "")
