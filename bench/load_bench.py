@@ -51,8 +51,13 @@ def bad_inputs(folder: Path, count: int) -> list[list[str]]:
 
 def run_load(url: str, pid: int, clients: int = 8, rounds: int = 5, bad_clients: int = 0) -> dict:
     import tempfile
+    with tempfile.TemporaryDirectory(prefix="mrnet-bad-") as folder:  # the bad inputs, removed afterwards
+        return load_with(url, pid, clients, rounds, bad_clients,
+                         bad_inputs(Path(folder), 40) if bad_clients else [])
+
+
+def load_with(url: str, pid: int, clients: int, rounds: int, bad_clients: int, bad: list) -> dict:
     files = [str(sample_file(s)) for s in SAMPLES]
-    bad = bad_inputs(Path(tempfile.mkdtemp(prefix="mrnet-bad-")), 40) if bad_clients else []
     sequential = {f: Client(url, verbose=False).predict([handle_file(f)], api_name="/analyze")["tasks"] for f in files}
     rss_before = peak_rss_mb(pid)
 

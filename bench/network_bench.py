@@ -5,8 +5,9 @@
 Debian chromium against the real app, with the network emulated through the DevTools protocol
 (Network.emulateNetworkConditions) for loopback, 20 Mbit/s with 40 ms latency, and 5 Mbit/s with 80 ms. For
 each: page ready (the Analyze button visible), Analyze -> first overlay on every plane (the viewer's
-data-ready) and -> all slices (data-complete), the same for opening a case in the Cases tab, and the bytes
-the browser received for the analysis. Then the slice coding: the bytes of every plane's slices for the
+data-ready) and -> all slices (data-complete), the same for opening a case in the Cases tab and for an uploaded
+3 x 32 phantom (the issue's exam; the upload is not counted), and the bytes the browser received for each
+analysis. Then the slice coding: the bytes of every plane's slices for the
 3 x 32 phantom and the real knee in the coding the app sends (PNG's Average filter + deflate with zlib's Z_RLE
 strategy, inflated natively by the browser's DecompressionStream, the filter undone in JS) beside the filter with
 zlib 1 (sent before), zlib 1 and 9 alone, PNG and lossless WebP (OpenCV's encoders), each with its encoding time
@@ -16,6 +17,7 @@ import argparse
 import json
 import statistics
 import sys
+import tempfile
 import time
 import zlib
 from pathlib import Path
@@ -76,6 +78,36 @@ def one_run(browser, url, profile):
             "case_first_overlay_s": case_first, "case_all_slices_s": case_all, "analysis_bytes": analysis_bytes}
 
 
+def upload_run(browser, url, profile, exam: Path):
+    """Analyze -> first overlays and -> all slices for an uploaded exam (the issue's 3 x 32 phantom): the upload
+    itself, which Gradio sends when the file is chosen, finishes before the click and is not counted."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1200})
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    received = []
+    cdp.on("Network.dataReceived", lambda e: received.append(e["encodedDataLength"]))
+    if profile:
+        bits, latency = profile
+        cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": latency,
+                                                      "downloadThroughput": bits / 8, "uploadThroughput": bits / 8})
+    page.goto(url)
+    page.locator("#analyze").wait_for(state="visible", timeout=180_000)
+    page.wait_for_timeout(1500)
+    page.locator("#files input[type=file]").set_input_files(str(exam))
+    page.wait_for_function("(name) => document.querySelector('#files')?.innerText.includes(name) && "
+                           "!document.querySelector('#files .progress-bar, #files .uploading')",
+                           arg=exam.name, timeout=180_000)
+    page.wait_for_timeout(500)
+    before, received[:] = page.locator("#viewer .mrv").get_attribute("data-analysis"), []
+    t1 = time.perf_counter()
+    page.locator("#analyze").click()
+    first, complete = timed_load(page, t1, before)
+    page.wait_for_timeout(300)
+    page.close()
+    return {"upload_3x32_first_overlay_s": first, "upload_3x32_all_slices_s": complete,
+            "upload_3x32_analysis_bytes": sum(received)}
+
+
 def codings(volumes: dict) -> dict:
     """{coding: {"bytes", "encode_ms"}} for every plane's slices."""
     import cv2
@@ -114,8 +146,6 @@ def residual_entropy(volumes: dict) -> float:
 
 def payload_bytes(volumes: dict) -> dict:
     """What one analysis sends: the event's JSON and the slice files (the app's PixelStore)."""
-    import tempfile
-
     from mrnet.app.pixels import PixelStore
     from mrnet.app.present import viewer_payload
     from mrnet.core.analysis import analyze
@@ -152,12 +182,16 @@ def main():
         return
     app = {"cwd": args.app_dir.resolve(), "env_extra": {"PYTHONPATH": str(args.app_dir.resolve())}} if args.app_dir else {}
     out["app"] = str(args.app_dir or "this checkout")
-    with running_app(**app) as (url, proc, log), sync_playwright() as pw:
+    with tempfile.TemporaryDirectory() as tmp, running_app(**app) as (url, proc, log), sync_playwright() as pw:
         browser = launch(pw)
         one_run(browser, url, None)  # warm: samples generated, caches filled
+        exam = Path(tmp) / "phantom-3x32.npz"
+        np.savez(exam, **phantom)
+        upload_run(browser, url, None, exam)
         for name in args.profiles:
             profile = PROFILES[name]
-            runs = [one_run(browser, url, profile) for _ in range(args.repeats)]
+            runs = [one_run(browser, url, profile) | upload_run(browser, url, profile, exam)
+                    for _ in range(args.repeats)]
             out["profiles"][name] = {k: round(statistics.median(r[k] for r in runs), 3) for k in runs[0]}
         browser.close()
     print(json.dumps(out, indent=2))

@@ -3,6 +3,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from contextlib import contextmanager
@@ -21,7 +22,7 @@ def start_app(env_extra: dict | None, timeout: float, cwd: Path = ROOT, python: 
     port = free_port()
     env = dict(os.environ, GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port),
                GRADIO_ANALYTICS_ENABLED="False", HF_HUB_DISABLE_TELEMETRY="1", **(env_extra or {}))
-    log = open(Path(env.get("TMPDIR", "/tmp")) / f"mrnet-app-{port}.log", "w+")
+    log = tempfile.TemporaryFile("w+")  # the app's output, read back when it fails to start; gone when closed
     proc = subprocess.Popen((python or [sys.executable]) + ["app.py"], cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + timeout
