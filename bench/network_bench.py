@@ -94,9 +94,8 @@ def upload_run(browser, url, profile, exam: Path):
     page.locator("#analyze").wait_for(state="visible", timeout=180_000)
     page.wait_for_timeout(1500)
     page.locator("#files input[type=file]").set_input_files(str(exam))
-    page.wait_for_function("(name) => document.querySelector('#files')?.innerText.includes(name) && "
-                           "!document.querySelector('#files .progress-bar, #files .uploading')",
-                           arg=exam.name, timeout=180_000)
+    # uploaded: the file's row links to the server's copy
+    page.locator(f"#files a[data-testid=download-link][download='{exam.name}'][href*='/file=']").wait_for(timeout=180_000)
     page.wait_for_timeout(500)
     before, received[:] = page.locator("#viewer .mrv").get_attribute("data-analysis"), []
     t1 = time.perf_counter()
