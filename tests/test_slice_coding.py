@@ -1,13 +1,15 @@
-"""How slices travel to the viewer (present.packed_slices): PNG's Average filter, then deflate. A PNG decoder,
+"""How slices and maps travel to the viewer. Slices (present.packed_slices): PNG's Average filter, then deflate. A PNG decoder,
 not our own inverse, checks that the filter is PNG's; the browser's inverse is checked by the canvas tests in
-test_browser.py (raw slices of every pass equal the server's pixels)."""
+test_browser.py (raw slices of every pass equal the server's pixels). Maps (present.packed_levels): the display
+levels in 1/256ths of a grey level, exactly, as 16 bits."""
+import base64
 import struct
 import zlib
 
 import cv2
 import numpy as np
 
-from mrnet.app.present import average_filtered, packed_slices
+from mrnet.app.present import average_filtered, packed_levels, packed_slices
 from mrnet.app.samples import BY_KEY, sample_file
 
 
@@ -39,3 +41,17 @@ def test_packed_slices_inflate_to_the_filtered_bytes_and_are_smaller_than_plain_
         assert zlib.decompress(packed) == average_filtered(slices).tobytes()  # a plain zlib stream
         assert len(packed) < 0.95 * len(zlib.compress(slices.tobytes(), 1))
         assert len(packed) < len(zlib.compress(average_filtered(slices).tobytes(), 1))  # Z_RLE beats level 1 here
+
+
+def test_packed_levels_are_the_display_levels_exactly_and_smaller_than_float32():
+    from mrnet.core.explain import display_levels
+    rng = np.random.default_rng(1)
+    maps = np.concatenate([rng.uniform(-0.2, 1.2, (40, 7, 7)), [[[0.0, 1.0, 0.5, 1 / 3, 2 / 3, 1e-7, 1 - 1e-7]] * 7]])
+    levels = display_levels(maps.astype(np.float32))
+    assert levels.dtype == np.float32 and levels.min() == 0 and levels.max() == 255
+    packed = base64.b64decode(packed_levels(levels))
+    received = np.frombuffer(zlib.decompress(packed), "<u2").astype(np.float32) / 256  # as viewer.js's levelsOf
+    np.testing.assert_array_equal(received.reshape(levels.shape), levels)
+    np.testing.assert_allclose(levels, np.clip(maps, 0, 1) * 255, atol=1 / 512 + 1e-4)  # rounded to 1/256 only
+    unrounded = (np.clip(maps, 0, 1).astype(np.float32) * np.float32(255)).tobytes()  # what went before
+    assert len(packed) < 0.7 * len(zlib.compress(unrounded, 6))

@@ -18,7 +18,7 @@ import numpy as np
 from mrnet.app.pixels import PixelStore
 from mrnet.core.analysis import Analysis
 from mrnet.core.config import DEFAULT_OPACITY, DISCLAIMER, PLANES, TASK_BITS, TASK_TITLES
-from mrnet.core.explain import DEFAULT_METHOD, METHODS, display_levels
+from mrnet.core.explain import DEFAULT_METHOD, LEVEL_FRACTION, METHODS, display_levels
 from mrnet.core.export import overlays, png_bytes
 from mrnet.core.render import Renderer
 from mrnet.core.weights import Weights
@@ -115,11 +115,14 @@ def flags_summary_markdown(rows: list[dict], names: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
-def packed_floats(array: np.ndarray) -> str:
-    """float32 maps for the viewer, deflated and in base64: Gradio's event stream is not compressed, and the 7x7
-    maps of every task, method and slice were 264 of the first event's 424 kB (the 3 x 32 phantom), 100 once
-    deflated. The browser inflates them with its native DecompressionStream."""
-    return base64.b64encode(zlib.compress(np.ascontiguousarray(array, dtype=np.float32).tobytes(), 6)).decode("ascii")
+def packed_levels(levels: np.ndarray) -> str:
+    """`explain.display_levels` for the viewer: in 1/256ths of a grey level as little-endian uint16 (exact: the
+    levels are rounded to that step), deflated and in base64. Gradio's event stream is not compressed; the 7x7
+    maps of every task, method and slice of the 3 x 32 phantom were 162 kB of the first event as deflated
+    float32, whose low mantissa bytes are noise to deflate. The browser inflates them with its native
+    DecompressionStream."""
+    fixed = np.round(np.asarray(levels, dtype=np.float32) * LEVEL_FRACTION).astype("<u2")
+    return base64.b64encode(zlib.compress(np.ascontiguousarray(fixed).tobytes(), 6)).decode("ascii")
 
 
 def b64(array: np.ndarray) -> str:
@@ -186,7 +189,7 @@ def explanation(analysis: Analysis) -> dict:
     """What one set of weights says about the exam, as the viewer draws it: every task's and method's display
     maps (`cams`), each plane's slice contributions (`results`), the top slices and the fused probabilities."""
     return {
-        "cams": {t: {p: {m: packed_floats(display_levels(result.display_maps(p, m)))
+        "cams": {t: {p: {m: packed_levels(display_levels(result.display_maps(p, m)))
                          for m in METHODS} for p in result.planes} for t, result in analysis.tasks.items()},
         "results": {t: {p: {"contributions": [round(float(c), 6) for c in r.contributions], "logit": r.logit,
                             "bias": r.bias, "top_slice": r.top_slice} for p, r in result.planes.items()}

@@ -129,9 +129,14 @@ def classic_maps(features, pooled, weight):
     return classic_cam(features, weight)
 
 
+LEVEL_FRACTION = 256  # levels are kept in 1/256ths of a grey level: 16 bits, what the browser's viewer receives
+
+
 def display_levels(maps: np.ndarray) -> np.ndarray:
-    """Display-scaled maps -> float32 grey levels 0..255 at low resolution (clipped: negative evidence is 0)."""
-    return np.clip(maps, 0, 1).astype(np.float32) * np.float32(255)
+    """Display-scaled maps -> float32 grey levels 0..255 at low resolution (clipped: negative evidence is 0), rounded
+    to 1/256 of a level, so that the viewer's 16-bit copy holds exactly the values the server draws from."""
+    levels = np.clip(maps, 0, 1).astype(np.float32) * np.float32(255)
+    return np.round(levels * LEVEL_FRACTION) / np.float32(LEVEL_FRACTION)
 
 
 def upsample(maps: np.ndarray, size: int = 256) -> np.ndarray:

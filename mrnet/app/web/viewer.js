@@ -584,7 +584,14 @@ function applyView(next) {
   redrawAll();
 }
 
-// Every task's, plane's and method's maps, each deflated float32 (present.packed_floats), inflated at once.
+// Every task's, plane's and method's maps, each deflated uint16 (present.packed_levels), inflated at once.
+// uint16 in 1/256ths of a grey level -> the float levels the server draws from (the division is exact)
+function levelsOf(bytes) {
+  const fixed = new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.length >> 1), levels = new Float32Array(fixed.length);
+  for (let i = 0; i < fixed.length; i++) levels[i] = fixed[i] / 256;
+  return levels;
+}
+
 async function decodeCams(encoded) {
   const cams = {}, jobs = [];
   for (const [task, perPlane] of Object.entries(encoded)) {
@@ -592,7 +599,7 @@ async function decodeCams(encoded) {
     for (const [plane, perMethod] of Object.entries(perPlane)) {
       cams[task][plane] = {};
       for (const [method, b64] of Object.entries(perMethod)) {
-        jobs.push(inflate(b64).then((bytes) => { cams[task][plane][method] = new Float32Array(bytes.buffer, 0, bytes.length >> 2); }));
+        jobs.push(inflate(b64).then((bytes) => { cams[task][plane][method] = levelsOf(bytes); }));
       }
     }
   }
@@ -625,6 +632,9 @@ async function load(payload, generation, signal) {
     const n = payload.planes[name].slices;
     return [name, { slices: n, pixels: new Uint8Array(n * SIZE * SIZE), have: new Uint8Array(n), loaded: 0 }];
   }));
+  // the later passes start now, while the first view is decoded and drawn: each plane fetches its own in order,
+  // with no wait for the other planes between passes (a plane between two requests leaves the link to the others)
+  const later = Object.fromEntries(names.map((name) => [name, inOrder(payload.planes[name].passes.slice(1), signal)]));
   const firsts = await Promise.all(names.map((name) => passPixels(payload.planes[name].passes[0], signal)));
   if (!current()) return;
   names.forEach((name, i) => place(planes[name], payload.planes[name].passes[0].indices, firsts[i]));
@@ -658,24 +668,22 @@ async function load(payload, generation, signal) {
   root.dataset.loadMs = (performance.now() - started).toFixed(1);  // to the first overlays, for the benchmark
   root.dataset.ready = "1";
   const failed = Object.fromEntries(names.map((name) => [name, []]));
-  const passes = Math.max(...names.map((name) => payload.planes[name].passes.length));
-  for (let k = 1; k < passes; k++) {
-    await Promise.all(names.map(async (name) => {
-      const pass = payload.planes[name].passes[k];
-      if (!pass) return;
+  await Promise.all(names.map(async (name) => {
+    const passes = payload.planes[name].passes.slice(1);
+    for (let k = 0; k < passes.length; k++) {
       try {
-        const bytes = await passPixels(pass, signal);
+        const bytes = await later[name][k];
         if (!current()) return;
-        place(planes[name], pass.indices, bytes);
+        place(planes[name], passes[k].indices, bytes);
         progress(name);
         if (panes[name].stage.dataset.shown !== String(view.slices[name])) draw(name);
+        if (inStrip(name, passes[k].indices)) drawStrip();
       } catch (err) {
-        if (current()) failed[name].push(...pass.indices);
+        if (current()) failed[name].push(...passes[k].indices);
       }
-    }));
-    if (!current()) return;
-    drawStrip();
-  }
+    }
+  }));
+  if (!current()) return;
   const lost = names.filter((name) => failed[name].length);
   if (lost.length) {
     showError(lost.map((name) => `Slices ${ranges(failed[name])} of the ${name} series could not be loaded; ` +
@@ -683,6 +691,21 @@ async function load(payload, generation, signal) {
   }
   root.dataset.allMs = (performance.now() - started).toFixed(1);
   root.dataset.complete = "1";
+}
+
+// Each pass's transfer starts once the one before it has settled (arrived or failed); every promise is handled
+// here, so a load dropped for a newer one leaves no unhandled rejection behind.
+function inOrder(passes, signal) {
+  let previous = Promise.resolve();
+  return passes.map((pass) => {
+    const pixels = previous.then(() => passPixels(pass, signal));
+    previous = pixels.catch(() => {});
+    return pixels;
+  });
+}
+
+function inStrip(plane, indices) {
+  return (shownExplanation().top[view.task] || data.top[view.task]).some(([p, i]) => p === plane && indices.includes(i));
 }
 
 function place(p, indices, bytes) {
