@@ -584,7 +584,6 @@ function applyView(next) {
   redrawAll();
 }
 
-// Every task's, plane's and method's maps, each deflated uint16 (present.packed_levels), inflated at once.
 // uint16 in 1/256ths of a grey level -> the float levels the server draws from (the division is exact)
 function levelsOf(bytes) {
   const fixed = new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.length >> 1), levels = new Float32Array(fixed.length);
@@ -592,6 +591,7 @@ function levelsOf(bytes) {
   return levels;
 }
 
+// Every task's, plane's and method's maps, each deflated uint16 (present.packed_levels), inflated at once.
 async function decodeCams(encoded) {
   const cams = {}, jobs = [];
   for (const [task, perPlane] of Object.entries(encoded)) {
