@@ -45,28 +45,39 @@ def timed_load(page, start, before):
     return first, time.perf_counter() - start
 
 
-def one_run(browser, url, profile):
+def throttled_page(browser, profile):
+    """A new page on the emulated link, and the list its received bytes are counted into."""
     page = browser.new_page(viewport={"width": 1400, "height": 1200})
     cdp = page.context.new_cdp_session(page)
     cdp.send("Network.enable")
-    received = []
+    received: list[int] = []
     # every chunk as it arrives: the event stream (Gradio's server-sent events) stays open, so it never finishes
     cdp.on("Network.dataReceived", lambda e: received.append(e["encodedDataLength"]))
     if profile:
         bits, latency = profile
         cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": latency,
                                                       "downloadThroughput": bits / 8, "uploadThroughput": bits / 8})
+    return page, received
+
+
+def timed_analyze(page, received):
+    """Analyze clicked: seconds to the first overlays and to the last slice, and the bytes received meanwhile."""
+    before, received[:] = page.locator("#viewer .mrv").get_attribute("data-analysis"), []
+    t1 = time.perf_counter()
+    page.locator("#analyze").click()
+    first, complete = timed_load(page, t1, before)
+    page.wait_for_timeout(300)
+    return first, complete, sum(received)
+
+
+def one_run(browser, url, profile):
+    page, received = throttled_page(browser, profile)
     t0 = time.perf_counter()
     page.goto(url)
     page.locator("#analyze").wait_for(state="visible", timeout=180_000)
     ready = time.perf_counter() - t0
     page.wait_for_timeout(1500)  # the page's own requests settle
-    before, received[:] = page.locator("#viewer .mrv").get_attribute("data-analysis"), []
-    t1 = time.perf_counter()
-    page.locator("#analyze").click()
-    analyze_first, analyze_all = timed_load(page, t1, before)
-    page.wait_for_timeout(300)
-    analysis_bytes = sum(received)
+    analyze_first, analyze_all, analysis_bytes = timed_analyze(page, received)
     page.locator("button[role=tab]:has-text('Cases')").first.click()
     page.wait_for_selector("#cases .mrc[data-ready='1']", timeout=180_000)
     before = page.locator("#viewer .mrv").get_attribute("data-analysis")
@@ -81,15 +92,7 @@ def one_run(browser, url, profile):
 def upload_run(browser, url, profile, exam: Path):
     """Analyze -> first overlays and -> all slices for an uploaded exam (the issue's 3 x 32 phantom): the upload
     itself, which Gradio sends when the file is chosen, finishes before the click and is not counted."""
-    page = browser.new_page(viewport={"width": 1400, "height": 1200})
-    cdp = page.context.new_cdp_session(page)
-    cdp.send("Network.enable")
-    received = []
-    cdp.on("Network.dataReceived", lambda e: received.append(e["encodedDataLength"]))
-    if profile:
-        bits, latency = profile
-        cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": latency,
-                                                      "downloadThroughput": bits / 8, "uploadThroughput": bits / 8})
+    page, received = throttled_page(browser, profile)
     page.goto(url)
     page.locator("#analyze").wait_for(state="visible", timeout=180_000)
     page.wait_for_timeout(1500)
@@ -97,14 +100,10 @@ def upload_run(browser, url, profile, exam: Path):
     # uploaded: the file's row links to the server's copy
     page.locator(f"#files a[data-testid=download-link][download='{exam.name}'][href*='/file=']").wait_for(timeout=180_000)
     page.wait_for_timeout(500)
-    before, received[:] = page.locator("#viewer .mrv").get_attribute("data-analysis"), []
-    t1 = time.perf_counter()
-    page.locator("#analyze").click()
-    first, complete = timed_load(page, t1, before)
-    page.wait_for_timeout(300)
+    first, complete, analysis_bytes = timed_analyze(page, received)
     page.close()
     return {"upload_3x32_first_overlay_s": first, "upload_3x32_all_slices_s": complete,
-            "upload_3x32_analysis_bytes": sum(received)}
+            "upload_3x32_analysis_bytes": analysis_bytes}
 
 
 def codings(volumes: dict) -> dict:
