@@ -205,3 +205,51 @@ def test_the_browser_and_training_read_label_files_alike(tmp_path):
         read_split(root, "valid")
     sentence = "valid-acl.csv: line 2 is not `id,label` with a label of 0 or 1"
     assert said.startswith(sentence) and str(refused.value).startswith(sentence)
+
+
+def test_compare_mode_runs_both_weights_side_by_side_on_one_read_of_the_exam(random_weights):
+    """Opening a case in compare mode starts the second weights' analysis beside the first (not after it), both
+    on the same exam, read once; a read that fails is said, and tried again when the case is asked for again."""
+    import threading
+
+    from mrnet.app.browse import CaseBrowser
+    from mrnet.app.cases import CaseSet
+    from mrnet.core.analysis import analyze
+    from mrnet.core.compute import compute_for
+    from mrnet.core.exam import Exam
+    from mrnet.core.weights import load_weights
+    from mrnet.phantom import generate_exam
+    weights, compute = load_weights(random_weights), compute_for("cpu", "fp32")
+    exam = Exam(volumes=generate_exam(seed=7, slices=12).volumes)
+    reads, runs, lock = [], [], threading.Lock()
+
+    def read(case):
+        reads.append(case)
+        if case == "0002" and reads.count(case) == 1:
+            raise MRNetError("the file is being written")
+        return exam
+
+    def timed(which):
+        def run(given):
+            start = time.perf_counter()
+            result = analyze(given, weights, compute)
+            with lock:
+                runs.append((which, start, time.perf_counter(), given))
+            return result
+        return run
+    cases = CaseSet(name="s", title="Set", split="valid", ids=["0001", "0002"], labels={}, fingerprint=str,
+                    load_exam=read)
+    browser = CaseBrowser({"s": type("Item", (), {"cases": cases})()}, weights, compute,
+                          analyze_fn=timed("a"), second_fn=timed("b"))
+    opened = browser.open("s", "0001", compare=True)
+    second = browser.second("s", "0001")
+    (_, a_start, a_end, a_exam), (_, b_start, b_end, b_exam) = sorted(runs, key=lambda r: r[0])
+    assert reads == ["0001"] and a_exam is b_exam is opened.analysis.exam is second.analysis.exam
+    assert b_start < a_end and a_start < b_end  # side by side, not one after the other
+    browser.open("s", "0001")
+    assert len(runs) == 2 and reads == ["0001"]  # kept: neither analysed nor read again
+    with pytest.raises(MRNetError, match="being written"):
+        browser.open("s", "0002", compare=True)
+    # asked again, A and B read it once between them (B may have read it already, after A's failed read)
+    assert browser.open("s", "0002", compare=True).analysis.exam is exam and reads.count("0002") == 2
+    assert browser.second("s", "0002").analysis.exam is exam and reads.count("0002") == 2

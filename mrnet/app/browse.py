@@ -135,6 +135,7 @@ class CaseBrowser:
         self.default = next(iter(sets))
         self.lock = threading.Lock()
         self.recent: OrderedDict[tuple[str, str, str], Future] = OrderedDict()
+        self.exams: OrderedDict[tuple[str, str], Future] = OrderedDict()  # (set, case) -> its exam, read once
         self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mrnet-cases")
 
     def check(self, dataset, case) -> tuple[str, str]:
@@ -160,8 +161,16 @@ class CaseBrowser:
                 self.recent.popitem(last=False)
         return found
 
-    def open(self, dataset: str | None, case: str | None) -> Opened:
-        return self.future((*self.check(dataset, case), "a")).result()
+    def open(self, dataset: str | None, case: str | None, compare: bool = False) -> Opened:
+        """A case's preparation, waited for. `compare`: the second weights' analysis starts beside it, on the same
+        exam. Two analyses at once each take about twice as long, so the pair ends when one after the other
+        would; B's maps then come with A's, instead of later, after B has shared the CPU with the page drawing
+        A's (measured in docs/cases.md)."""
+        dataset, case = self.check(dataset, case)
+        first = self.future((dataset, case, "a"))  # first: it takes the pool's free worker when there is one
+        if compare and self.analyze_second is not None:
+            self.future((dataset, case, "b"))
+        return first.result()
 
     def second_future(self, dataset: str | None, case: str | None) -> Future:
         """The second weights' analysis of a case (an Opened whose payload is `present.explanation`), started
@@ -198,18 +207,36 @@ class CaseBrowser:
         else:
             later()
 
+    def exam(self, dataset: str, case: str):
+        """A case's exam, read (or generated) once for both weights' analyses: the first to ask reads it, one that
+        asks meanwhile waits for that read; a kept analysis gives its own."""
+        with self.lock:
+            kept = self.recent.get((dataset, case, "a"))
+            if kept is not None and kept.done() and kept.exception() is None:
+                return kept.result().analysis.exam
+            found = self.exams.get((dataset, case))
+            mine = found is None
+            reading: Future = Future() if found is None else found
+            if mine:
+                self.exams[(dataset, case)] = reading
+                while len(self.exams) > 2:  # the ones being read, or just read for the other weights
+                    self.exams.popitem(last=False)
+        if mine:
+            try:
+                reading.set_result(self.sets[dataset].cases.exam(case))
+            except BaseException as exc:
+                with self.lock:
+                    self.exams.pop((dataset, case), None)  # read again when asked again
+                reading.set_exception(exc)
+        return reading.result()
+
     def prepare(self, dataset: str, case: str, which: str) -> Opened:
         cases = self.sets[dataset].cases
         truth = dict(cases.labels.get(case, {}))
         if which == "b":
-            with self.lock:
-                first = self.recent.get((dataset, case, "a"))
-            # the exam A's analysis read, when it is there: read (or generated) once
-            exam = first.result().analysis.exam if first is not None and first.done() and first.exception() is None \
-                else cases.exam(case)
-            second = self.analyze_second(exam)
+            second = self.analyze_second(self.exam(dataset, case))
             return Opened(dataset, case, second, explanation(second), truth, time.time())
-        analysis = self.analyze(cases.exam(case))
+        analysis = self.analyze(self.exam(dataset, case))
         link = {"dataset": None if dataset == self.default else dataset, "case": case}
         masks = cases.masks(case)
         payload = viewer_payload(analysis, masks=masks, link=link, store=self.store)

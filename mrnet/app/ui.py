@@ -189,9 +189,9 @@ def run_analysis(files, sample_title, progress=gr.Progress()):
             viewer: gr.update(value=View.of(None, analysis).to_dict(), data=viewer_payload(analysis, store=PIXELS))}
 
 
-def browse(dataset: str | None, case: str | None) -> Opened:
+def browse(dataset: str | None, case: str | None, compare: bool = False) -> Opened:
     try:
-        return BROWSER.open(dataset, case)
+        return BROWSER.open(dataset, case, compare)
     except MRNetError as exc:
         raise gr.Error(html_text(exc)) from None
 
@@ -216,17 +216,18 @@ def compared_payload(opened: Opened, wait: bool = True) -> dict:
 
 
 def open_case(evt: gr.EventData):
-    """A row of the Cases view was opened; the next row of its list is prepared meanwhile. In compare mode the
-    viewer first draws A's maps, then gets B's of the same case (at once when they were prepared before)."""
+    """A row of the Cases view was opened; the next row of its list is prepared meanwhile. In compare mode both
+    weights analyse the case side by side; the viewer gets B's maps with A's when they are ready by then (they
+    usually are), else right after."""
     asked = {key: getattr(evt, key, None) for key in ("dataset", "case", "task", "next", "compare")}
     compare = asked.get("compare") is True and SECOND is not None
-    opened = browse(asked.get("dataset"), asked.get("case"))
+    opened = browse(asked.get("dataset"), asked.get("case"), compare)
     view = View.of({"task": asked.get("task")}, opened.analysis).to_dict()
     if not compare:
         BROWSER.prefetch(asked.get("dataset"), asked.get("next"))
         yield shown(opened, view)
         return
-    # B's maps of this case first, the next row after them: two analyses at once would each take twice as long
+    # the next row after B's maps of this case: it would slow them down
     BROWSER.prefetch(asked.get("dataset"), asked.get("next"), compare=True,
                      after=BROWSER.second_future(opened.dataset, opened.case))
     payload = compared_payload(opened, wait=False)
@@ -267,7 +268,7 @@ def open_link(request: gr.Request):
             base[tabs] = gr.Tabs(selected="cases")
         return base
     try:
-        opened = BROWSER.open(params.get("dataset"), params.get("case"))
+        opened = BROWSER.open(params.get("dataset"), params.get("case"), compare)
     except MRNetError as exc:
         return {**base, link_note: gr.Markdown(f"⚠️ This link cannot be opened: {markdown_text(exc)}", visible=True)}
     parsed, unread = View.from_link(params, opened.analysis)
