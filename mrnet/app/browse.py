@@ -25,6 +25,7 @@ from mrnet.core.analysis import Analysis, analyze
 from mrnet.core.compute import Compute
 from mrnet.core.config import TASK_TITLES
 from mrnet.core.errors import MRNetError
+from mrnet.core.exam import Exam
 from mrnet.core.weights import Weights
 
 
@@ -122,7 +123,8 @@ class CaseBrowser:
     """Opens cases (exam -> analysis -> viewer payload) on a small pool, keeping the `keep` most recent; a
     case asked for while it is still being prepared (a prefetch) is waited for, not computed twice. A kept
     case is prepared again after `max_age_s`, before the store's files of it are removed.
-    In compare mode the second weights' analysis of a case (`second`) is prepared and kept the same way."""
+    In compare mode the second weights' analysis of a case (`second`) is prepared and kept the same way, on the
+    exam the first one read."""
 
     def __init__(self, sets: dict[str, Browsable], weights: Weights, compute: Compute, keep: int = 8,
                  store: PixelStore | None = None, max_age_s: float = 1800, analyze_fn=None, second_fn=None):
@@ -207,7 +209,7 @@ class CaseBrowser:
         else:
             later()
 
-    def exam(self, dataset: str, case: str):
+    def exam(self, dataset: str, case: str) -> Exam:
         """A case's exam, read (or generated) once for both weights' analyses: the first to ask reads it, one that
         asks meanwhile waits for that read; a kept analysis gives its own."""
         with self.lock:
