@@ -30,8 +30,8 @@ def analyze(page, wait_for="complete"):
                                "return r.dataset[key] === '1' && r.dataset.analysis !== old; }", arg=[before, wait_for],
                                timeout=90_000)
     except Exception as exc:  # say what the page showed: the viewer's state, its message, any error toast
-        shown = page.evaluate("() => { const r = document.querySelector('#viewer .mrv'); return {viewer: {...r.dataset},"
-                              " message: r.querySelector('.mrv-error').textContent, toasts: [...document.querySelectorAll("
+        shown = page.evaluate("() => { const r = document.querySelector('#viewer .mrv'); return {viewer: r && {...r.dataset},"
+                              " message: r && r.querySelector('.mrv-error').textContent, toasts: [...document.querySelectorAll("
                               "'.toast-body, [data-testid=toast-body]')].map(t => t.innerText)}; }")
         raise AssertionError(f"the viewer did not get to data-{wait_for}: {shown}") from exc
 
