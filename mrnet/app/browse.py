@@ -212,10 +212,10 @@ class CaseBrowser:
     def exam(self, dataset: str, case: str) -> Exam:
         """A case's exam, read (or generated) once for both weights' analyses: the first to ask reads it, one that
         asks meanwhile waits for that read; a kept analysis gives its own."""
+        kept = self.kept(dataset, case)
+        if kept is not None:
+            return kept.analysis.exam
         with self.lock:
-            kept = self.recent.get((dataset, case, "a"))
-            if kept is not None and kept.done() and kept.exception() is None:
-                return kept.result().analysis.exam
             found = self.exams.get((dataset, case))
             mine = found is None
             reading: Future = Future() if found is None else found
@@ -248,11 +248,14 @@ class CaseBrowser:
         """A case's lesion masks: those its kept preparation read, else read again (a phantom set regenerates
         the exam for them, about 0.5 s)."""
         dataset, case = self.check(dataset, case)
+        kept = self.kept(dataset, case)
+        return kept.masks if kept is not None else self.sets[dataset].cases.masks(case)
+
+    def kept(self, dataset: str, case: str) -> Opened | None:
+        """A case's preparation with the first weights, when it is kept and done."""
         with self.lock:
             found = self.recent.get((dataset, case, "a"))
-        if found is not None and found.done() and found.exception() is None:
-            return found.result().masks
-        return self.sets[dataset].cases.masks(case)
+        return found.result() if found is not None and found.done() and found.exception() is None else None
 
 
 def quoted(value, limit: int = 40) -> str:
