@@ -148,25 +148,61 @@ def test_the_page_and_its_config_carry_no_memory_addresses(app_url):
         assert not re.search(r" at 0x[0-9a-f]{6,}", text.replace("\\u003e", ">")), path
 
 
-def test_an_analysis_sends_the_viewers_data_once(app_url):
-    """The Analyze event's one message carries the viewer's payload once, as its `data` prop (an attribute of that
-    name once made Gradio send a second, unread copy at the update's top level)."""
+def event_messages(app_url: str, config: dict, fn: int, inputs: list, session: str, **trigger) -> tuple[list, int]:
+    """One event through Gradio's queue as the page sends it (`trigger`: its trigger_id and event_data): every
+    message of its stream up to the closing one, and where the viewer is among its outputs."""
     import httpx
+    joined = httpx.post(app_url + "gradio_api/queue/join", json={"data": inputs, "fn_index": fn, "session_hash": session,
+                                                                 "trigger_id": None, **trigger})
+    assert joined.status_code == 200, joined.text
+    messages = []
+    with httpx.stream("GET", app_url + "gradio_api/queue/data", params={"session_hash": session}, timeout=120) as s:
+        for line in s.iter_lines():
+            if line.startswith("data:"):
+                messages.append(json.loads(line[5:]))
+                if messages[-1].get("msg") == "process_completed":
+                    break
+    by_id = {c["id"]: c for c in config["components"]}
+    outputs = [by_id[i].get("props", {}).get("elem_id") for i in config["dependencies"][fn]["outputs"]]
+    return messages, outputs.index("viewer")
+
+
+def test_an_analysis_sends_the_viewers_data_once(app_url):
+    """The Analyze event's messages carry the viewer's payload once, as its `data` prop: an attribute of that name
+    once made Gradio send a second, unread copy at the update's top level, and a generator's closing message
+    repeats its last update whole. Before the payload, one small update sends the slices that go ahead of the
+    analysis (its id, and one file per plane, which the payload lists again)."""
+    import httpx
+    from gradio_client.utils import apply_diff
     config = httpx.get(app_url + "config").json()
     fn = next(i for i, d in enumerate(config["dependencies"]) if d.get("api_name") == "run_analysis")
-    by_id = {c["id"]: c for c in config["components"]}
     sample = next(c for c in config["components"] if c.get("props", {}).get("elem_id") == "sample")
     title = sample["props"]["choices"][1][0]
     inputs = [title if i == sample["id"] else None for i in config["dependencies"][fn]["inputs"]]
-    joined = httpx.post(app_url + "gradio_api/queue/join", json={"data": inputs, "fn_index": fn,
-                                                                 "session_hash": "once0001", "trigger_id": None})
-    assert joined.status_code == 200, joined.text
-    with httpx.stream("GET", app_url + "gradio_api/queue/data", params={"session_hash": "once0001"}, timeout=120) as s:
-        done = next(json.loads(line[5:]) for line in s.iter_lines()
-                    if line.startswith("data:") and json.loads(line[5:]).get("msg") == "process_completed")
-    outputs = config["dependencies"][fn]["outputs"]
-    update = done["output"]["data"][[by_id[i].get("props", {}).get("elem_id") for i in outputs].index("viewer")]
+    messages, at = event_messages(app_url, config, fn, inputs, "once0001")
+    updates = [m["output"]["data"][at] for m in messages if m.get("msg") == "process_generating"]
+    first = updates[0]["props"]["data"]
+    assert set(first) == {"id", "ahead"} and set(first["ahead"]) == {"axial", "coronal", "sagittal"}
+    update = apply_diff(json.loads(json.dumps(updates[0])), updates[1])  # the second comes as a diff of the first
     payload = update["props"]["data"]
     assert set(payload["planes"]) == {"axial", "coronal", "sagittal"} and payload["cams"]
+    assert payload["id"] == first["id"] and "ahead" not in payload
+    for plane, part in first["ahead"].items():
+        assert payload["planes"][plane]["passes"][1] == part
     assert "data" not in update
-    assert len(json.dumps(done)) < 1.2 * len(json.dumps(payload))
+    sent = sum(len(json.dumps(m)) for m in messages)
+    assert sent < 1.2 * len(json.dumps(payload))
+
+
+def test_opening_a_case_sends_the_viewers_data_once(app_url):
+    """A case opened in the Cases view (its `open` event, as cases.js triggers it): the payload goes once, though
+    the event is a generator (Gradio's closing message would repeat it)."""
+    import httpx
+    config = httpx.get(app_url + "config").json()
+    cases = next(c["id"] for c in config["components"] if c.get("props", {}).get("elem_id") == "cases")
+    fn = next(i for i, d in enumerate(config["dependencies"]) if [cases, "open"] in d["targets"])
+    messages, at = event_messages(app_url, config, fn, [], "once0002", trigger_id=cases,
+                                  event_data={"dataset": "phantom", "case": "0011", "task": "acl"})
+    payload = next(m for m in messages if m.get("msg") == "process_generating")["output"]["data"][at]["props"]["data"]
+    assert set(payload["planes"]) == {"axial", "coronal", "sagittal"} and payload["link"]["case"] == "0011"
+    assert sum(len(json.dumps(m)) for m in messages) < 1.2 * len(json.dumps(payload))

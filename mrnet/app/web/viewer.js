@@ -1,6 +1,6 @@
 // The slice viewer, drawn in the browser (gr.HTML js_on_load: `element`, `props`, `watch` come from Gradio).
 // The server sends each plane's slices once (PNG's Average filter, deflated) and every task's and method's low-resolution
-// CAM maps (float32 scaled for display, deflated); this code upsamples them bilinearly as cv2.resize does,
+// CAM maps (16-bit display levels, deflated); this code upsamples them bilinearly as cv2.resize does,
 // colours them with the server's JET table and blends them as cv2.addWeighted does. Scrolling, task,
 // method, opacity, window/level, zoom and swipe never call the server. The view (task, method, opacity,
 // mode, slice per plane, and `plane`: the one last used) is written back to props.value, which server events
@@ -613,8 +613,8 @@ async function decodedComparison(part) {
 }
 
 // The first view is drawn from the slices inside the payload (each plane's decisive slice for the task the
-// viewer opens on); the rest arrive pass by pass (the other tasks' decisive slices with every 4th slice, then
-// the gaps), each drawn as it lands. A newer analysis stops
+// viewer opens on); the rest arrive pass by pass (the slices sent ahead of an Analyze's payload, the other tasks'
+// decisive slices with every 4th slice, then the gaps), each drawn as it lands. A newer analysis stops
 // the older one's transfers; a pass that still fails after one retry is said in the viewer, and what arrived
 // stays usable.
 async function load(payload, generation, signal) {
@@ -698,7 +698,7 @@ async function load(payload, generation, signal) {
 function inOrder(passes, signal) {
   let previous = Promise.resolve();
   return passes.map((pass) => {
-    const pixels = previous.then(() => passPixels(pass, signal));
+    const pixels = previous.then(() => (pass.url && ahead.pixels.get(pass.url)) || passPixels(pass, signal));
     previous = pixels.catch(() => {});
     return pixels;
   });
@@ -756,8 +756,23 @@ root.querySelector(".mrv-copy").addEventListener("click", async () => {
 // Each analysis starts at once and stops the one before it (its transfers are aborted, its results dropped);
 // whatever happened to a previous load, the next one runs. A payload of the analysis already shown (compare
 // mode's second weights arriving) only adds its maps.
-let loads = 0, transfers = null, loadingId = null;
+// An Analyze sends a few slices' files ahead of its payload (`ahead`, while the server analyses, so that the
+// link does not idle): that is the newer analysis, and its payload, of the same id, takes over their transfers.
+let loads = 0, transfers = null, loadingId = null, ahead = { id: null, pixels: new Map() };
+const fetchAhead = (part) => {
+  if (part.id === ahead.id) return;
+  ++loads;
+  if (transfers) transfers.abort();
+  transfers = new AbortController();
+  const signal = transfers.signal;
+  ahead = { id: part.id, pixels: new Map(Object.values(part.ahead).map((pass) => {
+    const pixels = passPixels(pass, signal);
+    pixels.catch(() => {});  // said by the load that takes it over, if one does
+    return [pass.url, pixels];
+  })) };
+};
 const reload = () => {
+  if (props.data && props.data.ahead) { fetchAhead(props.data); return; }
   if (props.data && props.data.id && props.data.id === loadingId) {
     if (data && data.id === loadingId) {
       const id = data.id;
@@ -773,8 +788,11 @@ const reload = () => {
   if (props.data && !props.data.planes && props.data.compare) return;  // B's maps for an analysis no longer shown
   loadingId = props.data && props.data.id;
   const generation = ++loads;
-  if (transfers) transfers.abort();
-  transfers = new AbortController();
+  if (!loadingId || loadingId !== ahead.id) {
+    if (transfers) transfers.abort();
+    transfers = new AbortController();
+    ahead = { id: null, pixels: new Map() };
+  }
   load(props.data, generation, transfers.signal).catch((err) => {
     if (generation !== loads) return;
     loadingId = null;  // the same analysis sent again loads again
