@@ -148,31 +148,6 @@ def check_the_first_view_while_slices_arrive(page):
     assert stage(page).get_attribute("data-shown") == stage(page).get_attribute("data-slice")
 
 
-def test_slices_sent_ahead_are_fetched_while_the_server_analyses_and_only_once(app, browser):
-    """An Analyze sends every 16th slice's file before its payload: the browser fetches them while the server
-    analyses (one file per plane, requested before the payload reached the viewer), and the payload, which lists
-    them again, does not fetch them a second time."""
-    page = browser.new_page(viewport={"width": 1400, "height": 1200})
-    page.goto(app)
-    page.locator("#analyze").wait_for(state="visible", timeout=90_000)
-    # when the payload reached the viewer: its load started data-loadMs before the first overlays were drawn
-    page.evaluate("""() => { performance.clearResourceTimings(); performance.setResourceTimingBufferSize(10000);
-        const r = document.querySelector('#viewer .mrv'), old = r.dataset.analysis;
-        window.payloadAt = new Promise((resolve) => new MutationObserver((_, seen) => {
-          if (r.dataset.ready === '1' && r.dataset.analysis !== old) {
-            seen.disconnect(); resolve(performance.now() - Number(r.dataset.loadMs)); } }).observe(r, {attributes: true})); }""")
-    analyze(page)
-    payload_at = page.evaluate("() => window.payloadAt")
-    fetched = page.evaluate("() => performance.getEntriesByType('resource').filter(e => e.name.includes('/mrnet-viewer-'))"
-                            ".map(e => [e.name, e.startTime])")
-    early = [name for name, started in fetched if started < payload_at]
-    assert len(early) == 3, (payload_at, fetched)  # one file per plane, before the payload
-    assert len({name for name, _ in fetched}) == len(fetched)  # none fetched twice
-    assert all(stage(page, p).get_attribute("data-shown") == stage(page, p).get_attribute("data-slice")
-               for p in ("axial", "coronal", "sagittal"))
-    page.close()
-
-
 def test_a_failed_transfer_is_retried_said_and_the_next_analysis_loads(app, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 1200})
     page.goto(app)

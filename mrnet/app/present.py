@@ -18,7 +18,6 @@ import numpy as np
 from mrnet.app.pixels import PixelStore
 from mrnet.core.analysis import Analysis
 from mrnet.core.config import DEFAULT_OPACITY, DISCLAIMER, PLANES, TASK_BITS, TASK_TITLES
-from mrnet.core.exam import Exam
 from mrnet.core.explain import DEFAULT_METHOD, LEVEL_FRACTION, METHODS, display_levels
 from mrnet.core.export import overlays, png_bytes
 from mrnet.core.render import Renderer
@@ -140,7 +139,7 @@ def analysed_planes(analysis: Analysis) -> list[str]:
 
 
 def viewer_payload(analysis: Analysis, masks: dict[str, np.ndarray] | None = None, link: dict | None = None,
-                   store: PixelStore | None = None, task: str | None = None, ahead: dict | None = None) -> dict:
+                   store: PixelStore | None = None, task: str | None = None) -> dict:
     """Everything the browser needs to draw any slice, task and method: each plane's uint8 slices once
     (`packed_slices`), and every task's and method's low-resolution maps as the method displays them
     (`explain.display_levels`: the values `explain.upsample` resizes), plus the numbers for
@@ -148,8 +147,7 @@ def viewer_payload(analysis: Analysis, masks: dict[str, np.ndarray] | None = Non
     Slices come in passes (`slice_passes`): the first view's slices (the decisive slice of each plane for
     `task`, the one the viewer opens on) inside this JSON, so that the first overlays are drawn as soon as it
     arrives; then the other tasks' decisive slices with every 4th slice, then the gaps, as files the browser
-    fetches (`url`, with a `store`) or base64 here (without). With `ahead` (`slices_ahead`: slices already on
-    their way), the payload takes its id and lists its files as each plane's second pass.
+    fetches (`url`, with a `store`) or base64 here (without).
     A case of a labelled set also carries its lesion masks (bit fields, cases.TASK_BITS; the browser
     outlines them) and its link ({"dataset", "case"}: what the page's URL may name)."""
     planes = analysed_planes(analysis)
@@ -160,24 +158,19 @@ def viewer_payload(analysis: Analysis, masks: dict[str, np.ndarray] | None = Non
 
     def decisive(p: str, tasks) -> set[int]:
         return {analysis.tasks[t].planes[p].top_slice for t in tasks if p in analysis.tasks[t].planes}
-    sent = (ahead or {}).get("ahead", {}) if store is not None else {}
-    sent = {p: part for p, part in sent.items() if p in planes}
-    passes = {p: slice_passes(len(analysis.exam.volumes[p]), decisive(p, [task]), decisive(p, analysis.tasks),
-                              sent[p]["indices"] if p in sent else ())
+    passes = {p: slice_passes(len(analysis.exam.volumes[p]), decisive(p, [task]), decisive(p, analysis.tasks))
               for p in planes}
-    jobs = [(p, k) for p in planes for k in range(len(passes[p])) if not (k == 1 and p in sent)]
+    jobs = [(p, k) for p in planes for k in range(len(passes[p]))]
     with ThreadPoolExecutor(max_workers=3) as pool:  # zlib releases the GIL: passes compress in parallel
         packed = dict(zip(jobs, pool.map(lambda job: packed_slices(analysis.exam.volumes[job[0]][passes[job[0]][job[1]]]),
                                          jobs)))
 
     def shipped(p: str, k: int) -> dict:
-        if k == 1 and p in sent:
-            return {"indices": passes[p][k], "url": sent[p]["url"]}
         if k == 0 or store is None:
             return {"indices": passes[p][k], "pixels": base64.b64encode(packed[p, k]).decode("ascii")}
         return {"indices": passes[p][k], "url": store(packed[p, k])}
     return {
-        "id": ahead["id"] if sent and ahead else uuid.uuid4().hex,
+        "id": uuid.uuid4().hex,
         "grid": [int(grid[0]), int(grid[1])],
         "planes": {p: {"slices": int(len(analysis.exam.volumes[p])),
                        "passes": [shipped(p, k) for k in range(len(passes[p]))]} for p in planes},
@@ -221,31 +214,14 @@ def with_comparison(payload: dict, name_a: str, name_b: str, second: Analysis | 
     return {**payload, "compare": part}
 
 
-def slice_passes(n: int, first: set[int], soon: frozenset[int] | set[int] = frozenset(),
-                 ahead: list[int] | tuple[int, ...] = ()) -> list[list[int]]:
-    """The order a plane's slices travel in: `first` (the first view's), then those sent `ahead` of the analysis
-    (`ahead_indices`, if any), then `soon` with every 4th slice, then every 2nd, then the rest, so that the
-    slider finds a slice near anywhere early (Cornerstone3D's interleaved loading)."""
-    rest = [i for i in range(n) if i not in first and i not in ahead]
+def slice_passes(n: int, first: set[int], soon: frozenset[int] | set[int] = frozenset()) -> list[list[int]]:
+    """The order a plane's slices travel in: `first` (the first view's), then `soon` with every 4th slice, then
+    every 2nd, then the rest, so that the slider finds a slice near anywhere early (Cornerstone3D's
+    interleaved loading)."""
+    rest = [i for i in range(n) if i not in first]
     later = [[i for i in rest if i % 4 == 0 or i in soon], [i for i in rest if i % 4 == 2 and i not in soon],
              [i for i in rest if i % 2 == 1 and i not in soon]]
-    return [sorted(int(i) for i in first)] + [p for p in [list(ahead), *later] if p]
-
-
-def ahead_indices(n: int) -> list[int]:
-    """The slices that go ahead of the analysis: every 16th from the 8th (a subset of the every-4th pass), the
-    middle one of a shorter plane. At 5 Mbit/s the link carries about this much while the server analyses."""
-    return list(range(8, n, 16)) or [n // 2]
-
-
-def slices_ahead(exam: Exam, planes: list[str], store: PixelStore) -> dict:
-    """What the viewer gets before the analysis, so that the link does not idle while the server works: an id
-    and, for each plane the weights analyse, a file of its `ahead_indices` slices, which the browser starts
-    fetching at once. The analysis's payload (`viewer_payload(..., ahead=...)`) has the same id and lists
-    these files again; the browser fetches each once."""
-    return {"id": uuid.uuid4().hex,
-            "ahead": {p: {"indices": (indices := ahead_indices(len(exam.volumes[p]))),
-                          "url": store(packed_slices(exam.volumes[p][indices]))} for p in planes}}
+    return [sorted(int(i) for i in first)] + [p for p in later if p]
 
 
 def average_filtered(slices: np.ndarray) -> np.ndarray:

@@ -36,7 +36,6 @@ from mrnet.app.present import (
     markdown_text,
     predictions_markdown,
     report_zip,
-    slices_ahead,
     viewer_payload,
     weights_markdown,
     with_comparison,
@@ -112,18 +111,14 @@ def analyze_on_device(exam, second: bool = False):
     return analyze(exam, SECOND if second and SECOND is not None else WEIGHTS, COMPUTE)
 
 
-def in_slot(work):
+def analyze_in_slot(read, second: bool = False):
     """Reading and analysing an exam (an upload, a sample, a labelled set's case opened or prefetched) hold one
     of the app's slots; the memory it took goes back after."""
     with ANALYSIS_SLOTS:
         try:
-            return work()
+            return analyze_on_device(read(), second)
         finally:
             release_memory()
-
-
-def analyze_in_slot(read, second: bool = False):
-    return in_slot(lambda: analyze_on_device(read(), second))
 
 
 def labelled_sets() -> tuple[dict, str]:
@@ -171,43 +166,27 @@ def uploaded_exam(files):
     return load_items(read_uploads([f if isinstance(f, str) else f.name for f in files], get_upload_folder()))
 
 
-def in_slot_or_error(work):
+def analyze_exam(read):
     """Bad input becomes a gr.Error with our one sentence; the app keeps serving."""
     try:
-        return in_slot(work)
+        return analyze_in_slot(read)
     except MRNetError as exc:
         raise gr.Error(html_text(exc)) from None
 
 
-def nothing_more() -> dict:
-    """A generator's closing message repeats its last update whole (Gradio 6, after that update went out as a
-    diff), so an event that ended on the viewer's payload would send it twice: ending on an update that changes
-    nothing sends a few bytes instead."""
-    return {viewer: gr.update()}
-
-
 def run_analysis(files, sample_title, progress=gr.Progress()):
-    """Files or a sample -> the session's analysis, the predictions table, and the viewer's data and view.
-    Between reading the exam and analysing it, the viewer gets every 16th slice's file to fetch (`slices_ahead`):
-    on a slow link the transfer then overlaps the server's work instead of following it. Reading and analysing
-    each hold a slot, and none is held while the viewer's first update goes out."""
+    """Files or a sample -> the session's analysis, the predictions table, and the viewer's data and view."""
+    progress(0.05, desc="Reading the exam")
     if not files and not sample_title:
         raise gr.Error("Upload an exam or pick a sample patient first.")
-    progress(0.05, desc="Reading the exam")
+    progress(0.3, desc="Running MRNet on every slice")
     if files:
-        exam, truth = in_slot_or_error(lambda: uploaded_exam(files)), None
+        analysis, truth = analyze_exam(lambda: uploaded_exam(files)), None
     else:
         sample = BY_TITLE[sample_title]
-        exam, truth = in_slot_or_error(lambda: load_exam([sample_file(sample)])), sample.truth or None
-    ahead = slices_ahead(exam, [p for p in exam.planes if WEIGHTS.for_plane(p)], PIXELS)
-    if ahead["ahead"]:  # else the analysis only says which planes the weights cover: the viewer keeps its exam
-        yield {viewer: gr.update(data=ahead)}
-    progress(0.3, desc="Running MRNet on every slice")
-    analysis = in_slot_or_error(lambda: analyze_on_device(exam))
-    yield {session: Session(analysis, Renderer(analysis)), predictions: predictions_markdown(analysis, truth),
-           viewer: gr.update(value=View.of(None, analysis).to_dict(),
-                             data=viewer_payload(analysis, store=PIXELS, ahead=ahead))}
-    yield nothing_more()
+        analysis, truth = analyze_exam(lambda: load_exam([sample_file(sample)])), sample.truth or None
+    return {session: Session(analysis, Renderer(analysis)), predictions: predictions_markdown(analysis, truth),
+            viewer: gr.update(value=View.of(None, analysis).to_dict(), data=viewer_payload(analysis, store=PIXELS))}
 
 
 def browse(dataset: str | None, case: str | None, compare: bool = False) -> Opened:
@@ -257,6 +236,13 @@ def open_case(evt: gr.EventData):
     if payload["compare"].get("pending"):  # only what the viewer adds to the analysis it shows (the same id)
         yield {viewer: gr.update(data={"id": payload["id"], "compare": compared_payload(opened)["compare"]})}
     yield nothing_more()
+
+
+def nothing_more() -> dict:
+    """A generator's closing message repeats its last update whole (Gradio 6, after that update went out as a
+    diff), so an event that ended on the viewer's payload would send it twice: ending on an update that changes
+    nothing sends a few bytes instead."""
+    return {viewer: gr.update()}
 
 
 def choose_set(title):
@@ -355,7 +341,7 @@ def analyze_api(files: list) -> dict:
     """API: files -> the JSON report (same schema as `python -m mrnet predict`)."""
     if not files:
         raise gr.Error("No files were sent.")
-    return in_slot_or_error(lambda: analyze_on_device(uploaded_exam(files))).report()
+    return analyze_exam(lambda: uploaded_exam(files)).report()
 
 
 with gr.Blocks(title="MRNet knee-MRI explainer", delete_cache=(3600, 3600)) as demo:

@@ -613,8 +613,8 @@ async function decodedComparison(part) {
 }
 
 // The first view is drawn from the slices inside the payload (each plane's decisive slice for the task the
-// viewer opens on); the rest arrive pass by pass (the slices sent ahead of an Analyze's payload, the other tasks'
-// decisive slices with every 4th slice, then the gaps), each drawn as it lands. A newer analysis stops
+// viewer opens on); the rest arrive pass by pass (the other tasks' decisive slices with every 4th slice, then
+// the gaps), each drawn as it lands. A newer analysis stops
 // the older one's transfers; a pass that still fails after one retry is said in the viewer, and what arrived
 // stays usable.
 async function load(payload, generation, signal) {
@@ -698,7 +698,7 @@ async function load(payload, generation, signal) {
 function inOrder(passes, signal) {
   let previous = Promise.resolve();
   return passes.map((pass) => {
-    const pixels = previous.then(() => (pass.url && ahead.pixels.get(pass.url)) || passPixels(pass, signal));
+    const pixels = previous.then(() => passPixels(pass, signal));
     previous = pixels.catch(() => {});
     return pixels;
   });
@@ -756,23 +756,8 @@ root.querySelector(".mrv-copy").addEventListener("click", async () => {
 // Each analysis starts at once and stops the one before it (its transfers are aborted, its results dropped);
 // whatever happened to a previous load, the next one runs. A payload of the analysis already shown (compare
 // mode's second weights arriving) only adds its maps.
-// An Analyze sends a few slices' files ahead of its payload (`ahead`, while the server analyses, so that the
-// link does not idle): that is the newer analysis, and its payload, of the same id, takes over their transfers.
-let loads = 0, transfers = null, loadingId = null, ahead = { id: null, pixels: new Map() };
-const fetchAhead = (part) => {
-  if (part.id === ahead.id) return;
-  ++loads;
-  if (transfers) transfers.abort();
-  transfers = new AbortController();
-  const signal = transfers.signal;
-  ahead = { id: part.id, pixels: new Map(Object.values(part.ahead).map((pass) => {
-    const pixels = passPixels(pass, signal);
-    pixels.catch(() => {});  // said by the load that takes it over, if one does
-    return [pass.url, pixels];
-  })) };
-};
+let loads = 0, transfers = null, loadingId = null;
 const reload = () => {
-  if (props.data && props.data.ahead) { fetchAhead(props.data); return; }
   if (props.data && props.data.id && props.data.id === loadingId) {
     if (data && data.id === loadingId) {
       const id = data.id;
@@ -788,11 +773,8 @@ const reload = () => {
   if (props.data && !props.data.planes && props.data.compare) return;  // B's maps for an analysis no longer shown
   loadingId = props.data && props.data.id;
   const generation = ++loads;
-  if (!loadingId || loadingId !== ahead.id) {
-    if (transfers) transfers.abort();
-    transfers = new AbortController();
-    ahead = { id: null, pixels: new Map() };
-  }
+  if (transfers) transfers.abort();
+  transfers = new AbortController();
   load(props.data, generation, transfers.signal).catch((err) => {
     if (generation !== loads) return;
     loadingId = null;  // the same analysis sent again loads again
