@@ -226,15 +226,14 @@ def open_case(evt: gr.EventData):
     if not compare:
         BROWSER.prefetch(asked.get("dataset"), asked.get("next"))
         yield shown(opened, view)
-        yield nothing_more()
-        return
-    # the next row after B's maps of this case: it would slow them down
-    BROWSER.prefetch(asked.get("dataset"), asked.get("next"), compare=True,
-                     after=BROWSER.second_future(opened.dataset, opened.case))
-    payload = compared_payload(opened, wait=False)
-    yield shown(opened, view, payload)
-    if payload["compare"].get("pending"):  # only what the viewer adds to the analysis it shows (the same id)
-        yield {viewer: gr.update(data={"id": payload["id"], "compare": compared_payload(opened)["compare"]})}
+    else:
+        # the next row after B's maps of this case: it would slow them down
+        BROWSER.prefetch(asked.get("dataset"), asked.get("next"), compare=True,
+                         after=BROWSER.second_future(opened.dataset, opened.case))
+        payload = compared_payload(opened, wait=False)
+        yield shown(opened, view, payload)
+        if payload["compare"].get("pending"):  # only what the viewer adds to the analysis it shows (the same id)
+            yield {viewer: gr.update(data={"id": payload["id"], "compare": compared_payload(opened)["compare"]})}
     yield nothing_more()
 
 
