@@ -97,19 +97,20 @@ def test_the_throttle_forgets_old_failures():
     login = ThrottledLogin("radiology", "s3cret", clock=lambda: now[0])
     for _ in range(FREE_FAILURES):
         assert run_async(login.check("radiology", "wrong")) is False
-    assert login.delay() > 0
+    assert login.delay("radiology") > 0
     now[0] += WINDOW_S + 1
-    assert login.delay() == 0 and run_async(login.check("radiology", "s3cret")) is True
+    assert login.delay("radiology") == 0 and run_async(login.check("radiology", "s3cret")) is True
 
 
 def test_parallel_guesses_are_paced_like_sequential_ones():
-    """25 wrong passwords sent at once are scheduled at the same moments as 25 sent one after another: the
-    throttle's reservations are compared on a fake clock (sequential: the clock moves with each wait)."""
+    """As many wrong passwords as one address may have in flight, sent at once, are scheduled at the same moments
+    as the same number sent one after another; more are refused unchecked. Reservations are compared on a fake
+    clock (sequential: the clock moves with each wait)."""
     import asyncio
 
-    from mrnet.app.access import ThrottledLogin
+    from mrnet.app.access import FREE_FAILURES, MAX_IN_FLIGHT_PER_ADDRESS, ThrottledLogin
 
-    def schedule(parallel: bool) -> list[float]:
+    def schedule(parallel: bool, attempts: int) -> tuple[list[float], list[bool]]:
         now, times = [0.0], []
 
         async def sleep(seconds):
@@ -118,24 +119,99 @@ def test_parallel_guesses_are_paced_like_sequential_ones():
             await asyncio.sleep(0)
 
         class Recorded(ThrottledLogin):
-            def reserve(self):
-                times.append(super().reserve())
-                return times[-1]
+            def reserve(self, name, address):
+                ticket = super().reserve(name, address)
+                times.append(ticket.at if ticket else None)
+                return ticket
 
         login = Recorded("radiology", "s3cret", clock=lambda: now[0], sleep=sleep)
 
         async def run():
             if parallel:
-                results = await asyncio.gather(*(login.check("radiology", f"guess{i}") for i in range(25)))
-            else:
-                results = [await login.check("radiology", f"guess{i}") for i in range(25)]
-            assert not any(results)
-        run_async(run())
+                return await asyncio.gather(*(login.check("radiology", f"guess{i}") for i in range(attempts)))
+            return [await login.check("radiology", f"guess{i}") for i in range(attempts)]
+        results = run_async(run())
+        assert not any(results)
         return times
 
-    sequential, parallel = schedule(False), schedule(True)
-    assert parallel == sequential
-    assert sequential[-1] > 60  # well over a minute for 25 guesses, however they are sent
+    sequential = schedule(False, MAX_IN_FLIGHT_PER_ADDRESS)
+    assert schedule(True, MAX_IN_FLIGHT_PER_ADDRESS) == sequential
+    assert sequential[-1] > 8  # the waits grow: 0.5, 1, 2, 4, 8 s past the free failures
+    # a flood: the free attempts are answered at once (they hold no place), then MAX_IN_FLIGHT_PER_ADDRESS wait and
+    # every other one is refused unchecked
+    flood = schedule(True, 3 * MAX_IN_FLIGHT_PER_ADDRESS)
+    assert flood[:MAX_IN_FLIGHT_PER_ADDRESS] == sequential
+    assert flood.count(None) == 2 * MAX_IN_FLIGHT_PER_ADDRESS - FREE_FAILURES, flood
+    # and the sequential guesser keeps being paced: 25 guesses take minutes
+    assert schedule(False, 25)[-1] > 60
+
+
+def test_abandoned_attempts_from_elsewhere_delay_the_real_user_at_most_the_maximum():
+    """200 attempts from other addresses, all abandoned (cancelled) while waiting: the real user's right password,
+    from an address of their own, is checked within MAX_DELAY_S, and the abandoned ones hold no place after."""
+    import asyncio
+
+    from mrnet.app.access import CLIENT_ADDRESS, MAX_DELAY_S, ThrottledLogin
+
+    async def run():
+        login = ThrottledLogin("radiology", "s3cret")
+        waits = []
+
+        async def recorded_sleep(seconds):
+            waits.append(seconds)
+            await asyncio.sleep(seconds)
+        login.sleep = recorded_sleep
+
+        async def attacker(i):
+            CLIENT_ADDRESS.set(f"10.0.{i // 50}.{i % 50}")
+            return await login.check("radiology", f"guess{i}")
+        tasks = [asyncio.create_task(attacker(i)) for i in range(200)]
+        await asyncio.sleep(0.3)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        assert login.in_flight == 0 and all(not r.reserved for r in login.addresses.values())
+        waits.clear()
+        CLIENT_ADDRESS.set("192.0.2.7")
+        start = asyncio.get_running_loop().time()
+        assert await login.check("radiology", "s3cret") is True
+        return asyncio.get_running_loop().time() - start, waits
+
+    elapsed, waits = run_async(run())
+    assert all(w <= MAX_DELAY_S for w in waits) and elapsed <= MAX_DELAY_S + 1, (elapsed, waits)
+
+
+def test_an_abandoned_flood_over_http_leaves_the_real_users_login_within_the_maximum():
+    """The real app: 200 concurrent wrong logins from 127.0.0.2, each abandoned after 0.3 s; then the real
+    user's right login from 127.0.0.1 is answered 200 within MAX_DELAY_S (plus a second of slack)."""
+    import http.client
+    import threading
+    import time
+    import urllib.parse
+
+    from mrnet.app.access import MAX_DELAY_S
+    with running_app({"MRNET_AUTH": "radiology:s3cret"}) as (url, proc, log):
+        host, port = urllib.parse.urlsplit(url).hostname, urllib.parse.urlsplit(url).port
+
+        def attempt(password: str, source: str, timeout: float):
+            conn = http.client.HTTPConnection(host, port, timeout=timeout, source_address=(source, 0))
+            try:
+                conn.request("POST", "/login", urllib.parse.urlencode({"username": "radiology", "password": password}),
+                             {"Content-Type": "application/x-www-form-urlencoded"})
+                return conn.getresponse().status
+            except OSError:
+                return None  # abandoned
+            finally:
+                conn.close()
+        threads = [threading.Thread(target=attempt, args=(f"guess{i}", "127.0.0.2", 0.3)) for i in range(200)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        start = time.perf_counter()
+        status = attempt("s3cret", "127.0.0.1", 60)
+        elapsed = time.perf_counter() - start
+        assert status == 200 and elapsed <= MAX_DELAY_S + 1, (status, elapsed)
 
 
 def test_the_page_and_its_config_carry_no_memory_addresses(app_url):

@@ -21,8 +21,9 @@ from pathlib import Path
 
 import gradio as gr
 from gradio.utils import get_upload_folder
+from starlette.middleware import Middleware
 
-from mrnet.app.access import ThrottledLogin, parse_auth
+from mrnet.app.access import ClientAddress, ThrottledLogin, parse_auth
 from mrnet.app.browse import CaseBrowser, Opened, table_payload, weights_name, with_scores
 from mrnet.app.cases import open_source
 from mrnet.app.components import CasesView, SliceViewer, server_state
@@ -420,4 +421,5 @@ def launch() -> None:
         allowed_paths=[str(PIXELS.folder)],  # only the viewer's slice files, named by random ids
         max_file_size=f"{config.max_upload_mb}mb",
         theme=gr.themes.Soft(), css=CSS, show_error=True, ssr_mode=False,
+        app_kwargs={"middleware": [Middleware(ClientAddress)]},  # the login throttle's client address
     )
