@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -139,6 +139,8 @@ class CaseBrowser:
         self.recent: OrderedDict[tuple[str, str, str], Future] = OrderedDict()
         self.exams: OrderedDict[tuple[str, str], Future] = OrderedDict()  # (set, case) -> its exam, read once
         self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mrnet-cases")
+        # at most one prefetch waits at a time, whoever asks: a newer one replaces it (it is not started)
+        self.next_prefetch: threading.Timer | None = None
 
     def check(self, dataset, case) -> tuple[str, str]:
         """A set and case as a link or the browser names them (any JSON) -> a known (set, case), or one sentence
@@ -155,12 +157,13 @@ class CaseBrowser:
         """(set, case, "a" or "b") -> its preparation, started unless kept."""
         with self.lock:
             found = self.recent.get(key)
-            if found is None or (found.done() and (found.exception() is not None
+            if found is None or (found.done() and (found.cancelled() or found.exception() is not None
                                                    or time.time() - found.result().made > self.max_age_s)):
                 found = self.recent[key] = self.pool.submit(self.prepare, *key)
             self.recent.move_to_end(key)
             while len(self.recent) > self.keep:
-                self.recent.popitem(last=False)
+                _, evicted = self.recent.popitem(last=False)
+                evicted.cancel()  # not started yet: it never will be (a running one finishes, unkept)
         return found
 
     def open(self, dataset: str | None, case: str | None, compare: bool = False) -> Opened:
@@ -168,11 +171,15 @@ class CaseBrowser:
         exam. Two analyses at once each take about twice as long, so the pair ends when one after the other
         would; B's maps then come with A's, instead of later, after B has shared the CPU with the page drawing
         A's (measured in docs/cases.md)."""
+        return finished(self.opening(dataset, case, compare))
+
+    def opening(self, dataset: str | None, case: str | None, compare: bool = False) -> Future:
+        """`open`'s preparation, not waited for (a page load awaits it without holding a thread)."""
         dataset, case = self.check(dataset, case)
         first = self.future((dataset, case, "a"))  # first: it takes the pool's free worker when there is one
         if compare and self.analyze_second is not None:
             self.future((dataset, case, "b"))
-        return first.result()
+        return first
 
     def second_future(self, dataset: str | None, case: str | None) -> Future:
         """The second weights' analysis of a case (an Opened whose payload is `present.explanation`), started
@@ -184,25 +191,34 @@ class CaseBrowser:
     def second(self, dataset: str | None, case: str | None, wait: bool = True) -> Opened | None:
         """The second weights' analysis of a case; with `wait=False`, only if it is ready now."""
         found = self.second_future(dataset, case)
-        return found.result() if wait or found.done() else None
+        return finished(found) if wait or found.done() else None
 
     def prefetch(self, dataset: str | None, case: str | None, delay_s: float = 0.5, compare: bool = False,
                  after: Future | None = None) -> None:
         """Start preparing a case the reviewer is likely to open next (the next row of the table), `delay_s`
         after now or after `after` is done: the case on screen (and in compare mode its second analysis) is
         still on its way to the browser, and the CPU is its first. In compare mode the second weights'
-        analysis follows."""
+        analysis follows. One prefetch waits at a time, app-wide: a newer one replaces it, and none starts while
+        the pool has work queued, so no visitor's events can queue unbounded work for the others."""
         try:
             dataset, case = self.check(dataset, case)
         except MRNetError:
             return
         def start() -> None:
+            with self.lock:
+                busy = any(not f.done() for f in self.recent.values())
+            if busy:  # the pool is working on cases somebody is waiting for: they come first
+                return
             first = self.future((dataset, case, "a"))
             if compare and self.analyze_second is not None:  # B after A, on the exam A read
                 first.add_done_callback(lambda _: self.future((dataset, case, "b")))
         def later(_=None) -> None:
             timer = threading.Timer(delay_s, start)
             timer.daemon = True
+            with self.lock:
+                if self.next_prefetch is not None:
+                    self.next_prefetch.cancel()
+                self.next_prefetch = timer
             timer.start()
         if after is not None:
             after.add_done_callback(later)
@@ -255,7 +271,20 @@ class CaseBrowser:
         """A case's preparation with the first weights, when it is kept and done."""
         with self.lock:
             found = self.recent.get((dataset, case, "a"))
-        return found.result() if found is not None and found.done() and found.exception() is None else None
+        return (found.result() if found is not None and found.done() and not found.cancelled() and found.exception() is None
+                else None)
+
+
+BUSY = ("The server is opening many cases for other visitors right now, and this one was pushed out of its queue: "
+        "open it again in a moment.")
+
+
+def finished(future: Future) -> Opened:
+    """A preparation's result; one that was pushed out of the kept cases before it started is one sentence."""
+    try:
+        return future.result()
+    except CancelledError:
+        raise MRNetError(BUSY) from None
 
 
 def quoted(value, limit: int = 40) -> str:
