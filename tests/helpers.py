@@ -40,3 +40,26 @@ def run_async(coroutine):
     from concurrent.futures import ThreadPoolExecutor
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, coroutine).result()
+
+
+def event_messages(app_url: str, config: dict, fn: int, inputs: list, session: str, query: str = "",
+                   **trigger) -> tuple[list, int]:
+    """One event through Gradio's queue as the page sends it (`trigger`: its trigger_id and event_data; `query`:
+    the page's link, as "?case=..."): every message of its stream up to the closing one, and where the viewer is
+    among its outputs."""
+    import json
+
+    import httpx
+    joined = httpx.post(app_url + "gradio_api/queue/join" + query, json={"data": inputs, "fn_index": fn, "session_hash": session,
+                                                                 "trigger_id": None, **trigger})
+    assert joined.status_code == 200, joined.text
+    messages = []
+    with httpx.stream("GET", app_url + "gradio_api/queue/data", params={"session_hash": session}, timeout=120) as s:
+        for line in s.iter_lines():
+            if line.startswith("data:"):
+                messages.append(json.loads(line[5:]))
+                if messages[-1].get("msg") == "process_completed":
+                    break
+    by_id = {c["id"]: c for c in config["components"]}
+    outputs = [by_id[i].get("props", {}).get("elem_id") for i in config["dependencies"][fn]["outputs"]]
+    return messages, outputs.index("viewer")

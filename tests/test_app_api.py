@@ -6,7 +6,7 @@ from gradio_client import Client, handle_file
 
 from mrnet.app.samples import BY_KEY, sample_file
 
-from helpers import mrnet_cli, run_async
+from helpers import event_messages, mrnet_cli, run_async
 from server import running_app
 
 pytestmark = pytest.mark.slow  # real servers, training or subprocesses: `make test-fast` skips them
@@ -222,25 +222,6 @@ def test_the_page_and_its_config_carry_no_memory_addresses(app_url):
         with urllib.request.urlopen(app_url + path, timeout=30) as response:
             text = response.read().decode("utf-8", errors="replace")
         assert not re.search(r" at 0x[0-9a-f]{6,}", text.replace("\\u003e", ">")), path
-
-
-def event_messages(app_url: str, config: dict, fn: int, inputs: list, session: str, **trigger) -> tuple[list, int]:
-    """One event through Gradio's queue as the page sends it (`trigger`: its trigger_id and event_data): every
-    message of its stream up to the closing one, and where the viewer is among its outputs."""
-    import httpx
-    joined = httpx.post(app_url + "gradio_api/queue/join", json={"data": inputs, "fn_index": fn, "session_hash": session,
-                                                                 "trigger_id": None, **trigger})
-    assert joined.status_code == 200, joined.text
-    messages = []
-    with httpx.stream("GET", app_url + "gradio_api/queue/data", params={"session_hash": session}, timeout=120) as s:
-        for line in s.iter_lines():
-            if line.startswith("data:"):
-                messages.append(json.loads(line[5:]))
-                if messages[-1].get("msg") == "process_completed":
-                    break
-    by_id = {c["id"]: c for c in config["components"]}
-    outputs = [by_id[i].get("props", {}).get("elem_id") for i in config["dependencies"][fn]["outputs"]]
-    return messages, outputs.index("viewer")
 
 
 def test_an_analysis_sends_the_viewers_data_once(app_url):

@@ -199,14 +199,14 @@ def explanation(analysis: Analysis) -> dict:
     }
 
 
-def with_comparison(payload: dict, name_a: str, name_b: str, second: Analysis | None = None,
-                    problem: str = "") -> dict:
+def with_comparison(payload: dict, name_a: str, name_b: str, maps: dict | None = None, problem: str = "") -> dict:
     """The viewer's data in compare mode: a copy of `payload` (A's) that also carries the second weights'
-    explanation of the same exam (`second`), or says it is on its way (neither `second` nor `problem`) or why
-    it is not there (`problem`). The slices are A's: the maps of both weights are drawn over the same pixels."""
+    explanation of the same exam (`maps`, `explanation` of their analysis, made once per case), or says it is on
+    its way (neither `maps` nor `problem`) or why it is not there (`problem`). The slices are A's: the maps of
+    both weights are drawn over the same pixels."""
     part: dict = {"a": name_a, "b": name_b}
-    if second is not None:
-        part["maps"] = explanation(second)
+    if maps is not None:
+        part["maps"] = maps
     elif problem:
         part["problem"] = problem
     else:

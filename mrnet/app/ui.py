@@ -9,6 +9,7 @@ environment (mrnet.core.settings; the README lists them), plus GRADIO_SERVER_NAM
 """
 from __future__ import annotations
 
+import asyncio
 import atexit
 import ctypes
 import shutil
@@ -24,7 +25,7 @@ from gradio.utils import get_upload_folder
 from starlette.middleware import Middleware
 
 from mrnet.app.access import ClientAddress, ThrottledLogin, parse_auth
-from mrnet.app.browse import CaseBrowser, Opened, table_payload, weights_name, with_scores
+from mrnet.app.browse import BUSY, CaseBrowser, Opened, table_payload, weights_name, with_scores
 from mrnet.app.cases import open_source
 from mrnet.app.components import CasesView, SliceViewer, server_state
 from mrnet.app.flags import MAX_COMMENT, PAGE, VERDICTS, Flag, FlagStore, SaveLimit
@@ -213,7 +214,20 @@ def compared_payload(opened: Opened, wait: bool = True) -> dict:
         second = BROWSER.second(opened.dataset, opened.case, wait=wait)
     except MRNetError as exc:
         return with_comparison(opened.payload, NAMES["a"], NAMES["b"], problem=str(exc))
-    return with_comparison(opened.payload, NAMES["a"], NAMES["b"], second.analysis if second else None)
+    return with_comparison(opened.payload, NAMES["a"], NAMES["b"], second.payload if second else None)
+
+
+# link loads build a case's outputs two at a time: forty at once would take both cores from everyone else
+LINKS_SHOWN = asyncio.Semaphore(2)
+
+
+async def awaited(future) -> Opened:
+    """A case browser's preparation, awaited on the event loop: the page load that waits for it holds no thread
+    and no concurrency slot that other visitors' page loads need."""
+    try:
+        return await asyncio.wrap_future(future)
+    except asyncio.CancelledError:
+        raise MRNetError(BUSY) from None
 
 
 def open_case(evt: gr.EventData):
@@ -261,12 +275,14 @@ def flag_rows() -> tuple[list[list], str, str]:
         return [], "", f"⚠️ {markdown_text(exc)}"
 
 
-def open_link(request: gr.Request):
+async def open_link(request: gr.Request):
     """A shared link (?case=...&task=...&method=...&plane=...&slice=..., &dataset=... when not the default
-    set) opens that case in that view. Only configured sets' cases can be named."""
+    set) opens that case in that view. Only configured sets' cases can be named. A coroutine with no concurrency
+    limit: a link's analysis is awaited without holding a thread or a slot, so other visitors' page loads never
+    wait behind it (the analyses themselves are bounded by the case browser's pool and its kept cases)."""
     params = dict(request.query_params)
     # the table comes with the page load: gr.HTML props given at construction do not reach js_on_load
-    rows, said, problem = flag_rows()
+    rows, said, problem = await asyncio.to_thread(flag_rows)
     compare = params.get("compare") == "1" and COMPARE is not None  # the link had compare mode on
     base = {flags_table: rows, flags_said: said, cases_view: gr.update(data=TABLES[BROWSER.default]),
             flag_note: problem}
@@ -277,14 +293,25 @@ def open_link(request: gr.Request):
             base[tabs] = gr.Tabs(selected="cases")
         return base
     try:
-        opened = BROWSER.open(params.get("dataset"), params.get("case"), compare)
+        opened = await awaited(BROWSER.opening(params.get("dataset"), params.get("case"), compare))
     except MRNetError as exc:
         return {**base, link_note: gr.Markdown(f"⚠️ This link cannot be opened: {markdown_text(exc)}", visible=True)}
+    if compare:  # a link made in compare mode shows both maps (a failure of B's is said in the viewer)
+        try:
+            await awaited(BROWSER.second_future(opened.dataset, opened.case))
+        except MRNetError:
+            pass
+    async with LINKS_SHOWN:
+        return await asyncio.to_thread(linked_case, params, opened, compare, base)
+
+
+def linked_case(params: dict, opened: Opened, compare: bool, base: dict) -> dict:
+    """open_link's outputs for a case that is ready (and, in compare mode, its second weights' maps)."""
     parsed, unread = View.from_link(params, opened.analysis)
     view = parsed.to_dict()
     note = (gr.Markdown(f"⚠️ Part of this link was not understood ({', '.join(unread)}); the case opens with its "
                         "defaults there.", visible=True) if unread else gr.Markdown(visible=False))
-    payload = compared_payload(opened) if compare else None  # a link made in compare mode shows both maps
+    payload = compared_payload(opened, wait=False) if compare else None  # ready: awaited by open_link
     return {**base, **shown(opened, view, payload), tabs: gr.Tabs(selected="cases"), link_note: note,
             dataset_choice: gr.Dropdown(value=SETS[opened.dataset].cases.title),
             cases_view: gr.update(value={"dataset": opened.dataset, "case": opened.case, "task": view["task"],
@@ -395,7 +422,7 @@ with gr.Blocks(title="MRNet knee-MRI explainer", delete_cache=(3600, 3600)) as d
                       api_visibility="private")
     demo.load(open_link, None, [session, predictions, viewer, tabs, dataset_choice, cases_view, link_note, flags_table, flags_said,
                                 flag_note],
-              api_visibility="private")
+              api_visibility="private", concurrency_limit=None)
     zip_button.click(on_download, [session, viewer], [zip_file], api_visibility="private")
 
     # API only: a named endpoint for gradio_client (see the README)
