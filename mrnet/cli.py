@@ -165,10 +165,12 @@ def cmd_flags(a) -> int:
 
 
 def cmd_flags_summary(a) -> int:
-    from mrnet.app.flags import FlagStore
+    from mrnet.app.flags import FlagStore, inert, skipped_sentence
     if not Path(a.db).is_file():
         raise MRNetError(f"There is no flag database at {a.db}; give the app's MRNET_FLAGS with --db.")
-    rows = FlagStore(a.db).summary()
+    rows, skipped = FlagStore(a.db).summary()
+    if skipped:
+        print(f"warning: {skipped_sentence(skipped)}", file=sys.stderr)
     if a.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -177,7 +179,7 @@ def cmd_flags_summary(a) -> int:
     for r in rows:
         agree = (f"{r['agree']:>9d} of {r['pointing_n']:<3d} {r['agreement']:.2f}  [{r['agreement_low']:.2f}, "
                  f"{r['agreement_high']:.2f}]" if r["pointing_n"] else f"{'-':>20}")
-        print(f"{r['weights'][:18]:18} {r['task']:10} {r['method']:10} {r['n']:5d} {r['on']:5d} {r['off']:5d} "
+        print(f"{inert(r['weights'])[:18]:18} {inert(r['task']):10} {inert(r['method']):10} {r['n']:5d} {r['on']:5d} {r['off']:5d} "
               f"{r['unsure']:6d} {r['share_on']:8.2f}  [{r['share_on_low']:.2f}, {r['share_on_high']:.2f}]"
               f"{'':>12}{agree}")
     if not rows:

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from mrnet.app.flags import BUSY_MS, PAGE, Flag, FlagStore, SaveLimit
+from mrnet.app.flags import BUSY_MS, PAGE, SCHEMA_VERSION, Flag, FlagStore, SaveLimit
 from mrnet.app.view import View, parse_index
 from mrnet.core.errors import MRNetError
 
@@ -108,7 +108,7 @@ def test_an_older_schema_is_migrated_in_place(tmp_path):
     store.add(flag(7, pointing=1))
     assert [f.pointing for f in store.list()] == [None, 1]  # unknown for the old flag, kept for the new one
     with sqlite3.connect(db) as again:
-        assert again.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert again.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
 @pytest.mark.parametrize("journal", ["wal", "delete"])
@@ -222,3 +222,86 @@ def test_a_flag_knows_whether_the_judged_map_hits_the_lesion(analysis):
     assert judged_hit(analysis, {"sagittal": meniscus_only}, "acl", "sagittal", 2, "exact") == 0  # another task's
     assert judged_hit(analysis, {}, "acl", "sagittal", 2, "exact") is None                   # a set without masks
     assert judged_hit(analysis, {"sagittal": masks}, "acl", "sagittal", 99, "exact") is None
+
+
+def test_saves_are_limited_per_address_with_a_global_cap_and_forgotten_after(monkeypatch):
+    """Round 4: the limit is keyed by the client's address (a fresh session id per save got 100 of 100 through),
+    all addresses together are capped, and an address with no recent save is forgotten."""
+    now = [0.0]
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    limit = SaveLimit(count=10, seconds=60, total=25)
+    for _ in range(10):
+        limit.check("203.0.113.5")
+    with pytest.raises(MRNetError, match="At most 10 flags a minute"):
+        limit.check("203.0.113.5")
+    for i in range(15):
+        limit.check(f"198.51.100.{i}")  # other visitors: one each, until everyone's cap
+    with pytest.raises(MRNetError, match="many flags right now"):
+        limit.check("192.0.2.1")
+    now[0] += 61
+    limit.check("192.0.2.1")
+    assert list(limit.saves) == ["192.0.2.1"]  # the quiet addresses are gone
+
+
+def raw_rows(db, rows):
+    """Rows written by hand, as an older app or another writer might have left them (NULLs where the schema now
+    says NOT NULL: the table is made without those constraints)."""
+    with sqlite3.connect(db) as raw:
+        raw.execute("CREATE TABLE IF NOT EXISTS flags (id INTEGER PRIMARY KEY AUTOINCREMENT, dataset TEXT, split TEXT, "
+                    "case_id TEXT, task TEXT, plane TEXT, slice INTEGER, method TEXT, verdict TEXT, comment TEXT, "
+                    "weights TEXT, created TEXT, pointing INTEGER)")
+        if raw.execute("PRAGMA user_version").fetchone()[0] == 0:
+            raw.execute("PRAGMA user_version = 3")  # the schema before the counts: they are made from these rows
+        raw.executemany("INSERT INTO flags (dataset, split, case_id, task, plane, slice, method, verdict, comment, "
+                        "weights, created, pointing) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+
+def test_unknown_verdicts_and_nulls_are_skipped_and_counted_never_a_broken_page(tmp_path):
+    db = tmp_path / "flags.sqlite"
+    good = ("phantom", "valid", "0001", "acl", "sagittal", 3, "shapley", "on", "ok", "w1", "t", 1)
+    raw_rows(db, [good, good[:7] + ("off",) + good[8:11] + (1,), good[:7] + ("maybe",) + good[8:],
+                  good[:3] + (None,) + good[4:], good[:8] + (None,) + good[9:], good[:6] + (None,) + good[7:]])
+    store = FlagStore(db)
+    rows, skipped = store.summary()
+    assert skipped == 4
+    assert [(r["n"], r["on"], r["off"], r["pointing_n"], r["agree"]) for r in rows] == [(2, 1, 1, 2, 1)]
+    assert [f.verdict for f in store.list(limit=PAGE)] == ["on", "off"]
+    run = mrnet_cli("flags", "summary", "--db", db)
+    assert run.returncode == 0 and "Traceback" not in run.stderr
+    assert run.stderr.strip() == "warning: 4 flags in the database are not counted: an unknown verdict or a missing value."
+    exported = mrnet_cli("flags", "export", "--out", "-", "--db", db)
+    assert exported.returncode == 0 and exported.stdout.count("\n") == 3  # the header and the two good flags
+
+
+def test_the_summary_counts_as_the_flags_say(tmp_path):
+    """SQLite's aggregation equals counting the flags one by one."""
+    rng = np.random.default_rng(3)
+    store = FlagStore(tmp_path / "flags.sqlite")
+    for i in range(120):
+        store.add(Flag("phantom", "valid", f"{i % 9:04d}", str(rng.choice(["acl", "abnormal"])), "coronal", 2,
+                       str(rng.choice(["shapley", "exact"])), str(rng.choice(["on", "off", "unsure"])), "", "w",
+                       pointing=[None, 0, 1][int(rng.integers(3))]))
+    expected: dict = {}
+    for f in store.list():
+        row = expected.setdefault((f.task, f.method), [0, 0, 0, 0, 0, 0])
+        row[0] += 1
+        row[1 + ["on", "off", "unsure"].index(f.verdict)] += 1
+        if f.pointing is not None and f.verdict != "unsure":
+            row[4] += 1
+            row[5] += int((f.verdict == "on") == bool(f.pointing))
+    rows, skipped = store.summary()
+    assert skipped == 0
+    assert {(r["task"], r["method"]): [r["n"], r["on"], r["off"], r["unsure"], r["pointing_n"], r["agree"]]
+            for r in rows} == expected
+
+
+def test_control_characters_are_removed_at_save_and_neutralised_at_export(tmp_path):
+    db = tmp_path / "flags.sqlite"
+    store = FlagStore(db)
+    store.add(flag(1, "red \x1b[31malert\x1b[0m\x07 bell\r\nnext line\x00"))
+    assert store.list()[0].comment == "red [31malert[0m bell\nnext line"
+    raw_rows(db, [("phantom", "valid", "0002", "acl", "coronal", 1, "exact", "on", "old \x1b]0;title\x07 row", "w",
+                   "t", None)])
+    exported = mrnet_cli("flags", "export", "--out", "-", "--db", db)
+    assert exported.returncode == 0 and "\x1b" not in exported.stdout and "\x07" not in exported.stdout
+    assert "old \\x1b]0;title\\x07 row" in exported.stdout

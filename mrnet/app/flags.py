@@ -12,10 +12,11 @@ from __future__ import annotations
 import builtins
 import csv
 import io
+import re
 import sqlite3
 import threading
 import time
-from collections import defaultdict, deque
+from collections import deque
 from contextlib import closing
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -24,7 +25,7 @@ from mrnet.app.statistics import wilson_interval
 from mrnet.core.errors import MRNetError
 
 VERDICTS = {"on": "CAM on the lesion", "off": "CAM off the lesion", "unsure": "unsure"}
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 SCHEMA = """CREATE TABLE IF NOT EXISTS flags (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     dataset TEXT NOT NULL, split TEXT NOT NULL, case_id TEXT NOT NULL, task TEXT NOT NULL,
@@ -35,6 +36,64 @@ PAGE = 50               # the most recent flags shown with a page load or a save
 BUSY_MS = 2000          # how long one statement waits for another process's lock
 # a spreadsheet runs a cell that starts with one of these as a formula (OWASP: CSV injection)
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# control characters other than the newline: a terminal obeys them (ESC sequences), a table breaks on them
+CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+
+
+def valid(row: str = "") -> str:
+    """SQL: the flag (`row`: "NEW." in a trigger) has content the app understands; older databases or other
+    writers may hold anything."""
+    return (f"{row}verdict IN ('on', 'off', 'unsure') AND " + " AND ".join(
+        f"{row}{c} IS NOT NULL" for c in ("dataset", "split", "case_id", "task", "plane", "slice", "method", "comment",
+                                          "weights", "created")))
+
+
+VALID = valid()
+
+
+def counted(row: str = "") -> list[str]:
+    """SQL: flag_counts' columns for one flag; all flags that the app does not understand share one row."""
+    ok = valid(row)
+    judged = f"{ok} AND {row}pointing IS NOT NULL AND {row}verdict IN ('on', 'off')"
+    return ([f"CASE WHEN {ok} THEN {row}{c} ELSE '' END" for c in ("weights", "task", "method", "verdict")]
+            + [f"({ok})", "1", f"({judged})", f"({judged} AND (({row}verdict = 'on') = ({row}pointing != 0)))"])
+
+
+def count_trigger(name: str, event: str, row: str, sign: str) -> str:
+    return (f"CREATE TRIGGER {name} AFTER {event} ON flags BEGIN INSERT INTO flag_counts VALUES "
+            f"({', '.join(counted(row))}) ON CONFLICT (weights, task, method, verdict, valid) DO UPDATE SET "
+            f"n = n {sign} 1, pointing_n = pointing_n {sign} excluded.pointing_n, agree = agree {sign} excluded.agree; END")
+
+
+# What the summary reads: counts per (weights, task, method, verdict), kept by triggers as flags come and go, so a
+# page load reads a few rows however many flags there are.
+COUNTS = ["CREATE TABLE flag_counts (weights TEXT NOT NULL, task TEXT NOT NULL, method TEXT NOT NULL, "
+          "verdict TEXT NOT NULL, valid INTEGER NOT NULL, n INTEGER NOT NULL, pointing_n INTEGER NOT NULL, "
+          "agree INTEGER NOT NULL, PRIMARY KEY (weights, task, method, verdict, valid))",
+          count_trigger("flags_counted", "INSERT", "NEW.", "+"),
+          count_trigger("flags_uncounted", "DELETE", "OLD.", "-")]
+MAX_COMMENT = 1000      # characters; a longer comment is cut, and the save says so
+PAGE = 50               # the most recent flags shown with a page load or a save
+BUSY_MS = 2000          # how long one statement waits for another process's lock
+# a spreadsheet runs a cell that starts with one of these as a formula (OWASP: CSV injection)
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# control characters other than the newline: a terminal obeys them (ESC sequences), a table breaks on them
+CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+
+
+def valid(row: str = "") -> str:
+    """SQL: the flag (`row`: "NEW." in a trigger) has content the app understands; older databases or other
+    writers may hold anything."""
+    return (f"{row}verdict IN ('on', 'off', 'unsure') AND " + " AND ".join(
+        f"{row}{c} IS NOT NULL" for c in ("dataset", "split", "case_id", "task", "plane", "slice", "method", "comment",
+                                          "weights", "created")))
+
+
+VALID = valid()
+
+
+SAVES_PER_MINUTE_PER_ADDRESS = 10
+SAVES_PER_MINUTE = 120  # all visitors together
 
 
 @dataclass
@@ -66,6 +125,14 @@ def migrate(db: sqlite3.Connection) -> None:
         db.execute("ALTER TABLE flags ADD COLUMN split TEXT NOT NULL DEFAULT 'valid'")
     if "pointing" not in columns:
         db.execute("ALTER TABLE flags ADD COLUMN pointing INTEGER")
+    # version 3 lacked the counts: made from the flags there, once
+    for old in ("TRIGGER IF EXISTS flags_counted", "TRIGGER IF EXISTS flags_uncounted", "TABLE IF EXISTS flag_counts"):
+        db.execute(f"DROP {old}")
+    for statement in COUNTS:
+        db.execute(statement)
+    columns = [f"{expression} AS c{i}" for i, expression in enumerate(counted())]
+    db.execute(f"INSERT INTO flag_counts SELECT c0, c1, c2, c3, c4, COUNT(*), SUM(c6), SUM(c7) FROM "
+               f"(SELECT {', '.join(columns)} FROM flags) GROUP BY c0, c1, c2, c3, c4")
     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
@@ -92,7 +159,7 @@ class FlagStore:
     def add(self, flag: Flag) -> Flag:
         if flag.verdict not in VERDICTS:
             raise MRNetError(f"A flag says one of: {', '.join(VERDICTS.values())}.")
-        flag = Flag(**{**asdict(flag), "comment": flag.comment.strip()[:MAX_COMMENT],
+        flag = Flag(**{**asdict(flag), "comment": without_controls(flag.comment).strip()[:MAX_COMMENT],
                        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
         names = [f.name for f in fields(Flag)]
         with closing(self.connect()) as db:
@@ -109,7 +176,7 @@ class FlagStore:
         if not self.path.is_file():
             return []
         names = [f.name for f in fields(Flag)]
-        where = " WHERE dataset = ?" if dataset else ""
+        where = f" WHERE {VALID}" + (" AND dataset = ?" if dataset else "")
         query = (f"SELECT {', '.join(names)} FROM (SELECT * FROM flags{where} ORDER BY id DESC"
                  + (f" LIMIT {int(limit)}" if limit else "") + ") ORDER BY id")
         with closing(self.connect()) as db:
@@ -129,49 +196,82 @@ class FlagStore:
         return buf.getvalue(), len(flags)
 
 
-    def summary(self) -> builtins.list[dict]:
+    def summary(self) -> tuple[builtins.list[dict], int]:
         """What reviewers said, per (weights, task, method): n flags, how many judged the CAM on the lesion,
         off it or were unsure, and the share on the lesion with its Wilson 95 % interval. Where the set has
         lesion masks, also how often an "on" or "off" verdict agrees with the pointing game on the slice judged
-        (`pointing_n` such flags, `agree` of them; the share with its Wilson interval, None without any)."""
+        (`pointing_n` such flags, `agree` of them; the share with its Wilson interval, None without any).
+        Read from the counts that SQLite keeps (a page load reads a few rows, however many flags there are), with
+        the number of flags skipped because their content is not understood (an unknown verdict, a missing value)."""
+        if not self.path.is_file():
+            return [], 0
+        with closing(self.connect()) as db:
+            try:
+                counts = db.execute("SELECT weights, task, method, verdict, valid, n, pointing_n, agree FROM flag_counts "
+                                    "WHERE n > 0").fetchall()
+            except sqlite3.Error:
+                raise MRNetError("Flags are unavailable right now: their database is busy or damaged.") from None
+        grouped = [row[:4] + row[5:] for row in counts if row[4]]
+        skipped = sum(row[5] for row in counts if not row[4])
         groups: dict[tuple[str, str, str], dict] = {}
-        for flag in self.list():
-            row = groups.setdefault((flag.weights, flag.task, flag.method), {
-                "weights": flag.weights, "task": flag.task, "method": flag.method, "n": 0, "on": 0, "off": 0,
+        for weights, task, method, verdict, n, pointing_n, agree in grouped:
+            row = groups.setdefault((str(weights), str(task), str(method)), {
+                "weights": str(weights), "task": str(task), "method": str(method), "n": 0, "on": 0, "off": 0,
                 "unsure": 0, "pointing_n": 0, "agree": 0})
-            row["n"] += 1
-            row[flag.verdict] += 1
-            if flag.pointing is not None and flag.verdict in ("on", "off"):
-                row["pointing_n"] += 1
-                row["agree"] += int((flag.verdict == "on") == bool(flag.pointing))
+            row["n"] += n
+            row[verdict] += n
+            row["pointing_n"] += pointing_n or 0
+            row["agree"] += agree or 0
         for row in groups.values():
             row["share_on"] = row["on"] / row["n"]
             row["share_on_low"], row["share_on_high"] = wilson_interval(row["on"], row["n"])
             row["agreement"] = row["agree"] / row["pointing_n"] if row["pointing_n"] else None
             row["agreement_low"], row["agreement_high"] = (wilson_interval(row["agree"], row["pointing_n"])
                                                            if row["pointing_n"] else (None, None))
-        return [groups[key] for key in sorted(groups)]
+        return [groups[key] for key in sorted(groups)], skipped
+
+
+def without_controls(text: str) -> str:
+    return CONTROL.sub("", text)
+
+
+def skipped_sentence(skipped: int) -> str:
+    return (f"{skipped} flag{'s' if skipped != 1 else ''} in the database {'are' if skipped != 1 else 'is'} not "
+            "counted: an unknown verdict or a missing value." if skipped else "")
 
 
 def inert(value):
-    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value
+    """A cell as a spreadsheet and a terminal may read it: no formula, and control characters (other than the
+    newline, which CSV quotes) written as visible escapes."""
+    if not isinstance(value, str):
+        return value
+    value = CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
+    return "'" + value if value.startswith(FORMULA_START) else value
 
 
 class SaveLimit:
-    """At most `count` saves per `seconds` for one visitor's session (a flood of flags is refused with a
-    sentence, and no visitor can fill the database for the others)."""
+    """At most `count` saves per `seconds` from one client address, and `total` from everyone: a flood of flags
+    is refused with a sentence, and no visitor can fill the database for the others. Keyed by what the client
+    cannot choose (its address, not the session id it sends); addresses with no recent save are forgotten."""
 
-    def __init__(self, count: int = 10, seconds: float = 60):
-        self.count, self.seconds = count, seconds
-        self.saves: dict[str, deque] = defaultdict(deque)
+    def __init__(self, count: int = SAVES_PER_MINUTE_PER_ADDRESS, seconds: float = 60, total: int = SAVES_PER_MINUTE):
+        self.count, self.seconds, self.total = count, seconds, total
+        self.saves: dict[str, deque] = {}
+        self.everyone: deque = deque()
         self.lock = threading.Lock()
 
-    def check(self, session: str) -> None:
+    def check(self, address: str) -> None:
         now = time.monotonic()
         with self.lock:
-            recent = self.saves[session]
-            while recent and now - recent[0] > self.seconds:
-                recent.popleft()
+            for key in [k for k, recent in self.saves.items() if not recent or now - recent[-1] > self.seconds]:
+                del self.saves[key]
+            recent = self.saves.setdefault(address, deque())
+            for queue in (recent, self.everyone):
+                while queue and now - queue[0] > self.seconds:
+                    queue.popleft()
             if len(recent) >= self.count:
-                raise MRNetError(f"At most {self.count} flags a minute can be saved from one page; wait a moment.")
+                raise MRNetError(f"At most {self.count} flags a minute can be saved from one address; wait a moment.")
+            if len(self.everyone) >= self.total:
+                raise MRNetError("Reviewers are saving many flags right now; wait a moment and save again.")
             recent.append(now)
+            self.everyone.append(now)

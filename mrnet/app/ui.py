@@ -28,7 +28,7 @@ from mrnet.app.access import ClientAddress, ThrottledLogin, parse_auth
 from mrnet.app.browse import BUSY, CaseBrowser, Opened, table_payload, weights_name, with_scores
 from mrnet.app.cases import open_source
 from mrnet.app.components import CasesView, SliceViewer, server_state
-from mrnet.app.flags import MAX_COMMENT, PAGE, VERDICTS, Flag, FlagStore, SaveLimit
+from mrnet.app.flags import MAX_COMMENT, PAGE, VERDICTS, Flag, FlagStore, SaveLimit, skipped_sentence
 from mrnet.app.phantom_set import SCORES as PHANTOM_SCORES
 from mrnet.app.phantom_set import phantom_cases
 from mrnet.app.pixels import PixelStore, write_private
@@ -269,8 +269,9 @@ def flag_rows() -> tuple[list[list], str, str]:
     they cannot be read (the page loads regardless)."""
     try:
         names = {WEIGHTS_ID: NAMES["a"], **({SECOND_ID: NAMES["b"]} if SECOND_ID else {})}
+        summary, skipped = FLAGS.summary()
         return ([[getattr(f, c) for c in FLAG_COLUMNS] for f in FLAGS.list(limit=PAGE)],
-                flags_summary_markdown(FLAGS.summary(), names), "")
+                flags_summary_markdown(summary, names), f"⚠️ {skipped_sentence(skipped)}" if skipped else "")
     except MRNetError as exc:
         return [], "", f"⚠️ {markdown_text(exc)}"
 
@@ -335,7 +336,7 @@ def save_flag(state: Session | None, view: dict | None, verdict: str | None, com
     comment = comment if isinstance(comment, str) else ""
     dataset, case = state.case
     try:
-        SAVES.check(request.session_hash or "")
+        SAVES.check(request.client.host if request.client else "")
         analysis = BROWSER.second(dataset, case).analysis if judged == "b" else state.analysis
         pointing = judged_hit(analysis, BROWSER.masks(dataset, case), task, plane, index, method)
         flag = FLAGS.add(Flag(dataset, SETS[dataset].cases.split, case, task, plane, index, method, verdict,
