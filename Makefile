@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: run test test-fast lint bench figures browser clean
+.PHONY: run test test-fast lint bench figures browser clean second-seed
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -53,6 +53,17 @@ figures: $(VENV)/.dev browser
 	MRNET_SCREENSHOT_COMPARE=docs/figures/compare.png MRNET_SCREENSHOT_COMPARE_VIEWER=docs/figures/compare-viewer.png \
 		$(PY) -m pytest -q tests/test_cases_browser.py -k compare_mode
 	MRNET_SCREENSHOT_PHONE=docs/figures/phone $(PY) -m pytest -q tests/test_phone_browser.py -k "no_horizontal or cases_tab"
+
+# Repeatability (#39): the shipped recipe (weights/config.json's training_command) trained again with another seed,
+# on the same phantoms. Hours of CPU: run it in the background; run it again to resume from its checkpoints.
+# RUNS outside the work tree survives a fresh checkout on the same machine.
+RUNS ?= data
+SEED ?= 100
+second-seed: $(VENV)/.dev
+	test -f $(RUNS)/phantoms/train-abnormal.csv || $(PY) -m mrnet phantom --out $(RUNS)/phantoms --n-train 300 --n-valid 80 --seed 0 --workers 1
+	$(PY) -m mrnet train --data $(RUNS)/phantoms --out $(RUNS)/weights-seed$(SEED) --epochs 1 --patience 1 --slice-steps 4000 \
+		--plane-slice-steps sagittal=2000 coronal=6000 --hard-negatives 4 --stage1-positive-head --mask-weight 0 --no-progress \
+		--seed $(SEED) --threads 1 $$(test -d $(RUNS)/weights-seed$(SEED)/checkpoints && echo --resume)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
