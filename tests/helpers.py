@@ -46,7 +46,7 @@ def event_messages(app_url: str, config: dict, fn: int, inputs: list, session: s
                    **trigger) -> tuple[list, int]:
     """One event through Gradio's queue as the page sends it (`trigger`: its trigger_id and event_data; `query`:
     the page's link, as "?case=..."): every message of its stream up to the closing one, and where the viewer is
-    among its outputs."""
+    among its outputs (-1 when it is not)."""
     import json
 
     import httpx
@@ -62,4 +62,4 @@ def event_messages(app_url: str, config: dict, fn: int, inputs: list, session: s
                     break
     by_id = {c["id"]: c for c in config["components"]}
     outputs = [by_id[i].get("props", {}).get("elem_id") for i in config["dependencies"][fn]["outputs"]]
-    return messages, outputs.index("viewer")
+    return messages, outputs.index("viewer") if "viewer" in outputs else -1

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import json
+import os
 import uuid
 import zipfile
 import zlib
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -248,11 +249,13 @@ def zlib_bytes(volume: np.ndarray) -> bytes:
     return zlib.compress(np.ascontiguousarray(volume, dtype=np.uint8).tobytes(), 1)  # level 1: most of the gain, a fraction of the time
 
 
-def report_zip(renderer: Renderer, method: str, opacity: float) -> bytes:
-    """Every overlay as TASK/PLANE/NNN.png plus report.json, as `mrnet predict --out` writes them."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:  # PNGs are compressed already
-        for name, rgb in overlays(renderer, method, opacity):
+def write_report_zip(path: Path, analysis: Analysis, method: str, opacity: float) -> None:
+    """Every overlay as TASK/PLANE/NNN.png plus report.json, as `mrnet predict --out` writes them, written to
+    `path` (0600) as they are drawn: one plane's overlays in memory at a time, and a renderer of the call's own."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_STORED) as zf:  # PNGs are compressed
+        for name, rgb in overlays(Renderer(analysis, cache=False), method, opacity):
             zf.writestr(name, png_bytes(rgb))
-        zf.writestr("report.json", json.dumps(renderer.analysis.report(method), indent=2) + "\n")
-    return buf.getvalue()
+        zf.writestr("report.json", json.dumps(analysis.report(method), indent=2) + "\n")
+
+

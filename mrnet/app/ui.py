@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import atexit
 import ctypes
+import functools
+import inspect
 import shutil
 import signal
 import sys
@@ -29,18 +31,19 @@ from mrnet.app.browse import BUSY, CaseBrowser, Opened, table_payload, weights_n
 from mrnet.app.cases import open_source
 from mrnet.app.components import CasesView, SliceViewer, server_state
 from mrnet.app.flags import MAX_COMMENT, PAGE, VERDICTS, Flag, FlagStore, SaveLimit, skipped_sentence
+from mrnet.app.kept import GONE, KeptAnalyses, ZipFolder, remove
 from mrnet.app.phantom_set import SCORES as PHANTOM_SCORES
 from mrnet.app.phantom_set import phantom_cases
-from mrnet.app.pixels import PixelStore, write_private
+from mrnet.app.pixels import PixelStore
 from mrnet.app.present import (
     flags_summary_markdown,
     html_text,
     markdown_text,
     predictions_markdown,
-    report_zip,
     viewer_payload,
     weights_markdown,
     with_comparison,
+    write_report_zip,
 )
 from mrnet.app.samples import BY_TITLE, SAMPLES, sample_file
 from mrnet.app.scores import weights_digest
@@ -51,7 +54,6 @@ from mrnet.core.config import DISCLAIMER
 from mrnet.core.errors import MRNetError
 from mrnet.core.hub import resolve, resolve_compare
 from mrnet.core.pointing import judged_hit
-from mrnet.core.render import Renderer
 from mrnet.core.settings import settings
 from mrnet.inputs.load import load_exam, load_items
 from mrnet.inputs.uploads import read_uploads
@@ -99,6 +101,10 @@ FLAGS = FlagStore(settings().flags)
 SAVES = SaveLimit()
 # the viewer's slices, fetched by the browser as files; one folder per app process inside Gradio's cache
 PIXELS = PixelStore(Path(get_upload_folder()) / f"mrnet-viewer-{uuid.uuid4().hex}")
+# each session's analysis, for its zip and flags, within one bound for all visitors
+KEPT = KeptAnalyses(settings().kept_analyses_mb * 2**20)
+# the zips, one per session, inside Gradio's cache (served from there, not copied), within one bound
+ZIPS = ZipFolder(Path(get_upload_folder()) / f"mrnet-zips-{uuid.uuid4().hex}", settings().max_zips_mb * 2**20)
 WEIGHTS_ID = WEIGHTS.source.get("commit") or weights_digest(WEIGHTS)  # what a flag says about the weights
 SECOND_ID = (SECOND.source.get("commit") or weights_digest(SECOND)) if SECOND is not None else None
 NAMES = {"a": weights_name(WEIGHTS), "b": weights_name(SECOND) if SECOND is not None else ""}
@@ -154,12 +160,48 @@ TABLES = {name: table_payload(item) for name, item in SETS.items()}  # the sets 
 
 @dataclass
 class Session:
-    """One visitor's analysis, what draws its overlays for the zip (the viewer draws in the browser), and the
-    labelled set's case it is (None for an upload or a sample: those are never linked or flagged)."""
-    analysis: Analysis
-    renderer: Renderer
+    """One visitor's screen: the key of its analysis among the kept ones (KEPT: what draws the zip and what a flag
+    judges; the viewer draws in the browser), and the labelled set's case it is (None for an upload or a sample:
+    those are never linked or flagged)."""
+    analysis: str                         # KEPT's key
     case: tuple[str, str] | None = None   # (set name, case id)
     compared: bool = False                # the viewer may show the second weights' maps (compare mode)
+
+
+def kept_analysis(state: Session | None) -> Analysis:
+    analysis = KEPT.get(state.analysis) if state else None
+    if analysis is None:
+        raise gr.Error("Run an analysis first." if not state else GONE)
+    return analysis
+
+
+def released(fn):
+    """An event handler after which freed memory goes back to the system, whether it returned, raised or (a
+    generator) finished: glibc otherwise keeps the heap at its peak until the next analysis."""
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def generator(*args, **kwargs):
+            try:
+                yield from fn(*args, **kwargs)
+            finally:
+                release_memory()
+        return generator
+    if inspect.iscoroutinefunction(fn):
+        @functools.wraps(fn)
+        async def coroutine(*args, **kwargs):
+            try:
+                return await fn(*args, **kwargs)
+            finally:
+                release_memory()
+        return coroutine
+
+    @functools.wraps(fn)
+    def plain(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            release_memory()
+    return plain
 
 
 def uploaded_exam(files):
@@ -176,6 +218,7 @@ def analyze_exam(read):
         raise gr.Error(html_text(exc)) from None
 
 
+@released
 def run_analysis(files, sample_title, progress=gr.Progress()):
     """Files or a sample -> the session's analysis, the predictions table, and the viewer's data and view."""
     progress(0.05, desc="Reading the exam")
@@ -187,7 +230,7 @@ def run_analysis(files, sample_title, progress=gr.Progress()):
     else:
         sample = BY_TITLE[sample_title]
         analysis, truth = analyze_exam(lambda: load_exam([sample_file(sample)])), sample.truth or None
-    return {session: Session(analysis, Renderer(analysis)), predictions: predictions_markdown(analysis, truth),
+    return {session: Session(KEPT.put(analysis)), predictions: predictions_markdown(analysis, truth),
             viewer: gr.update(value=View.of(None, analysis).to_dict(), data=viewer_payload(analysis, store=PIXELS))}
 
 
@@ -201,8 +244,7 @@ def browse(dataset: str | None, case: str | None, compare: bool = False) -> Open
 def shown(opened: Opened, view: dict, payload: dict | None = None) -> dict:
     """A labelled set's case on screen: the session, the table with its ground truth, the viewer (`payload`:
     the viewer's data in compare mode)."""
-    return {session: Session(opened.analysis, Renderer(opened.analysis), (opened.dataset, opened.case),
-                             compared=payload is not None),
+    return {session: Session(KEPT.put(opened.analysis), (opened.dataset, opened.case), compared=payload is not None),
             predictions: predictions_markdown(opened.analysis, opened.truth or None),
             viewer: gr.update(value=view, data=payload or opened.payload)}
 
@@ -230,6 +272,7 @@ async def awaited(future) -> Opened:
         raise MRNetError(BUSY) from None
 
 
+@released
 def open_case(evt: gr.EventData):
     """A row of the Cases view was opened; the next row of its list is prepared meanwhile. In compare mode both
     weights analyse the case side by side; the viewer gets B's maps with A's when they are ready by then (they
@@ -259,6 +302,7 @@ def nothing_more() -> dict:
     return {viewer: gr.update()}
 
 
+@released
 def choose_set(title):
     name = next((n for n, item in SETS.items() if isinstance(title, str) and item.cases.title == title), BROWSER.default)
     return gr.update(value=None, data=TABLES[name])
@@ -276,6 +320,7 @@ def flag_rows() -> tuple[list[list], str, str]:
         return [], "", f"⚠️ {markdown_text(exc)}"
 
 
+@released
 async def open_link(request: gr.Request):
     """A shared link (?case=...&task=...&method=...&plane=...&slice=..., &dataset=... when not the default
     set) opens that case in that view. Only configured sets' cases can be named. A coroutine with no concurrency
@@ -319,14 +364,16 @@ def linked_case(params: dict, opened: Opened, compare: bool, base: dict) -> dict
                                          "compare": compare}, data=TABLES[opened.dataset])}
 
 
+@released
 def save_flag(state: Session | None, view: dict | None, verdict: str | None, comment: str, request: gr.Request):
     """The view on screen (case, task, plane, slice, method) + the reviewer's verdict -> one row in SQLite."""
     if not state or not state.case:
         raise gr.Error("Flags are kept for cases of a labelled set (open one in the Cases tab); an upload or a "
                        "sample is never stored.")
+    shown_analysis = kept_analysis(state)
     if not isinstance(verdict, str) or verdict not in VERDICTS:
         raise gr.Error("Choose whether the CAM is on the lesion, off it, or you are unsure.")
-    shown_view = View.of(view, state.analysis)
+    shown_view = View.of(view, shown_analysis)
     task, plane, method = shown_view.task, shown_view.plane, shown_view.method
     index = shown_view.slices[plane]
     # the weights whose map was judged: the second's when the viewer shows them (compare mode)
@@ -337,7 +384,7 @@ def save_flag(state: Session | None, view: dict | None, verdict: str | None, com
     dataset, case = state.case
     try:
         SAVES.check(request.client.host if request.client else "")
-        analysis = BROWSER.second(dataset, case).analysis if judged == "b" else state.analysis
+        analysis = BROWSER.second(dataset, case).analysis if judged == "b" else shown_analysis
         pointing = judged_hit(analysis, BROWSER.masks(dataset, case), task, plane, index, method)
         flag = FLAGS.add(Flag(dataset, SETS[dataset].cases.split, case, task, plane, index, method, verdict,
                               comment, SECOND_ID if judged == "b" and SECOND_ID else WEIGHTS_ID, pointing=pointing))
@@ -351,20 +398,23 @@ def save_flag(state: Session | None, view: dict | None, verdict: str | None, com
             flags_table: rows, flags_said: said, flag_comment: ""}
 
 
-def on_download(state: Session | None, view: dict | None) -> str:
-    """The zip (every overlay with the viewer's method and opacity) goes into a folder of its own in Gradio's
-    cache, which `delete_cache` empties after an hour."""
-    if not state:
-        raise gr.Error("Run an analysis first.")
-    shown_view = View.of(view, state.analysis)
-    method, opacity = shown_view.method, shown_view.opacity
-    folder = Path(get_upload_folder()) / f"mrnet-{uuid.uuid4().hex}"
-    folder.mkdir(parents=True, mode=0o700)
-    path = folder / "mrnet-overlays.zip"
-    write_private(path, report_zip(state.renderer, method, opacity))
+@released
+def on_download(state: Session | None, view: dict | None, request: gr.Request) -> str:
+    """The zip (every overlay with the viewer's method and opacity), one per session: it replaces the session's
+    previous one, and all of them together stay within MRNET_MAX_ZIPS_MB (the oldest go first)."""
+    analysis = kept_analysis(state)
+    shown_view = View.of(view, analysis)
+    path = ZIPS.new_path(request.session_hash or "")
+    try:
+        write_report_zip(path, analysis, shown_view.method, shown_view.opacity)
+    except OSError:
+        remove(path)
+        raise gr.Error("The zip could not be written: the server's disk is full. Try again later.") from None
+    ZIPS.trim(keep=path)
     return str(path)
 
 
+@released
 def analyze_api(files: list) -> dict:
     """API: files -> the JSON report (same schema as `python -m mrnet predict`)."""
     if not files:
@@ -436,6 +486,7 @@ with gr.Blocks(title="MRNet knee-MRI explainer", delete_cache=(3600, 3600)) as d
 def launch() -> None:
     # the viewer's slice files go with the app: at a normal exit, and at a plain kill (SIGTERM) too
     atexit.register(shutil.rmtree, PIXELS.folder, True)
+    atexit.register(shutil.rmtree, ZIPS.folder, True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     config = settings()
     try:

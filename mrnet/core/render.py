@@ -10,16 +10,20 @@ from mrnet.core.explain import DEFAULT_METHOD, overlay, upsample
 
 
 class Renderer:
-    def __init__(self, analysis: Analysis):
-        self.analysis = analysis
+    def __init__(self, analysis: Analysis, cache: bool = True):
+        """`cache=False`: each volume is drawn when asked and forgotten (one pass over an exam, as the zip makes)."""
+        self.analysis, self.cache = analysis, cache
         self._cams: dict[tuple[str, str, str], np.ndarray] = {}
 
     def cam_volume(self, task: str, plane: str, method: str = DEFAULT_METHOD) -> np.ndarray:
-        """uint8 (S, 256, 256): the method's display scaling, upsampled bilinearly; cached."""
+        """uint8 (S, 256, 256): the method's display scaling, upsampled bilinearly; cached unless told not to."""
         key = (task, plane, method)
-        if key not in self._cams:
-            self._cams[key] = upsample(self.analysis.tasks[task].display_maps(plane, method))
-        return self._cams[key]
+        if key in self._cams:
+            return self._cams[key]
+        volume = upsample(self.analysis.tasks[task].display_maps(plane, method))
+        if self.cache:
+            self._cams[key] = volume
+        return volume
 
     def overlay(self, task: str, plane: str, index: int, method: str = DEFAULT_METHOD, opacity: float = DEFAULT_OPACITY) -> np.ndarray:
         return overlay(self.analysis.exam.volumes[plane][index], self.cam_volume(task, plane, method)[index], opacity)

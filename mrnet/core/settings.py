@@ -35,6 +35,8 @@ class Settings:
     compare: str = ""               # MRNET_COMPARE: second weights for the Cases view's compare mode (folder or
                                     # owner/name[@revision]); empty: the bundled pair with the bundled weights; none: off
     compare_scores: str = ""        # MRNET_COMPARE_SCORES: MRNET_DATA's score file made with MRNET_COMPARE's weights
+    kept_analyses_mb: int = 256     # MRNET_KEPT_ANALYSES_MB: visitors' analyses kept for their zip and flags, all together
+    max_zips_mb: int = 1024         # MRNET_MAX_ZIPS_MB: the prepared zips on disk, all together (one per session)
 
     @classmethod
     def from_env(cls, env=os.environ) -> "Settings":
