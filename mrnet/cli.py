@@ -191,9 +191,9 @@ def cmd_flags_summary(a) -> int:
 
 
 def cmd_compare(a) -> int:
-    from mrnet.toolchain.compare import compare_tables, format_report
+    from mrnet.toolchain.compare import compare_tables, format_report, strict
     report = compare_tables(Path(a.a), Path(a.b), a.threshold)
-    print(json.dumps(report, indent=2) if a.json else format_report(report))
+    print(json.dumps(strict(report), indent=2, allow_nan=False) if a.json else format_report(report))
     return 0
 
 

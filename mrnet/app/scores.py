@@ -74,20 +74,64 @@ class Scores:
         return table
 
 
-def read_scores(path: Path) -> Scores:
+MAX_TABLE_MB = 512      # a score table is a few hundred bytes per case: 10^6 cases x 3 tasks fit
+MAX_FIELD = 1000        # characters in one cell (a case id, a digest): a longer one is not a score table's
+
+
+def read_scores(path: Path, max_mb: int = MAX_TABLE_MB) -> Scores:
+    """A score table, checked before anything uses it: at most `max_mb` (its size is read before its content),
+    UTF-8 with or without a BOM, no cell over MAX_FIELD characters, each probability finite and in [0, 1], each
+    label 0, 1 or empty, and each (case, task) once. Anything else is one sentence naming the file (and the line)."""
     path = Path(path)
+    name = path.name
     try:
-        text = path.read_text(encoding="utf-8")
+        if not path.is_file():
+            raise MRNetError(f"The score file {name} is not a regular file.")
+        if path.stat().st_size > max_mb * 2**20:
+            raise MRNetError(f"The score file {name} is larger than {max_mb} MB: not a table `python -m mrnet score` "
+                             "writes.")
+        with path.open("rb") as fh:
+            raw = fh.read(max_mb * 2**20 + 1)
     except OSError as exc:
-        raise MRNetError(f"The score file {path.name} cannot be read ({exc.strerror}).") from None
+        raise MRNetError(f"The score file {name} cannot be read ({exc.strerror}).") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise MRNetError(f"The score file {name} is not UTF-8 text (byte {exc.start}).") from None
     reader = csv.DictReader(io.StringIO(text))
-    if not reader.fieldnames or not {"case", "task", "label", "probability", "weights"} <= set(reader.fieldnames):
-        raise MRNetError(f"{path.name} is not a score file written by `python -m mrnet score`.")
-    rows = []
+    try:
+        names = reader.fieldnames
+    except csv.Error:
+        raise MRNetError(f"{name}: its first line is not CSV.") from None
+    if not names or not {"case", "task", "label", "probability", "weights"} <= set(names):
+        raise MRNetError(f"{name} is not a score file written by `python -m mrnet score`.")
+    rows, first_line = [], {}
     try:
         for r in reader:
-            rows.append({**r, "label": int(r["label"]) if r["label"] not in ("", None) else None,
-                         "probability": float(r["probability"]), "top_slice": int(r.get("top_slice") or 0)})
+            line = reader.line_num
+            if any(len(v) > MAX_FIELD for v in r.values() if isinstance(v, str)):
+                raise MRNetError(f"{name}: line {line} has a cell longer than {MAX_FIELD} characters.")
+            probability = float(r["probability"])
+            if not 0.0 <= probability <= 1.0:  # False for NaN too
+                raise MRNetError(f"{name}: line {line} has the probability {r['probability'][:20]}, which is not a "
+                                 "number between 0 and 1.")
+            label = int(r["label"]) if r["label"] not in ("", None) else None
+            if label not in (None, 0, 1):
+                raise MRNetError(f"{name}: line {line} has the label {label}, which is not 0, 1 or empty.")
+            key = (r["case"], r["task"])
+            if key in first_line:
+                raise MRNetError(f"{name}: case {quoted(r['case'])} is listed twice for {quoted(r['task'])} (lines "
+                                 f"{first_line[key]} and {line}); a table has one row per case and task.")
+            first_line[key] = line
+            rows.append({**r, "label": label, "probability": probability, "top_slice": int(r.get("top_slice") or 0)})
+    except csv.Error:
+        raise MRNetError(f"{name}: line {reader.line_num + 1} is not CSV (a cell too long, or a stray quote).") from None
     except (ValueError, TypeError):
-        raise MRNetError(f"{path.name}: line {reader.line_num} has a malformed number.") from None
+        raise MRNetError(f"{name}: line {reader.line_num} has a malformed number.") from None
     return Scores(rows)
+
+
+def quoted(value, limit: int = 40) -> str:
+    """A value from a table, for a sentence: repr (so control characters show as escapes), at most `limit`."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…'"

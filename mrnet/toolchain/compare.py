@@ -5,6 +5,8 @@ calibration (ECE over 10 quantile bins, Brier score). The statistics are mrnet.a
 standard library, so the Cases view computes the same numbers)."""
 from __future__ import annotations
 
+import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +14,8 @@ import numpy as np
 from mrnet.app.scores import Scores, read_scores
 from mrnet.app.statistics import brier, delong, expected_calibration_error, mcnemar_exact
 from mrnet.core.errors import MRNetError
+
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def labelled(scores: Scores) -> dict[str, dict[str, dict]]:
@@ -73,17 +77,35 @@ def compare_tables(path_a: Path, path_b: Path, threshold: float = 0.5) -> dict:
     return report
 
 
+def strict(value):
+    """The report as strict JSON can hold it: a number that is not finite becomes null (json.dumps would write a
+    bare NaN, which JSON parsers refuse)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict(v) for v in value]
+    return value
+
+
+def printable(text) -> str:
+    """A name from a table or a file, for the terminal: control characters as escapes, at most 60 characters."""
+    text = CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
 def format_report(report: dict) -> str:
     def num(value, digits=3):
-        return "-" if value is None else f"{value:.{digits}f}"
-    lines = [f"A: {report['a']['file']} (weights {', '.join(report['a']['weights'])})",
-             f"B: {report['b']['file']} (weights {', '.join(report['b']['weights'])})",
+        return "-" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+    lines = [f"A: {printable(report['a']['file'])} (weights {printable(', '.join(report['a']['weights']))})",
+             f"B: {printable(report['b']['file'])} (weights {printable(', '.join(report['b']['weights']))})",
              f"threshold {report['threshold']}", "",
              f"{'task':10} {'n':>4} {'AUC A':>6} {'AUC B':>6} {'A-B':>7} {'DeLong 95% CI':>17} {'p':>7} "
              f"{'McNemar p':>9} {'differ':>6} {'ECE A':>6} {'ECE B':>6} {'Brier A':>7} {'Brier B':>7}"]
     for task, e in report["tasks"].items():
         ci = e.get("delong_ci")
-        lines.append(f"{task:10} {e['n']:4d} {num(e.get('auc_a')):>6} {num(e.get('auc_b')):>6} "
+        lines.append(f"{printable(task):10} {e['n']:4d} {num(e.get('auc_a')):>6} {num(e.get('auc_b')):>6} "
                      f"{num(e.get('auc_difference')):>7} "
                      f"{('[' + num(ci[0]) + ', ' + num(ci[1]) + ']') if ci else '-':>17} "
                      f"{num(e.get('delong_p'), 4):>7} {num(e['mcnemar_p'], 4):>9} {e['disagreements']:6d} "

@@ -1,0 +1,107 @@
+"""Hostile score tables (#37): whatever a table holds, `read_scores` (the Cases view, `mrnet compare`) answers
+with one sentence naming the file, or reads it; `compare`'s output is strict JSON and escapes what it prints."""
+import json
+import math
+from pathlib import Path
+
+import pytest
+from scipy import stats
+
+from mrnet.app.scores import FIELDS, read_scores
+from mrnet.app.statistics import binomial_half_tail
+from mrnet.core.errors import MRNetError
+
+from helpers import mrnet_cli
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ROOT / "weights" / "scores-phantom.csv"
+HEADER = ",".join(FIELDS) + "\n"
+
+
+def row(case="0001", task="acl", label="1", probability="0.7", weights="w"):
+    return f"{case},{task},{label},{probability},sagittal,3,,,0.7,{weights},c{case}\n"
+
+
+HOSTILE = {
+    "nan": (HEADER + row(probability="nan"), "probability nan, which is not a number between 0 and 1"),
+    "infinite": (HEADER + row(probability="inf"), "probability inf, which is not a number between 0 and 1"),
+    "negative": (HEADER + row(probability="-0.1"), "probability -0.1, which is not a number between 0 and 1"),
+    "above one": (HEADER + row(probability="1.5"), "probability 1.5, which is not a number between 0 and 1"),
+    "label 2": (HEADER + row(label="2"), "the label 2, which is not 0, 1 or empty"),
+    "duplicate": (HEADER + row() + row("0002") + row(probability="0.1"),
+                  "case '0001' is listed twice for 'acl' (lines 2 and 4)"),
+    "long cell": (HEADER + row(case="x" * 200_000), "line 2 is not CSV"),
+    "long short cell": (HEADER + row(case="x" * 5000), "line 2 has a cell longer than 1000 characters"),
+    "not a table": ("hello\n", "is not a score file written by `python -m mrnet score`"),
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_a_hostile_table_is_one_sentence(tmp_path, name):
+    text, sentence = HOSTILE[name]
+    path = tmp_path / "table.csv"
+    path.write_text(text)
+    with pytest.raises(MRNetError) as err:
+        read_scores(path)
+    assert sentence in str(err.value) and "table.csv" in str(err.value), str(err.value)
+
+
+def test_encodings_size_and_special_files(tmp_path):
+    with_bom = tmp_path / "bom.csv"
+    with_bom.write_bytes(b"\xef\xbb\xbf" + (HEADER + row()).encode())
+    assert [r["case"] for r in read_scores(with_bom).rows] == ["0001"]  # the first line is the header, not lost
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes((HEADER + row(case="caf\xe9")).encode("latin-1"))
+    with pytest.raises(MRNetError, match="latin.csv is not UTF-8 text"):
+        read_scores(latin)
+    big = tmp_path / "big.csv"
+    big.write_text(HEADER + row() * 2000)
+    with pytest.raises(MRNetError, match="larger than 0 MB"):
+        read_scores(big, max_mb=0)
+    with pytest.raises(MRNetError, match="zero is not a regular file"):
+        read_scores(Path("/dev/zero"))
+
+
+def test_compare_answers_hostile_tables_in_one_line_and_escapes_what_it_prints(tmp_path):
+    for name in ("nan", "duplicate", "long cell"):
+        path = tmp_path / f"{name.replace(' ', '-')}.csv"
+        path.write_text(HOSTILE[name][0])
+        done = mrnet_cli("compare", SHIPPED, path)
+        assert done.returncode == 2 and "Traceback" not in done.stderr and done.stderr.count("\n") == 1, done.stderr
+    zero = mrnet_cli("compare", SHIPPED, "/dev/zero", timeout=60)
+    assert zero.returncode == 2 and "not a regular file" in zero.stderr
+    # a task named with an escape sequence: printed as an escape, never obeyed by the terminal
+    rows = SHIPPED.read_text().replace(",acl,", ",acl\x1b[2J,")
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    a.write_text(rows)
+    b.write_text(rows)
+    done = mrnet_cli("compare", a, b)
+    assert done.returncode == 0 and "\x1b" not in done.stdout and "acl\\x1b[2J" in done.stdout
+    strict = mrnet_cli("compare", a, b, "--json")
+    report = json.loads(strict.stdout, parse_constant=lambda c: pytest.fail(f"bare {c} in JSON"))
+    assert report["tasks"]["acl\x1b[2J"]["mcnemar_p"] == 1.0
+
+
+@pytest.mark.parametrize("k, n", [(0, 1), (3, 10), (40, 100), (4_900, 10_000), (49_800, 100_000), (10, 100_000)])
+def test_mcnemars_tail_in_log_space_matches_scipy(k, n):
+    expected = stats.binom.cdf(k, n, 0.5)
+    assert math.isclose(binomial_half_tail(k, n), expected, rel_tol=1e-9, abs_tol=1e-300)
+
+
+def test_a_bad_second_table_is_one_notice_and_the_cases_view_still_draws(tmp_path, random_weights):
+    """NaN probabilities in the second weights' scores-phantom.csv once reached the Cases view's calibration as
+    null and the view never drew: now that table is a notice, and the payload is strict JSON."""
+    from mrnet.app.browse import table_payload, with_scores
+    from mrnet.app.phantom_set import SCORES, phantom_cases
+    from mrnet.core.weights import load_weights
+    bad = tmp_path / "scores-phantom.csv"
+    lines = SCORES.read_text().splitlines()
+    cells = lines[1].split(",")
+    cells[3] = "nan"
+    bad.write_text("\n".join([lines[0], ",".join(cells), *lines[2:]]) + "\n")
+    shipped = load_weights(ROOT / "weights")
+    first = with_scores(phantom_cases(), SCORES, shipped, name="A")
+    first.compare = with_scores(phantom_cases(), bad, load_weights(random_weights), "B", "save FILE as scores-phantom.csv")
+    payload = json.loads(json.dumps(table_payload(first), allow_nan=False))
+    assert "scores-phantom.csv: line" in payload["compare"]["notice"] and not payload["compare"]["scored"]
+    assert payload["scored"] and payload["calibration"]  # A's view draws as before
