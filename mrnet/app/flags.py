@@ -81,17 +81,6 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 
 
-def valid(row: str = "") -> str:
-    """SQL: the flag (`row`: "NEW." in a trigger) has content the app understands; older databases or other
-    writers may hold anything."""
-    return (f"{row}verdict IN ('on', 'off', 'unsure') AND " + " AND ".join(
-        f"{row}{c} IS NOT NULL" for c in ("dataset", "split", "case_id", "task", "plane", "slice", "method", "comment",
-                                          "weights", "created")))
-
-
-VALID = valid()
-
-
 SAVES_PER_MINUTE_PER_ADDRESS = 10
 SAVES_PER_MINUTE = 120  # all visitors together
 
@@ -130,9 +119,9 @@ def migrate(db: sqlite3.Connection) -> None:
         db.execute(f"DROP {old}")
     for statement in COUNTS:
         db.execute(statement)
-    columns = [f"{expression} AS c{i}" for i, expression in enumerate(counted())]
+    each = ", ".join(f"{expression} AS c{i}" for i, expression in enumerate(counted()))
     db.execute(f"INSERT INTO flag_counts SELECT c0, c1, c2, c3, c4, COUNT(*), SUM(c6), SUM(c7) FROM "
-               f"(SELECT {', '.join(columns)} FROM flags) GROUP BY c0, c1, c2, c3, c4")
+               f"(SELECT {each} FROM flags) GROUP BY c0, c1, c2, c3, c4")
     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 

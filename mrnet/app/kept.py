@@ -50,8 +50,10 @@ class KeptAnalyses:
         return key
 
     def get(self, key: str | None) -> Analysis | None:
+        if not isinstance(key, str):
+            return None
         with self.lock:
-            found = self.items.get(key) if isinstance(key, str) else None
+            found = self.items.get(key)
             if found is None:
                 return None
             self.items.move_to_end(key)

@@ -105,7 +105,8 @@ def read_scores(path: Path, max_mb: int = MAX_TABLE_MB) -> Scores:
         raise MRNetError(f"{name}: its first line is not CSV.") from None
     if not names or not {"case", "task", "label", "probability", "weights"} <= set(names):
         raise MRNetError(f"{name} is not a score file written by `python -m mrnet score`.")
-    rows, first_line = [], {}
+    rows: list[dict] = []
+    first_line: dict[tuple[str, str], int] = {}
     try:
         for r in reader:
             line = reader.line_num
