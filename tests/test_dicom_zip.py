@@ -1,6 +1,7 @@
 """DICOM series and zips, read the way radiologists' exports come."""
 import io
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -126,3 +127,28 @@ def test_zip_limits_and_traversal_names(set_env, tmp_path):
     set_env("MRNET_MAX_ZIP_MEMBERS", "3")
     with pytest.raises(MRNetError, match="at most 3"):
         load_items([("many.zip", zip_bytes({f"{i}.txt": b"x" for i in range(5)}))])
+
+
+def test_a_ct_series_is_refused_with_one_sentence_that_names_it():
+    """pydicom's own CT test file (#38): not an MR image, so not analysed."""
+    from pydicom.data import get_testdata_file
+    path = Path(get_testdata_file("CT_small.dcm"))
+    with pytest.raises(MRNetError) as err:
+        load_items([(path.name, path.read_bytes())])
+    assert str(err.value) == ("CT_small.dcm is a CT image (DICOM Modality 'CT'); this model reads knee MRI only, so "
+                              "it was not analysed.")
+
+
+def test_an_ultrasound_series_is_refused_before_its_pixels_are_decoded():
+    """A made-up US series whose pixel data cannot be decoded: the modality sentence comes first."""
+    import pydicom
+    items = []
+    for i in range(4):
+        ds = pydicom.dcmread(io.BytesIO(dicom_bytes(np.zeros((64, 64), np.uint16), (0, 0, i), syntax=JPEG2000Lossless,
+                                                    instance=i + 1)))
+        ds.Modality = "US"
+        buf = io.BytesIO()
+        ds.save_as(buf)
+        items.append((f"us{i}.dcm", buf.getvalue()))
+    with pytest.raises(MRNetError, match=r"^us0.dcm is an ultrasound image \(DICOM Modality 'US'\)"):
+        load_items(items)

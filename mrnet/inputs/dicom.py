@@ -54,6 +54,22 @@ def read_dataset(name: str, data: bytes):
         raise MRNetError(f"{Path(name).name} is not a readable DICOM file ({type(exc).__name__}).") from None
 
 
+MODALITIES = {"CT": "a CT", "CR": "a radiograph (CR)", "DX": "a radiograph (DX)", "US": "an ultrasound",
+              "PT": "a PET", "NM": "a nuclear medicine", "MG": "a mammography", "XA": "an angiography",
+              "RF": "a fluoroscopy", "OT": "an unspecified (OT)", "SC": "a secondary capture"}
+
+
+def check_modality(ds, name: str) -> None:
+    """Only MR images are read: the model was made for knee MRI, and a CT or a radiograph would get confident
+    numbers that mean nothing. Checked from the header, before any pixel is decoded. A file that names no
+    modality is read (the out-of-distribution warning is the guard there, as for NIfTI)."""
+    modality = str(getattr(ds, "Modality", "") or "").strip().upper()
+    if modality and modality != "MR":
+        kind = MODALITIES.get(modality, f"a {modality[:16]!r}")
+        raise MRNetError(f"{Path(name).name} is {kind} image (DICOM Modality {modality[:16]!r}); this model reads knee "
+                         "MRI only, so it was not analysed.")
+
+
 def check_image_header(ds, name: str) -> None:
     """Rows, Columns, NumberOfFrames and BitsAllocated checked before any pixel is decoded."""
     base = Path(name).name
@@ -190,6 +206,7 @@ def add_dicom_files(exam: Exam, items: list[tuple[str, bytes]]) -> None:
         if "PixelData" not in ds:
             non_image.append(Path(name).name)
             continue
+        check_modality(ds, name)
         check_image_header(ds, name)
         series[str(getattr(ds, "SeriesInstanceUID", "unknown"))].append((name, ds))
     if not series:
