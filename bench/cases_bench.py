@@ -24,9 +24,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the tests' helpers (server, factories)
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from mrnet.app.scores import weights_digest, write_scores  # noqa: E402
 from mrnet.core.config import PLANES, TASKS  # noqa: E402
 from mrnet.core.hub import bundled  # noqa: E402
+from mrnet.sets.scores import weights_digest, write_scores  # noqa: E402
 
 from browser import launch  # noqa: E402
 from server import running_app  # noqa: E402

@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mrnet.app.flags import PAGE, FlagStore  # noqa: E402
+from mrnet.sets.flags import PAGE, FlagStore  # noqa: E402
 
 
 def fill(db: Path, n: int) -> None:

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gradio_client import Client, handle_file  # noqa: E402
 
-from mrnet.app.samples import SAMPLES, sample_file  # noqa: E402
+from mrnet.sets.samples import SAMPLES, sample_file  # noqa: E402
 
 from server import running_app  # noqa: E402
 

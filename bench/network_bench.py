@@ -166,8 +166,8 @@ def main():
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
-    from mrnet.app.samples import BY_KEY, SAMPLES, sample_file
     from mrnet.inputs.load import load_exam
+    from mrnet.sets.samples import BY_KEY, SAMPLES, sample_file
     phantom = {p: v[:32] for p, v in load_exam([sample_file(BY_KEY["phantom-acl"])]).volumes.items()}
     knee = load_exam([sample_file(BY_KEY["real-knee"])]).volumes
     default = load_exam([sample_file(SAMPLES[1])]).volumes

@@ -31,8 +31,8 @@ from mrnet.core.compute import compute_for
 from mrnet.core.config import Normalization
 from mrnet.core.pointing import task_mask
 from mrnet.core.weights import load_weights
+from mrnet.sets.metrics import auc
 from mrnet.toolchain.dataset import read_split
-from mrnet.toolchain.metrics import auc
 from mrnet.toolchain.train import max_pooled
 
 

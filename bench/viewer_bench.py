@@ -89,8 +89,8 @@ def main():
 
     from mrnet import analyze, load_exam
     from mrnet.app.present import viewer_payload
-    from mrnet.app.samples import BY_KEY, sample_file
     from mrnet.core.hub import resolve
+    from mrnet.sets.samples import BY_KEY, sample_file
     exam = load_exam([sample_file(BY_KEY["phantom-acl"])])
     small = {p: v[:32] for p, v in exam.volumes.items()}
     import tempfile

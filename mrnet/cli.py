@@ -130,9 +130,9 @@ def cmd_figure(a) -> int:
 def open_cases(source: str, split: str):
     """DATA of `score`: `phantom` (the app's default set), a folder in MRNet's layout or a Hub dataset repo."""
     if source == "phantom":
-        from mrnet.app.phantom_set import phantom_cases
+        from mrnet.sets.phantom_set import phantom_cases
         return phantom_cases()
-    from mrnet.app.cases import open_source
+    from mrnet.sets.cases import open_source
     return open_source(source, split)
 
 
@@ -149,7 +149,7 @@ def cmd_score(a) -> int:
 
 
 def cmd_flags(a) -> int:
-    from mrnet.app.flags import FlagStore
+    from mrnet.sets.flags import FlagStore
     if not Path(a.db).is_file():
         raise MRNetError(f"There is no flag database at {a.db}; give the app's MRNET_FLAGS with --db.")
     text, count = FlagStore(a.db).csv()
@@ -165,7 +165,7 @@ def cmd_flags(a) -> int:
 
 
 def cmd_flags_summary(a) -> int:
-    from mrnet.app.flags import FlagStore, inert, skipped_sentence
+    from mrnet.sets.flags import FlagStore, inert, skipped_sentence
     if not Path(a.db).is_file():
         raise MRNetError(f"There is no flag database at {a.db}; give the app's MRNET_FLAGS with --db.")
     rows, skipped = FlagStore(a.db).summary()

@@ -4,7 +4,7 @@ import json
 import pytest
 from gradio_client import Client, handle_file
 
-from mrnet.app.samples import BY_KEY, sample_file
+from mrnet.sets.samples import BY_KEY, sample_file
 
 from helpers import event_messages, mrnet_cli, run_async
 from server import running_app

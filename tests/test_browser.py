@@ -68,9 +68,9 @@ def set_range(page, selector, value):
 def server_view():
     """The same analysis in this process: what the server would draw (bundled weights, same compute)."""
     from mrnet import analyze, compute_for, load_exam
-    from mrnet.app.samples import BY_TITLE, sample_file
     from mrnet.core.hub import resolve
     from mrnet.core.render import Renderer
+    from mrnet.sets.samples import BY_TITLE, sample_file
     return Renderer(analyze(load_exam([sample_file(BY_TITLE[SAMPLE])]), resolve("").weights, compute_for()))
 
 
@@ -214,7 +214,7 @@ def test_bad_upload_shows_one_sentence_then_samples_work(page, tmp_path):
 
 
 def test_every_sample_end_to_end(page):
-    from mrnet.app.samples import SAMPLES, sample_file
+    from mrnet.sets.samples import SAMPLES, sample_file
     for sample in SAMPLES:
         analyze_sample(page, sample.title)
         page.wait_for_function("(name) => document.querySelector('#predictions').innerText.includes('Exam: ' + name)",

@@ -1,5 +1,5 @@
-"""Labelled sets (mrnet.app.cases), the score table and its ROC/AUC (mrnet.app.scores), `python -m mrnet score` with its
-cache and resume after a kill, and reviewer flags in SQLite with concurrent writers (mrnet.app.flags)."""
+"""Labelled sets (mrnet.sets.cases), the score table and its ROC/AUC (mrnet.sets.scores), `python -m mrnet score` with its
+cache and resume after a kill, and reviewer flags in SQLite with concurrent writers (mrnet.sets.flags)."""
 import csv
 import json
 import multiprocessing
@@ -14,11 +14,11 @@ import pytest
 from sklearn.metrics import roc_auc_score
 from sklearn.metrics import roc_curve as sk_roc_curve
 
-from mrnet.app.cases import open_folder
-from mrnet.app.flags import Flag, FlagStore
-from mrnet.app.scores import read_scores
 from mrnet.core.errors import MRNetError
-from mrnet.toolchain.metrics import auc, roc_curve
+from mrnet.sets.cases import open_folder
+from mrnet.sets.flags import Flag, FlagStore
+from mrnet.sets.metrics import auc, roc_curve
+from mrnet.sets.scores import read_scores
 
 from helpers import write_set
 from server import ROOT
@@ -69,8 +69,8 @@ def test_not_a_set_is_one_sentence(tmp_path):
 
 
 def test_the_phantom_set_labels_match_the_generated_exams():
-    from mrnet.app.phantom_set import case_seed, phantom_cases
     from mrnet.phantom import generate_exam
+    from mrnet.sets.phantom_set import case_seed, phantom_cases
     cases = phantom_cases()
     assert len(cases.ids) == 60
     for case in ("0000", "0007"):
@@ -94,8 +94,8 @@ def test_roc_and_auc_agree_with_scikit_learn():
 def test_the_weights_digest_follows_the_predictions_not_the_card(random_weights):
     from dataclasses import replace
 
-    from mrnet.app.scores import weights_digest
     from mrnet.core.weights import load_weights
+    from mrnet.sets.scores import weights_digest
     weights = load_weights(random_weights)
     before = weights_digest(weights)
     weights.config.provenance["evaluation"] = {"auc": 0.5}   # what `evaluate --record` writes
@@ -213,12 +213,12 @@ def test_compare_mode_runs_both_weights_side_by_side_on_one_read_of_the_exam(ran
     import threading
 
     from mrnet.app.browse import CaseBrowser
-    from mrnet.app.cases import CaseSet
     from mrnet.core.analysis import analyze
     from mrnet.core.compute import compute_for
     from mrnet.core.exam import Exam
     from mrnet.core.weights import load_weights
     from mrnet.phantom import generate_exam
+    from mrnet.sets.cases import CaseSet
     weights, compute = load_weights(random_weights), compute_for("cpu", "fp32")
     exam = Exam(volumes=generate_exam(seed=7, slices=12).volumes)
     reads, runs, lock = [], [], threading.Lock()

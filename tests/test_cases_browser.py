@@ -7,10 +7,10 @@ import urllib.parse
 import numpy as np
 import pytest
 
-from mrnet.app.phantom_set import SCORES
-from mrnet.app.scores import read_scores
 from mrnet.core.config import TASK_TITLES
-from mrnet.toolchain.metrics import auc
+from mrnet.sets.metrics import auc
+from mrnet.sets.phantom_set import SCORES
+from mrnet.sets.scores import read_scores
 
 from browser import analysis_id, canvas_pixels, cases_tab, listed_cases, new_page, open_row, viewer_shows
 from helpers import write_set
@@ -95,8 +95,8 @@ def test_filter_open_next_previous_truth_and_outline(app, browser):
                              " const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;"
                              " for (let i = 0; i < d.length; i += 4) if (d[i] === 0 && d[i+1] === 255 && d[i+2] === 0) n++;"
                              " return n; }", plane)
-    from mrnet.app.phantom_set import load_masks
     from mrnet.core.config import TASK_BITS
+    from mrnet.sets.phantom_set import load_masks
     mask = load_masks(first)[plane]
     lesion_slice = int(np.argmax(((mask & TASK_BITS[task]) > 0).sum(axis=(1, 2))))
     stage = page.locator(f"#viewer .mrv-plane[data-plane={plane}] .mrv-stage")
@@ -300,13 +300,13 @@ def test_compare_mode_viewer_shows_both_maps_swipes_links_and_flags_the_weights_
     server's own overlay of each, pixel for pixel), A | B across the swipe, the same slice and zoom throughout;
     the link names B's maps; a flag says which weights it judged."""
     url, flags = app
-    from mrnet.app.phantom_set import phantom_cases
-    from mrnet.app.scores import weights_digest
     from mrnet.core.analysis import analyze
     from mrnet.core.compute import compute_for
     from mrnet.core.hub import BUNDLED, BUNDLED_PAIR
     from mrnet.core.render import Renderer
     from mrnet.core.weights import load_weights
+    from mrnet.sets.phantom_set import phantom_cases
+    from mrnet.sets.scores import weights_digest
     def disagreements(task):
         rows_a = {r["case"]: r for r in read_scores(SCORES).rows if r["task"] == task}
         rows_b = {r["case"]: r for r in read_scores(BUNDLED_PAIR / "scores-phantom.csv").rows if r["task"] == task}

@@ -9,9 +9,10 @@ import pytest
 from scipy import stats
 from sklearn.metrics import brier_score_loss, roc_curve
 
-from mrnet.app.flags import Flag, FlagStore
-from mrnet.app.scores import read_scores, write_scores
-from mrnet.app.statistics import (
+from mrnet.sets.flags import Flag, FlagStore
+from mrnet.sets.metrics import auc
+from mrnet.sets.scores import read_scores, write_scores
+from mrnet.sets.statistics import (
     brier,
     delong,
     expected_calibration_error,
@@ -20,7 +21,6 @@ from mrnet.app.statistics import (
     threshold_presets,
     wilson_interval,
 )
-from mrnet.toolchain.metrics import auc
 
 from helpers import mrnet_cli
 

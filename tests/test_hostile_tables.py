@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from scipy import stats
 
-from mrnet.app.scores import FIELDS, read_scores
-from mrnet.app.statistics import binomial_half_tail
 from mrnet.core.errors import MRNetError
+from mrnet.sets.scores import FIELDS, read_scores
+from mrnet.sets.statistics import binomial_half_tail
 
 from helpers import mrnet_cli
 
@@ -92,8 +92,8 @@ def test_a_bad_second_table_is_one_notice_and_the_cases_view_still_draws(tmp_pat
     """NaN probabilities in the second weights' scores-phantom.csv once reached the Cases view's calibration as
     null and the view never drew: now that table is a notice, and the payload is strict JSON."""
     from mrnet.app.browse import table_payload, with_scores
-    from mrnet.app.phantom_set import SCORES, phantom_cases
     from mrnet.core.weights import load_weights
+    from mrnet.sets.phantom_set import SCORES, phantom_cases
     bad = tmp_path / "scores-phantom.csv"
     lines = SCORES.read_text().splitlines()
     cells = lines[1].split(",")

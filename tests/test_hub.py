@@ -8,7 +8,7 @@ import sys
 import pytest
 from conftest import make_weights
 
-from mrnet.app.samples import BY_KEY, sample_file
+from mrnet.sets.samples import BY_KEY, sample_file
 
 from helpers import write_set
 from hubserver import HubServer, git_repo_with

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from mrnet import MRNetError
-from mrnet.app.samples import BY_KEY, sample_file
 from mrnet.inputs.load import load_items
+from mrnet.sets.samples import BY_KEY, sample_file
 
 SPACING = (0.35, 0.35, 3.0)  # column, row, slice mm
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from mrnet import analyze, compute_for, load_exam, load_items
-from mrnet.app.samples import BY_KEY, SAMPLES, sample_file
 from mrnet.core.hub import resolve
 from mrnet.core.ood import NO_STATISTICS, distance
+from mrnet.sets.samples import BY_KEY, SAMPLES, sample_file
 from mrnet.toolchain.ood_fit import fit
 
 from helpers import npy_bytes

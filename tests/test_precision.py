@@ -3,9 +3,9 @@ import pytest
 import torch
 
 from mrnet import analyze, load_exam
-from mrnet.app.samples import SAMPLES, sample_file
 from mrnet.core.compute import bf16_supported, compute_for
 from mrnet.core.hub import BUNDLED, resolve
+from mrnet.sets.samples import SAMPLES, sample_file
 
 
 @pytest.mark.skipif(not bf16_supported(), reason="this CPU has no native bf16: inference runs in fp32")

@@ -4,8 +4,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from mrnet import load_exam
-from mrnet.app.samples import BY_KEY, SAMPLES, sample_file
 from mrnet.phantom import generate_exam
+from mrnet.sets.samples import BY_KEY, SAMPLES, sample_file
 
 
 def test_concurrent_first_use_makes_one_complete_file(tmp_path, set_env):

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from mrnet.app.present import average_filtered, packed_levels, packed_slices
-from mrnet.app.samples import BY_KEY, sample_file
+from mrnet.sets.samples import BY_KEY, sample_file
 
 
 def png_of_filtered_rows(filtered: np.ndarray) -> bytes:

@@ -50,8 +50,8 @@ def test_the_dry_run_lists_exactly_what_a_space_runs_on():
     result = json.loads(run.stdout)
     files = [f["file"] for f in result["files"]]
     assert {"app.py", "requirements.txt", "README.md", "weights/config.json", "weights/sagittal.safetensors",
-            "mrnet/app/ui.py", "mrnet/app/web/viewer.js", "mrnet/app/sample_data/real_knee_sagittal.npz",
-            "mrnet/app/sample_data/PROVENANCE.md", "mrnet/core/model.py"} <= set(files)
+            "mrnet/app/ui.py", "mrnet/app/web/viewer.js", "mrnet/sets/sample_data/real_knee_sagittal.npz",
+            "mrnet/sets/sample_data/PROVENANCE.md", "mrnet/core/model.py"} <= set(files)
     assert not [f for f in files if f.startswith(("tests/", "docs/", "data/", ".ci/"))]
     assert result["bytes"] == sum((ROOT / f).stat().st_size for f in files) and result["dry_run"] is True
     assert mrnet_cli("space", "--repo", "not a repo", "--dry-run").returncode == 2
@@ -62,7 +62,7 @@ def test_the_space_files_alone_run_the_app(tmp_path, browser):
     """`python -S` with PYTHONPATH=the runtime site: no dev package, and no mrnet but the bundle's."""
     from gradio_client import Client, handle_file
 
-    from mrnet.app.samples import BY_KEY, sample_file
+    from mrnet.sets.samples import BY_KEY, sample_file
 
     bundle = stage(space_files(), tmp_path / "space")
     site = runtime_site(tmp_path / "site")

@@ -6,7 +6,7 @@ import urllib.request
 import pytest
 from gradio_client import Client, handle_file
 
-from mrnet.app.samples import BY_KEY, sample_file
+from mrnet.sets.samples import BY_KEY, sample_file
 
 from server import running_app
 

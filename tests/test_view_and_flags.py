@@ -9,9 +9,9 @@ import time
 import numpy as np
 import pytest
 
-from mrnet.app.flags import BUSY_MS, PAGE, SCHEMA_VERSION, Flag, FlagStore, SaveLimit
 from mrnet.app.view import View, parse_index
 from mrnet.core.errors import MRNetError
+from mrnet.sets.flags import BUSY_MS, PAGE, SCHEMA_VERSION, Flag, FlagStore, SaveLimit
 
 from helpers import mrnet_cli
 
@@ -59,7 +59,7 @@ def test_link_slices_that_do_not_parse_are_ignored(analysis, text, index):
 
 def test_a_case_of_the_wrong_type_or_size_is_one_short_sentence():
     from mrnet.app.browse import CaseBrowser
-    from mrnet.app.cases import CaseSet
+    from mrnet.sets.cases import CaseSet
     cases = CaseSet(name="s", title="Set", split="valid", ids=["0001"], labels={}, load_exam=None, fingerprint=str)
     browser = CaseBrowser({"s": type("Item", (), {"cases": cases})()}, None, None)
     for asked, words in ((["0001"], "of type list"), ({"a": 1}, "of type dict"), ("x" * 1_000_000, "'xxxx")):
@@ -74,7 +74,7 @@ def test_a_kept_case_gives_the_masks_it_read_without_reading_them_again(analysis
     """Saving a flag scores the pointing game on the case's masks: a case still kept by the browser gives those
     its preparation read (a phantom set would regenerate the whole exam to read them again)."""
     from mrnet.app.browse import CaseBrowser
-    from mrnet.app.cases import CaseSet
+    from mrnet.sets.cases import CaseSet
     reads = []
 
     def load_masks(case):

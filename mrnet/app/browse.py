@@ -16,17 +16,17 @@ from pathlib import Path
 
 import numpy as np
 
-from mrnet.app.cases import CaseSet
 from mrnet.app.pixels import PixelStore
 from mrnet.app.present import explanation, viewer_payload
-from mrnet.app.scores import read_scores, weights_digest
-from mrnet.app.statistics import brier, expected_calibration_error, reliability_bins, threshold_presets
 from mrnet.core.analysis import Analysis, analyze
 from mrnet.core.compute import Compute
 from mrnet.core.config import TASK_TITLES
 from mrnet.core.errors import MRNetError
 from mrnet.core.exam import Exam
 from mrnet.core.weights import Weights
+from mrnet.sets.cases import CaseSet
+from mrnet.sets.scores import read_scores, weights_digest
+from mrnet.sets.statistics import brier, expected_calibration_error, reliability_bins, threshold_presets
 
 
 @dataclass
@@ -94,7 +94,7 @@ def table_payload(item: Browsable) -> dict:
 def calibration(rows: list[dict], tasks: list[str]) -> dict:
     """Per task with positive and negative scored cases: the reliability diagram's 10 quantile bins, ECE,
     Brier score and the threshold presets (0.5, Youden's J, sensitivity >= 0.90), each with its sensitivity
-    and specificity (mrnet.app.statistics)."""
+    and specificity (mrnet.sets.statistics)."""
     out = {}
     for task in tasks:
         scored = [(r["labels"][task], r["p"][task]) for r in rows if task in r["labels"] and task in r["p"]]

@@ -28,12 +28,8 @@ from starlette.middleware import Middleware
 
 from mrnet.app.access import ClientAddress, ThrottledLogin, parse_auth
 from mrnet.app.browse import BUSY, CaseBrowser, Opened, table_payload, weights_name, with_scores
-from mrnet.app.cases import open_source
 from mrnet.app.components import CasesView, SliceViewer, server_state
-from mrnet.app.flags import MAX_COMMENT, PAGE, VERDICTS, Flag, FlagStore, SaveLimit, skipped_sentence
 from mrnet.app.kept import GONE, KeptAnalyses, ZipFolder, remove
-from mrnet.app.phantom_set import SCORES as PHANTOM_SCORES
-from mrnet.app.phantom_set import phantom_cases
 from mrnet.app.pixels import PixelStore
 from mrnet.app.present import (
     flags_summary_markdown,
@@ -45,8 +41,6 @@ from mrnet.app.present import (
     with_comparison,
     write_report_zip,
 )
-from mrnet.app.samples import BY_TITLE, SAMPLES, sample_file
-from mrnet.app.scores import weights_digest
 from mrnet.app.view import View
 from mrnet.core.analysis import Analysis, analyze
 from mrnet.core.compute import compute_for, for_zero_gpu
@@ -57,6 +51,12 @@ from mrnet.core.pointing import judged_hit
 from mrnet.core.settings import settings
 from mrnet.inputs.load import load_exam, load_items
 from mrnet.inputs.uploads import read_uploads
+from mrnet.sets.cases import open_source
+from mrnet.sets.flags import MAX_COMMENT, PAGE, VERDICTS, Flag, FlagStore, SaveLimit, skipped_sentence
+from mrnet.sets.phantom_set import SCORES as PHANTOM_SCORES
+from mrnet.sets.phantom_set import phantom_cases
+from mrnet.sets.samples import BY_TITLE, SAMPLES, sample_file
+from mrnet.sets.scores import weights_digest
 
 
 def fewer_malloc_arenas(arenas: int = 1) -> None:

@@ -1,7 +1,7 @@
 """`python -m mrnet compare A.csv B.csv`: two score tables of the same labelled set (`python -m mrnet score`
 with two weights), per task: both AUCs and their difference with DeLong's 95 % interval and p-value,
 McNemar's exact p at the threshold, how many cases the two classify differently, and each one's
-calibration (ECE over 10 quantile bins, Brier score). The statistics are mrnet.app.statistics (numpy and the
+calibration (ECE over 10 quantile bins, Brier score). The statistics are mrnet.sets.statistics (numpy and the
 standard library, so the Cases view computes the same numbers)."""
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from mrnet.app.scores import Scores, read_scores
-from mrnet.app.statistics import brier, delong, expected_calibration_error, mcnemar_exact
 from mrnet.core.errors import MRNetError
+from mrnet.sets.scores import Scores, read_scores
+from mrnet.sets.statistics import brier, delong, expected_calibration_error, mcnemar_exact
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 

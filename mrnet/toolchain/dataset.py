@@ -4,7 +4,7 @@ DIR/{train,valid}/{axial,coronal,sagittal}/NNNN.npy and DIR/{split}-{abnormal,ac
 fields aligned with the slices (MASK_BITS: 1 ACL tear, 2 meniscal tear, 4 other abnormality).
 
 The fusion fit comes from scikit-learn, the non-negative fit from scipy (training dependencies, never the
-runtime's); the ROC AUC is mrnet.toolchain.metrics.auc."""
+runtime's); the ROC AUC is mrnet.sets.metrics.auc."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,7 +16,7 @@ from sklearn.linear_model import LogisticRegression
 
 from mrnet.core.config import PLANES, TASKS
 from mrnet.core.errors import MRNetError
-from mrnet.inputs.labels import bad_lines_sentence, parse_labels
+from mrnet.sets.labels import bad_lines_sentence, parse_labels
 
 
 @dataclass

@@ -37,10 +37,10 @@ from mrnet.core.errors import MRNetError
 from mrnet.core.exam import Exam
 from mrnet.core.explain import DEFAULT_METHOD, METHODS
 from mrnet.core.pointing import DILATE_PX, cell_centre_in_zone, hit_zone, pointing_hit, task_mask
+from mrnet.sets.metrics import auc
 from mrnet.toolchain.card import summary, write_card
 from mrnet.toolchain.dataset import fit_logistic, read_split
 from mrnet.toolchain.faithfulness import CASCADE, CHANCE_MARGIN, cascade, deletion_aucs, deletion_curves, on_fractions, similarity
-from mrnet.toolchain.metrics import auc
 
 TIGHT_PX = 10       # the pointing game is also reported at this tolerance (key pointing_game_by_tolerance)
 HIST_BINS = 32

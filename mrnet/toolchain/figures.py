@@ -13,7 +13,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mrnet.app.samples import BY_KEY, sample_file
 from mrnet.core.analysis import analyze
 from mrnet.core.config import TASK_TITLES
 from mrnet.core.errors import MRNetError
@@ -22,6 +21,7 @@ from mrnet.core.explain import DEFAULT_METHOD, METHODS
 from mrnet.core.pointing import task_mask
 from mrnet.core.render import Renderer
 from mrnet.phantom import generate_exam
+from mrnet.sets.samples import BY_KEY, sample_file
 from mrnet.toolchain.faithfulness import cascade
 
 

@@ -16,14 +16,14 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from mrnet.app.cases import CaseSet
-from mrnet.app.scores import predictions, rows_for, weights_digest, write_scores
 from mrnet.core.analysis import analyze
 from mrnet.core.compute import Compute
 from mrnet.core.config import TASK_TITLES
 from mrnet.core.errors import MRNetError
 from mrnet.core.weights import Weights
-from mrnet.toolchain.metrics import auc
+from mrnet.sets.cases import CaseSet
+from mrnet.sets.metrics import auc
+from mrnet.sets.scores import predictions, rows_for, weights_digest, write_scores
 
 
 def cache_path(out: Path) -> Path:

@@ -20,7 +20,7 @@ from mrnet.core.hub import parse_source
 ROOT = Path(__file__).resolve().parents[2]
 # what a Space needs, as paths relative to the repository (fnmatch patterns; '*' crosses folders)
 SPACE_FILES = ["app.py", "requirements.txt", "README.md", ".gitattributes", "mrnet/*.py",
-               "mrnet/app/web/*", "mrnet/app/sample_data/*",
+               "mrnet/app/web/*", "mrnet/sets/sample_data/*",
                "weights/config.json", "weights/*.safetensors", "weights/README.md", "weights/scores-phantom.csv",
                # the bundled pair for the Cases view's compare mode
                "weights-maskloss/config.json", "weights-maskloss/*.safetensors", "weights-maskloss/README.md",

@@ -25,9 +25,9 @@ from mrnet.core.config import TASK_BITS, ModelEntry, Normalization, WeightsConfi
 from mrnet.core.errors import MRNetError
 from mrnet.core.model import MRNet
 from mrnet.core.weights import save_weights
+from mrnet.sets.metrics import auc
 from mrnet.toolchain.card import write_card
 from mrnet.toolchain.dataset import Split, fit_logistic, read_split
-from mrnet.toolchain.metrics import auc
 from mrnet.toolchain.ood_fit import fit_statistics
 from mrnet.toolchain.options import TrainOptions
 from mrnet.toolchain.pretrained import initial_model

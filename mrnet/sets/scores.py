@@ -1,5 +1,5 @@
 """A labelled set's predictions, one row per case and task (`python -m mrnet score` writes them, the app's
-Cases view reads them; mrnet.toolchain.metrics computes ROC and AUC from them).
+Cases view reads them; mrnet.sets.metrics computes ROC and AUC from them).
 
 The file is CSV with the columns of FIELDS: `label` is empty for a case without ground truth; `p_PLANE`
 is empty for a plane the case lacks; `weights` is the weights' digest (`weights_digest`: every model file's

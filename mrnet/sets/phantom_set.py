@@ -11,13 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
-from mrnet.app.cases import CaseSet
-from mrnet.app.samples import cache_dir
 from mrnet.core.config import PLANES
 from mrnet.core.exam import Exam
 from mrnet.core.files import atomic_write
 from mrnet.core.hub import BUNDLED
 from mrnet.phantom import GENERATOR_VERSION, choose_labels, generate_exam
+from mrnet.sets.cases import CaseSet
+from mrnet.sets.samples import cache_dir
 
 SEED, COUNT = 3, 60
 SCORES = BUNDLED / "scores-phantom.csv"

@@ -2,7 +2,7 @@
 is deterministic, so the repo ships a seed instead of megabytes) and one real sagittal knee MRI.
 
 The real knee: "Real knee MRI sample from the pyMSKT project (mskt on PyPI), MIT license."
-(see mrnet/app/sample_data/PROVENANCE.md). It is unlabelled: shown without ground truth.
+(see mrnet/sets/sample_data/PROVENANCE.md). It is unlabelled: shown without ground truth.
 """
 from __future__ import annotations
 

@@ -21,8 +21,8 @@ from contextlib import closing
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from mrnet.app.statistics import wilson_interval
 from mrnet.core.errors import MRNetError
+from mrnet.sets.statistics import wilson_interval
 
 VERDICTS = {"on": "CAM on the lesion", "off": "CAM off the lesion", "unsure": "unsure"}
 SCHEMA_VERSION = 4

@@ -22,8 +22,8 @@ from mrnet.core.config import PLANES, TASK_TITLES, TASKS
 from mrnet.core.errors import MRNetError
 from mrnet.core.exam import Exam
 from mrnet.inputs.arrays import add_npy, read_npy_bytes
-from mrnet.inputs.labels import bad_lines_sentence, case_id, few, parse_labels
 from mrnet.inputs.load import read_path
+from mrnet.sets.labels import bad_lines_sentence, case_id, few, parse_labels
 
 CASE_FILE = re.compile(r"^(\d{1,8})\.npy$")
 
