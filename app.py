@@ -1,4 +1,5 @@
-"""The Gradio app, as a Space runs it (`python app.py`); the UI is wired in mrnet/app/ui.py."""
+"""The Gradio app, as a Space runs it (`python app.py`): the app's state (mrnet/app/context.py) and its page
+(mrnet/app/ui.py), launched."""
 import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")

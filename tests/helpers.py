@@ -63,3 +63,21 @@ def event_messages(app_url: str, config: dict, fn: int, inputs: list, session: s
     by_id = {c["id"]: c for c in config["components"]}
     outputs = [by_id[i].get("props", {}).get("elem_id") for i in config["dependencies"][fn]["outputs"]]
     return messages, outputs.index("viewer") if "viewer" in outputs else -1
+
+
+class CallsAnalyzer:
+    """A case browser's analyzer (mrnet.app.browse.CaseAnalyzer) made of two functions: exam -> the first weights'
+    analysis, and (compare mode) the second weights'."""
+
+    def __init__(self, first, second=None):
+        self.first_fn, self.second_fn = first, second
+
+    @property
+    def has_second(self) -> bool:
+        return self.second_fn is not None
+
+    def first(self, exam):
+        return self.first_fn(exam)
+
+    def second(self, exam):
+        return self.second_fn(exam)

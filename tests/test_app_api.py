@@ -85,8 +85,8 @@ def test_failed_logins_are_throttled_and_a_right_one_still_works():
 
 
 def test_malformed_auth_stops_the_app_with_one_sentence():
-    with pytest.raises(RuntimeError) as err:
-        with running_app({"MRNET_AUTH": "radiology-without-a-password"}, attempts=1):
+    with pytest.raises(RuntimeError) as err:  # `python app.py` itself: it must stop with the sentence
+        with running_app({"MRNET_AUTH": "radiology-without-a-password"}, attempts=1, process=True):
             pass
     assert "MRNET_AUTH must be user:password" in str(err.value) and "Traceback" not in str(err.value)
 

@@ -20,7 +20,7 @@ from mrnet.sets.flags import Flag, FlagStore
 from mrnet.sets.metrics import auc, roc_curve
 from mrnet.sets.scores import read_scores
 
-from helpers import write_set
+from helpers import CallsAnalyzer, write_set
 from server import ROOT
 
 
@@ -239,8 +239,7 @@ def test_compare_mode_runs_both_weights_side_by_side_on_one_read_of_the_exam(ran
         return run
     cases = CaseSet(name="s", title="Set", split="valid", ids=["0001", "0002"], labels={}, fingerprint=str,
                     load_exam=read)
-    browser = CaseBrowser({"s": type("Item", (), {"cases": cases})()}, weights, compute,
-                          analyze_fn=timed("a"), second_fn=timed("b"))
+    browser = CaseBrowser({"s": type("Item", (), {"cases": cases})()}, CallsAnalyzer(timed("a"), timed("b")))
     opened = browser.open("s", "0001", compare=True)
     second = browser.second("s", "0001")
     (_, a_start, a_end, a_exam), (_, b_start, b_end, b_exam) = sorted(runs, key=lambda r: r[0])

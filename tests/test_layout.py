@@ -1,12 +1,14 @@
 """The plan of the code, checked: the runtime apart from the toolchain, a light CLI, one registry of CAM
 methods, one settings object, and scikit-learn where the toolchain used hand-written statistics."""
+import json
+import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
-import tomllib
 import torch
 
 from mrnet import cli
@@ -185,3 +187,28 @@ def test_requirements_dev_and_the_dev_extra_list_the_same_packages():
     assert from_file == from_extra
     runtime = [re.sub(r"#.*", "", line).strip() for line in (ROOT / "requirements.txt").read_text().splitlines()]
     assert {str(Requirement(line)) for line in runtime if line} == {str(Requirement(r)) for r in project["dependencies"]}
+
+
+def test_importing_the_app_does_no_work_until_its_context_is_built(tmp_path):
+    """`import mrnet.app.ui` resolves no weights, opens no set, starts no thread: with MRNET_WEIGHTS naming a
+    folder that does not exist, the import succeeds and only create_context() fails, with one sentence."""
+    check = (
+        "import threading, json\n"
+        "before = threading.active_count()\n"
+        "import mrnet.app.ui\n"
+        "after = threading.active_count()\n"
+        "from mrnet.app.context import create_context\n"
+        "from mrnet.core.errors import MRNetError\n"
+        "try:\n"
+        "    create_context()\n"
+        "    said = ''\n"
+        "except MRNetError as exc:\n"
+        "    said = str(exc)\n"
+        "print(json.dumps({'threads': after - before, 'said': said}))\n")
+    missing = tmp_path / "no-such-weights"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MRNET_")}
+    run = subprocess.run([sys.executable, "-c", check], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                         env={**env, "MRNET_WEIGHTS": str(missing), "HF_HUB_OFFLINE": "1"})
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result["threads"] == 0 and result["said"], result

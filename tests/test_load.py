@@ -11,7 +11,7 @@ pytestmark = pytest.mark.slow  # real servers, training or subprocesses: `make t
 
 @pytest.mark.long
 def test_concurrent_sessions():
-    with running_app() as (url, proc, log):
+    with running_app(process=True) as (url, proc, log):  # its memory is read: a process of its own
         result = run_load(url, proc.pid, clients=16, rounds=2, bad_clients=4)
     print(result)
     assert result["failures"] == 0, result["first_failure"]

@@ -13,7 +13,7 @@ from mrnet.app.view import View, parse_index
 from mrnet.core.errors import MRNetError
 from mrnet.sets.flags import BUSY_MS, PAGE, SCHEMA_VERSION, Flag, FlagStore, SaveLimit
 
-from helpers import mrnet_cli
+from helpers import CallsAnalyzer, mrnet_cli
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,7 @@ def test_a_case_of_the_wrong_type_or_size_is_one_short_sentence():
     from mrnet.app.browse import CaseBrowser
     from mrnet.sets.cases import CaseSet
     cases = CaseSet(name="s", title="Set", split="valid", ids=["0001"], labels={}, load_exam=None, fingerprint=str)
-    browser = CaseBrowser({"s": type("Item", (), {"cases": cases})()}, None, None)
+    browser = CaseBrowser({"s": type("Item", (), {"cases": cases})()}, CallsAnalyzer(None))
     for asked, words in ((["0001"], "of type list"), ({"a": 1}, "of type dict"), ("x" * 1_000_000, "'xxxx")):
         with pytest.raises(MRNetError) as err:
             browser.check("s", asked)
@@ -82,7 +82,7 @@ def test_a_kept_case_gives_the_masks_it_read_without_reading_them_again(analysis
         return {p: np.full(v.shape, 2, np.uint8) for p, v in analysis.exam.volumes.items()}
     cases = CaseSet(name="s", title="Set", split="valid", ids=["0001", "0002"], labels={}, fingerprint=str,
                     load_exam=lambda case: analysis.exam, load_masks=load_masks, has_masks=True)
-    browser = CaseBrowser({"s": type("Item", (), {"cases": cases})()}, None, None, analyze_fn=lambda exam: analysis)
+    browser = CaseBrowser({"s": type("Item", (), {"cases": cases})()}, CallsAnalyzer(lambda exam: analysis))
     opened = browser.open("s", "0001")
     assert reads == ["0001"] and set(opened.payload["masks"]) == set(analysis.exam.volumes)
     assert browser.masks("s", "0001") is opened.masks and reads == ["0001"]

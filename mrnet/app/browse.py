@@ -13,13 +13,13 @@ from collections import OrderedDict
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
 from mrnet.app.pixels import PixelStore
 from mrnet.app.present import explanation, viewer_payload
-from mrnet.core.analysis import Analysis, analyze
-from mrnet.core.compute import Compute
+from mrnet.core.analysis import Analysis
 from mrnet.core.config import TASK_TITLES
 from mrnet.core.errors import MRNetError
 from mrnet.core.exam import Exam
@@ -119,6 +119,17 @@ class Opened:
     masks: dict = field(default_factory=dict)  # plane -> lesion bit fields (a labelled set with masks), read once
 
 
+class CaseAnalyzer(Protocol):
+    """What the case browser needs of the app: an exam -> the first weights' analysis, and (compare mode) the
+    second weights' (mrnet.app.context.Analyzer)."""
+    @property
+    def has_second(self) -> bool: ...
+
+    def first(self, exam: Exam) -> Analysis: ...
+
+    def second(self, exam: Exam) -> Analysis: ...
+
+
 class CaseBrowser:
     """Opens cases (exam -> analysis -> viewer payload) on a small pool, keeping the `keep` most recent; a
     case asked for while it is still being prepared (a prefetch) is waited for, not computed twice. A kept
@@ -126,13 +137,10 @@ class CaseBrowser:
     In compare mode the second weights' analysis of a case (`second`) is prepared and kept the same way, on the
     exam the first one read."""
 
-    def __init__(self, sets: dict[str, Browsable], weights: Weights, compute: Compute, keep: int = 8,
-                 store: PixelStore | None = None, max_age_s: float = 1800, analyze_fn=None, second_fn=None):
-        self.sets, self.weights, self.compute = sets, weights, compute
-        # exam -> Analysis; the app passes its own (on a ZeroGPU Space it holds the GPU for the call)
-        self.analyze = analyze_fn or (lambda exam: analyze(exam, weights, compute))
-        self.analyze_second = second_fn   # exam -> the second weights' Analysis (compare mode), or None
-        self.keep = keep * (2 if second_fn else 1)  # `keep` cases, each with both weights' analyses
+    def __init__(self, sets: dict[str, Browsable], analyzer: CaseAnalyzer, keep: int = 8,
+                 store: PixelStore | None = None, max_age_s: float = 1800):
+        self.sets, self.analyzer = sets, analyzer
+        self.keep = keep * (2 if analyzer.has_second else 1)  # `keep` cases, each with both weights' analyses
         self.store, self.max_age_s = store, max_age_s
         self.default = next(iter(sets))
         self.lock = threading.Lock()
@@ -177,14 +185,14 @@ class CaseBrowser:
         """`open`'s preparation, not waited for (a page load awaits it without holding a thread)."""
         dataset, case = self.check(dataset, case)
         first = self.future((dataset, case, "a"))  # first: it takes the pool's free worker when there is one
-        if compare and self.analyze_second is not None:
+        if compare and self.analyzer.has_second:
             self.future((dataset, case, "b"))
         return first
 
     def second_future(self, dataset: str | None, case: str | None) -> Future:
         """The second weights' analysis of a case (an Opened whose payload is `present.explanation`), started
         unless kept. Compare mode only."""
-        if self.analyze_second is None:
+        if not self.analyzer.has_second:
             raise MRNetError("No second weights are configured here (MRNET_COMPARE).")
         return self.future((*self.check(dataset, case), "b"))
 
@@ -210,7 +218,7 @@ class CaseBrowser:
             if busy:  # the pool is working on cases somebody is waiting for: they come first
                 return
             first = self.future((dataset, case, "a"))
-            if compare and self.analyze_second is not None:  # B after A, on the exam A read
+            if compare and self.analyzer.has_second:  # B after A, on the exam A read
                 first.add_done_callback(lambda _: self.future((dataset, case, "b")))
         def later(_=None) -> None:
             timer = threading.Timer(delay_s, start)
@@ -252,9 +260,9 @@ class CaseBrowser:
         cases = self.sets[dataset].cases
         truth = dict(cases.labels.get(case, {}))
         if which == "b":
-            second = self.analyze_second(self.exam(dataset, case))
+            second = self.analyzer.second(self.exam(dataset, case))
             return Opened(dataset, case, second, explanation(second), truth, time.time())
-        analysis = self.analyze(self.exam(dataset, case))
+        analysis = self.analyzer.first(self.exam(dataset, case))
         link = {"dataset": None if dataset == self.default else dataset, "case": case}
         masks = cases.masks(case)
         payload = viewer_payload(analysis, masks=masks, link=link, store=self.store)
