@@ -21,7 +21,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_app(env_extra: dict | None, timeout: float, cwd: Path = ROOT, python: list | None = None):
+def start_app(env_extra: dict | None, timeout: float, cwd: Path = ROOT, python: list | None = None, poll_s: float = 0.5):
     port = free_port()
     env = dict(os.environ, GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port),
                GRADIO_ANALYTICS_ENABLED="False", HF_HUB_DISABLE_TELEMETRY="1", **(env_extra or {}))
@@ -42,7 +42,7 @@ def start_app(env_extra: dict | None, timeout: float, cwd: Path = ROOT, python: 
             if time.time() > deadline:
                 stop(proc, log)
                 raise TimeoutError("app did not start")
-            time.sleep(0.5)
+            time.sleep(poll_s)
 
 
 def stop(proc, log):

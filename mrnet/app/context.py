@@ -13,20 +13,22 @@ from pathlib import Path
 from gradio.utils import get_upload_folder
 
 from mrnet.app.browse import Browsable, CaseBrowser, table_payload, weights_name, with_scores
-from mrnet.app.kept import KeptAnalyses, ZipFolder
+from mrnet.app.kept import KeptAnalyses, SampleAnswers, ZipFolder
 from mrnet.app.memory import release_memory
 from mrnet.app.pixels import PixelStore
-from mrnet.app.present import markdown_text
+from mrnet.app.present import markdown_text, viewer_payload
 from mrnet.core.analysis import Analysis, analyze
 from mrnet.core.compute import Compute, compute_for, for_zero_gpu
 from mrnet.core.errors import MRNetError
 from mrnet.core.hub import Resolved, resolve, resolve_compare
 from mrnet.core.settings import Settings, settings
 from mrnet.core.weights import Weights
+from mrnet.inputs.load import load_exam
 from mrnet.sets.cases import open_source
 from mrnet.sets.flags import FlagStore, SaveLimit
 from mrnet.sets.phantom_set import SCORES as PHANTOM_SCORES
 from mrnet.sets.phantom_set import phantom_cases
+from mrnet.sets.samples import BY_KEY, sample_file
 from mrnet.sets.scores import weights_digest
 
 # The weights each app's analyses use, by the app's id: the function that runs the model takes the id, not the
@@ -89,6 +91,7 @@ class Context:
     pixels: PixelStore               # the viewer's slices, fetched by the browser as files
     kept: KeptAnalyses               # each session's analysis, for its zip and flags, within one bound
     zips: ZipFolder                  # the zips, one per session, within one bound
+    samples: SampleAnswers           # each sample's analysis and viewer payload, made once
     weights_id: str                  # what a flag says about the weights: their Hub commit, or their digest
     second_id: str | None
     names: dict[str, str]            # "a", "b" -> the weights' short names (compare mode)
@@ -150,11 +153,16 @@ def create_context(config: Settings | None = None, compute: Compute | None = Non
     cache = Path(get_upload_folder())
     pixels = PixelStore(cache / f"mrnet-viewer-{uuid.uuid4().hex}")  # one folder per app inside Gradio's cache
     browser = CaseBrowser(sets, analyzer, store=pixels)
+
+    def sample_answer(key: str):
+        analysis = analyzer.read_and_analyze(lambda: load_exam([sample_file(BY_KEY[key])]))
+        return analysis, viewer_payload(analysis, store=pixels)
     return Context(
         settings=config, resolved=resolved, compare=compare, analyzer=analyzer, sets=sets, sets_problem=problem,
         browser=browser, tables={name: table_payload(item) for name, item in sets.items()},
         flags=FlagStore(config.flags), saves=SaveLimit(), pixels=pixels,
         kept=KeptAnalyses(config.kept_analyses_mb * 2**20),
         zips=ZipFolder(cache / f"mrnet-zips-{uuid.uuid4().hex}", config.max_zips_mb * 2**20),  # served, not copied
+        samples=SampleAnswers(sample_answer),
         weights_id=weights_id(weights), second_id=weights_id(second) if second is not None else None,
         names={"a": weights_name(weights), "b": weights_name(second) if second is not None else ""})

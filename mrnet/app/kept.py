@@ -115,3 +115,31 @@ def remove(path: Path) -> None:
         path.parent.rmdir()
     except OSError:
         pass  # another thread removed it
+
+
+class SampleAnswers:
+    """A sample's analysis and viewer payload, made once per (weights, sample, precision) and served from memory
+    after: a sample's result never changes for given weights, and every visitor's first click is one. An answer
+    is made again after `max_age_s`, before the viewer's slice files it names are removed (PixelStore: an hour)."""
+
+    def __init__(self, make, max_age_s: float = 1800):
+        self.make, self.max_age_s = make, max_age_s  # make(sample_key) -> (analysis, payload)
+        self.answers: dict[str, tuple[float, object, dict]] = {}
+        self.making: dict[str, threading.Lock] = {}
+        self.lock = threading.Lock()
+
+    def get(self, key: str) -> tuple[Analysis, dict]:
+        with self.lock:
+            making = self.making.setdefault(key, threading.Lock())
+        with making:  # one visitor makes it; the others asking meanwhile wait for that one
+            found = self.answers.get(key)
+            if found is None or time.time() - found[0] > self.max_age_s:
+                analysis, payload = self.make(key)
+                found = self.answers[key] = (time.time(), analysis, payload)
+        return found[1], found[2]  # type: ignore[return-value]
+
+    def warm(self, key: str) -> threading.Thread:
+        """Make one answer in the background (the default sample at start: the app serves meanwhile)."""
+        thread = threading.Thread(target=self.get, args=(key,), daemon=True, name=f"mrnet-warm-{key}")
+        thread.start()
+        return thread

@@ -43,10 +43,10 @@ from mrnet.core.config import DISCLAIMER
 from mrnet.core.errors import MRNetError
 from mrnet.core.pointing import judged_hit
 from mrnet.core.settings import settings
-from mrnet.inputs.load import load_exam, load_items
+from mrnet.inputs.load import load_items
 from mrnet.inputs.uploads import read_uploads
 from mrnet.sets.flags import MAX_COMMENT, PAGE, VERDICTS, Flag, skipped_sentence
-from mrnet.sets.samples import BY_TITLE, SAMPLES, sample_file
+from mrnet.sets.samples import BY_TITLE, SAMPLES
 
 CSS = (".notice {border-left: 4px solid #d97706; padding: 6px 12px; background: #fffbeb; color: #78350f;}"
        # the predictions table scrolls sideways on a phone instead of breaking words letter by letter
@@ -121,12 +121,19 @@ class Page:
             raise gr.Error("Upload an exam or pick a sample patient first.")
         progress(0.3, desc="Running MRNet on every slice")
         if files:
-            analysis, truth = self.analyze_exam(lambda: self.uploaded_exam(files)), None
+            analysis = self.analyze_exam(lambda: self.uploaded_exam(files))
+            payload, truth = viewer_payload(analysis, store=self.ctx.pixels), None
         else:
-            sample = BY_TITLE[sample_title]
-            analysis, truth = self.analyze_exam(lambda: load_exam([sample_file(sample)])), sample.truth or None
+            sample = BY_TITLE.get(sample_title) if isinstance(sample_title, str) else None
+            if sample is None:
+                raise gr.Error("There is no such sample patient here; pick one from the list.")
+            try:
+                analysis, payload = self.ctx.samples.get(sample.key)
+            except MRNetError as exc:
+                raise gr.Error(html_text(exc)) from None
+            truth = sample.truth or None
         return {self.session: Session(self.ctx.kept.put(analysis)), self.predictions: predictions_markdown(analysis, truth),
-                self.viewer: gr.update(value=View.of(None, analysis).to_dict(), data=viewer_payload(analysis, store=self.ctx.pixels))}
+                self.viewer: gr.update(value=View.of(None, analysis).to_dict(), data=payload)}
 
     def browse(self, dataset: str | None, case: str | None, compare: bool = False) -> Opened:
         try:
@@ -405,6 +412,7 @@ def launch() -> None:
     except MRNetError as exc:
         raise SystemExit(f"error: {exc}") from None
     ctx = create_context(config)
+    ctx.samples.warm(SAMPLES[1].key)  # the default sample, made while the app starts serving
     # the viewer's slice files and the zips go with the app: at a normal exit, and at a plain kill (SIGTERM) too
     atexit.register(ctx.close)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
