@@ -257,3 +257,38 @@ def test_a_broken_payload_is_said_and_the_next_analysis_still_loads(page, tmp_pa
     alone.wait_for_function("() => document.querySelector('.mrv').dataset.complete === '1'", timeout=10_000)
     assert alone.locator(".mrv-error").is_hidden() and alone.locator(".mrv-plane").count() == 1
     alone.close()
+
+
+def test_a_samples_link_reopens_the_same_view(page, browser):
+    """#35: a sample's view has a link like a case's; a colleague opening it sees the same sample, task, method,
+    plane and slice. Nothing is stored for it."""
+    shows_sample(page)
+    choose(page, "task", "meniscus")
+    choose(page, "method", "classic")
+    page.locator("#viewer .mrv-plane[data-plane=coronal] .mrv-stage").focus()
+    page.keyboard.press("Home")
+    page.keyboard.press("ArrowDown")
+    page.wait_for_function("() => { const v = document.querySelector('#viewer .mrv-link').value; if (!v) return false; "
+                           "const q = new URL(v).searchParams; return q.get('plane') === 'coronal' && q.get('slice') === '1' "
+                           "&& q.get('method') === 'classic'; }")
+    link = page.locator("#viewer .mrv-link").input_value()
+    import urllib.parse
+    query = dict(urllib.parse.parse_qsl(urllib.parse.urlparse(link).query))
+    assert query == {"sample": "phantom-acl-meniscus", "task": "meniscus", "method": "classic", "plane": "coronal",
+                     "slice": "1"}
+    context = browser.new_context(viewport={"width": 1500, "height": 1000})
+    other = context.new_page()
+    errors = []
+    other.on("pageerror", lambda e: errors.append(str(e)))
+    other.goto(link)
+    other.wait_for_function("() => document.querySelector('#viewer .mrv')?.dataset.ready === '1'", timeout=90_000)
+    assert other.locator("#viewer .mrv-plane[data-plane=coronal] .mrv-stage").get_attribute("data-slice") == "1"
+    assert other.locator("#viewer input[name=mrv-task][value=meniscus]").is_checked()
+    assert other.locator("#viewer input[name=mrv-method][value=classic]").is_checked()
+    assert SAMPLE.split("— ")[1] in other.locator("#sample input").input_value()
+    bad = context.new_page()
+    bad.goto(link.split("?")[0] + "?sample=nobody")
+    bad.wait_for_selector("#link-note", timeout=60_000)
+    assert "no sample patient 'nobody'" in bad.locator("#link-note").inner_text()
+    assert not errors
+    context.close()

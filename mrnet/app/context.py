@@ -156,7 +156,7 @@ def create_context(config: Settings | None = None, compute: Compute | None = Non
 
     def sample_answer(key: str):
         analysis = analyzer.read_and_analyze(lambda: load_exam([sample_file(BY_KEY[key])]))
-        return analysis, viewer_payload(analysis, store=pixels)
+        return analysis, viewer_payload(analysis, store=pixels, link={"sample": key})  # a sample's view has a link
     return Context(
         settings=config, resolved=resolved, compare=compare, analyzer=analyzer, sets=sets, sets_problem=problem,
         browser=browser, tables={name: table_payload(item) for name, item in sets.items()},

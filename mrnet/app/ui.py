@@ -22,7 +22,7 @@ from gradio.utils import get_upload_folder
 from starlette.middleware import Middleware
 
 from mrnet.app.access import ClientAddress, ThrottledLogin, parse_auth
-from mrnet.app.browse import BUSY, Opened
+from mrnet.app.browse import BUSY, Opened, quoted
 from mrnet.app.components import CasesView, SliceViewer, server_state
 from mrnet.app.context import Context, create_context
 from mrnet.app.kept import GONE, remove
@@ -46,7 +46,7 @@ from mrnet.core.settings import settings
 from mrnet.inputs.load import load_items
 from mrnet.inputs.uploads import read_uploads
 from mrnet.sets.flags import MAX_COMMENT, PAGE, VERDICTS, Flag, skipped_sentence
-from mrnet.sets.samples import BY_TITLE, SAMPLES
+from mrnet.sets.samples import BY_KEY, BY_TITLE, SAMPLES
 
 CSS = (".notice {border-left: 4px solid #d97706; padding: 6px 12px; background: #fffbeb; color: #78350f;}"
        # the predictions table scrolls sideways on a phone instead of breaking words letter by letter
@@ -205,9 +205,10 @@ class Page:
     @released
     async def open_link(self, request: gr.Request):
         """A shared link (?case=...&task=...&method=...&plane=...&slice=..., &dataset=... when not the default
-        set) opens that case in that view. Only configured sets' cases can be named. A coroutine with no concurrency
-        limit: a link's analysis is awaited without holding a thread or a slot, so other visitors' page loads never
-        wait behind it (the analyses themselves are bounded by the case browser's pool and its kept cases)."""
+        set; or ?sample=KEY&...) opens that case or sample in that view. Only configured sets' cases can be named.
+        A coroutine with no concurrency limit: a link's analysis is awaited without holding a thread or a slot, so
+        other visitors' page loads never wait behind it (the analyses themselves are bounded by the case browser's
+        pool and its kept cases)."""
         params = dict(request.query_params)
         # the table comes with the page load: gr.HTML props given at construction do not reach js_on_load
         rows, said, problem = await asyncio.to_thread(self.flag_rows)
@@ -215,6 +216,8 @@ class Page:
         default = self.ctx.browser.default
         base = {self.flags_table: rows, self.flags_said: said, self.cases_view: gr.update(data=self.ctx.tables[default]),
                 self.flag_note: problem}
+        if "sample" in params and "case" not in params:
+            return {**base, **await asyncio.to_thread(self.linked_sample, params)}
         if "case" not in params:
             if compare:
                 base[self.cases_view] = gr.update(data=self.ctx.tables[default], value={"dataset": default, "compare": True})
@@ -231,6 +234,24 @@ class Page:
                 pass
         async with LINKS_SHOWN:
             return await asyncio.to_thread(self.linked_case, params, opened, compare, base)
+
+    def linked_sample(self, params: dict) -> dict:
+        """A sample's link (?sample=KEY&task=...&plane=...&slice=...): the sample analysed (from the sample cache)
+        and shown in that view. Nothing is stored: the link names a sample every app has."""
+        sample = BY_KEY.get(params["sample"]) if isinstance(params.get("sample"), str) else None
+        if sample is None:
+            return {self.link_note: gr.Markdown(f"⚠️ This link cannot be opened: there is no sample patient "
+                                                f"{markdown_text(quoted(params.get('sample')))} here.", visible=True)}
+        try:
+            analysis, payload = self.ctx.samples.get(sample.key)
+        except MRNetError as exc:
+            return {self.link_note: gr.Markdown(f"⚠️ This link cannot be opened: {markdown_text(exc)}", visible=True)}
+        parsed, unread = View.from_link(params, analysis)
+        note = (gr.Markdown(f"⚠️ Part of this link was not understood ({', '.join(unread)}); the sample opens with "
+                            "its defaults there.", visible=True) if unread else gr.Markdown(visible=False))
+        return {self.session: Session(self.ctx.kept.put(analysis)), self.sample: gr.Dropdown(value=sample.title),
+                self.predictions: predictions_markdown(analysis, sample.truth or None), self.link_note: note,
+                self.viewer: gr.update(value=parsed.to_dict(), data=payload)}
 
     def linked_case(self, params: dict, opened: Opened, compare: bool, base: dict) -> dict:
         """open_link's outputs for a case that is ready (and, in compare mode, its second weights' maps)."""
@@ -350,7 +371,7 @@ def wire(page: Page, demo: gr.Blocks) -> None:
     p.flag_button.click(p.save_flag, [p.session, p.viewer, p.flag_verdict, p.flag_comment],
                         [p.flag_note, p.flags_table, p.flags_said, p.flag_comment], api_visibility="private")
     demo.load(p.open_link, None, [p.session, p.predictions, p.viewer, p.tabs, p.dataset_choice, p.cases_view,
-                                  p.link_note, p.flags_table, p.flags_said, p.flag_note],
+                                  p.link_note, p.flags_table, p.flags_said, p.flag_note, p.sample],
               api_visibility="private", concurrency_limit=None)
     p.zip_button.click(p.on_download, [p.session, p.viewer], [p.zip_file], api_visibility="private")
     # API only: a named endpoint for gradio_client (see the README)

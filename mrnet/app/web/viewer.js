@@ -20,7 +20,7 @@ let wl = { center: 127.5, width: 255 };
 let wlTable = identityTable();
 let swipeX = 128;
 let outline = false;      // outline the true lesion (cases of sets with masks)
-const LINK_KEYS = ["dataset", "case", "task", "method", "plane", "slice", "maps"];
+const LINK_KEYS = ["sample", "dataset", "case", "task", "method", "plane", "slice", "maps"];
 const MAPS = ["a", "b", "ab"];
 let syncTimer = null;
 let touchMode = "slices"; // what one finger does on the image: "slices" or "wl" (window/level)
@@ -287,14 +287,15 @@ function syncSoon() {
   syncTimer = setTimeout(() => { props.value = JSON.parse(JSON.stringify(view)); syncLink(); }, 200);
 }
 
-// The URL names the view of a labelled set's case (never an upload's: it has no link).
+// The URL names the view of a labelled set's case or of a sample (never an upload's: it has no link).
 function syncLink() {
   const url = new URL(window.location.href);
   for (const key of LINK_KEYS) url.searchParams.delete(key);
   const link = data && data.link;
   if (link) {
+    if (link.sample) url.searchParams.set("sample", link.sample);
     if (link.dataset) url.searchParams.set("dataset", link.dataset);
-    url.searchParams.set("case", link.case);
+    if (link.case) url.searchParams.set("case", link.case);
     url.searchParams.set("task", view.task);
     url.searchParams.set("method", view.method);
     url.searchParams.set("plane", view.plane);
