@@ -253,3 +253,33 @@ def test_opening_a_case_sends_the_viewers_data_once(app_url):
     payload = next(m for m in messages if m.get("msg") == "process_generating")["output"]["data"][at]["props"]["data"]
     assert set(payload["planes"]) == {"axial", "coronal", "sagittal"} and payload["link"]["case"] == "0011"
     assert sum(len(json.dumps(m)) for m in messages) < 1.2 * len(json.dumps(payload))
+
+
+@pytest.mark.parametrize("data", [5, None, True, "x", 1e308, [1, 2]])
+def test_an_open_event_with_data_of_any_type_answers_in_our_words(app_url, data):
+    """#37: the Cases view's `open` with event data that is not an object: one sentence, not Python's words."""
+    import httpx
+    config = httpx.get(app_url + "config").json()
+    cases = next(c["id"] for c in config["components"] if c.get("props", {}).get("elem_id") == "cases")
+    fn = next(i for i, d in enumerate(config["dependencies"]) if [cases, "open"] in d["targets"])
+    messages, _ = event_messages(app_url, config, fn, [], f"types{abs(hash(repr(data))) % 10**8:08d}",
+                                 trigger_id=cases, event_data=data)
+    last = messages[-1]
+    assert last["msg"] == "process_completed" and not last["success"]
+    said = json.dumps(last["output"])
+    assert "this event carried something else" in said and "TypeError" not in said and "object is not" not in said
+
+
+@pytest.mark.parametrize("files, sentence", [
+    (5, "Send the exam's files: a list of one or more files."),
+    ("axial.npy", "Send the exam's files: a list of one or more files."),
+    ({"a": 1}, "Send the exam's files: a list of one or more files."),
+    ([5], "One of the inputs is not a file uploaded with this request"),
+    ([{"path": "/etc/passwd"}], "One of the inputs is not a file uploaded with this request")])
+def test_a_wrong_typed_api_call_answers_in_our_words(app_url, files, sentence):
+    """#37: the /analyze API given the wrong types answers with our sentence, not Gradio's pydantic text."""
+    import httpx
+    joined = httpx.post(app_url + "gradio_api/call/analyze", json={"data": [files]}, timeout=60)
+    assert joined.status_code == 200, joined.text
+    text = httpx.get(app_url + f"gradio_api/call/analyze/{joined.json()['event_id']}", timeout=60).text
+    assert "event: error" in text and sentence in text and "pydantic" not in text and "Traceback" not in text, text

@@ -162,7 +162,10 @@ class Page:
         """A row of the Cases view was opened; the next row of its list is prepared meanwhile. In compare mode both
         weights analyse the case side by side; the viewer gets B's maps with A's when they are ready by then (they
         usually are), else right after."""
-        asked = {key: getattr(evt, key, None) for key in ("dataset", "case", "task", "next", "compare")}
+        data = getattr(evt, "_data", None)  # EventData's own lookup raises TypeError on data that is not an object
+        if not isinstance(data, dict):
+            raise gr.Error("A case is opened with an object naming its set and case; this event carried something else.")
+        asked = {key: data.get(key) for key in ("dataset", "case", "task", "next", "compare")}
         compare = asked.get("compare") is True and self.ctx.second is not None
         opened = self.browse(asked.get("dataset"), asked.get("case"), compare)
         view = View.of({"task": asked.get("task")}, opened.analysis).to_dict()
