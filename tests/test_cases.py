@@ -252,3 +252,24 @@ def test_compare_mode_runs_both_weights_side_by_side_on_one_read_of_the_exam(ran
     # asked again, A and B read it once between them (B may have read it already, after A's failed read)
     assert browser.open("s", "0002", compare=True).analysis.exam is exam and reads.count("0002") == 2
     assert browser.second("s", "0002").analysis.exam is exam and reads.count("0002") == 2
+
+
+def test_colliding_ids_a_bom_and_a_float_mask_are_said_or_read(tmp_path):
+    """#37: 7.npy, 07.npy and 0007.npy name one case: said, naming them, and none is read silently; a label file
+    with a BOM keeps its first line; a float32 lesion mask of whole numbers is read as one, and one that is not
+    leaves the case without a mask (the flag's pointing game is then NULL)."""
+    from mrnet.sets.cases import checked_mask
+    root = write_set(tmp_path / "set")
+    for name in ("7.npy", "07.npy", "0007.npy"):
+        np.save(root / "valid" / "axial" / name, np.zeros((6, 64, 64), np.uint8))
+    (root / "valid-acl.csv").write_bytes(b"\xef\xbb\xbf0,1\n1,0\n2,0\n3,1\n")
+    cases = open_folder(root)
+    said = next(p for p in cases.problems if "0007" in p)
+    assert said == "valid/axial: 0007.npy, 07.npy and 7.npy all name case 0007: none of them is read; keep one."
+    assert "0007" not in cases.ids
+    assert cases.labels["0000"]["acl"] == 1 and not any("valid-acl.csv" in p for p in cases.problems)
+    whole = np.zeros((2, 8, 8), np.float32)
+    whole[0, 2, 2] = 3
+    assert checked_mask(whole).dtype == np.uint8 and checked_mask(whole)[0, 2, 2] == 3
+    with pytest.raises(MRNetError, match="whole numbers"):
+        checked_mask(whole + 0.5)

@@ -16,6 +16,7 @@ import signal
 import sys
 from dataclasses import dataclass
 
+import cv2
 import gradio as gr
 from gradio.data_classes import FileData
 from gradio.utils import get_upload_folder
@@ -289,18 +290,28 @@ class Page:
         try:
             self.ctx.saves.check(request.client.host if request.client else "")
             analysis = self.ctx.browser.second(dataset, case).analysis if judged == "b" else shown_analysis
-            pointing = judged_hit(analysis, self.ctx.browser.masks(dataset, case), task, plane, index, method)
+            pointing, unscored = self.pointing(analysis, dataset, case, task, plane, index, method)
             weights = self.ctx.second_id if judged == "b" and self.ctx.second_id else self.ctx.weights_id
             flag = self.ctx.flags.add(Flag(dataset, self.ctx.sets[dataset].cases.split, case, task, plane, index, method,
                                            verdict, comment, weights, pointing=pointing))
         except MRNetError as exc:
             raise gr.Error(html_text(exc)) from None
         cut = f" The comment was cut to its first {MAX_COMMENT} characters." if flag.comment != comment.strip() else ""
+        cut += unscored
         rows, said, problem = self.flag_rows()
         whose = f" of {self.ctx.names[judged]}" if state.compared else ""
         return {self.flag_note: markdown_text(f"Saved: case {case}, {task}, {plane} slice {index}, {method}{whose} — "
                                          f"{VERDICTS[verdict]} ({flag.created}).{cut}") + (f"\n\n{problem}" if problem else ""),
                 self.flags_table: rows, self.flags_said: said, self.flag_comment: ""}
+
+    def pointing(self, analysis: Analysis, dataset: str, case: str, task: str, plane: str, index: int,
+                 method: str) -> tuple[int | None, str]:
+        """The pointing game of the judged map on the case's lesion mask, and a sentence when it cannot be scored
+        (the flag is saved regardless, with NULL)."""
+        try:
+            return judged_hit(analysis, self.ctx.browser.masks(dataset, case), task, plane, index, method), ""
+        except (MRNetError, ValueError, TypeError, IndexError, cv2.error):
+            return None, " Its pointing game could not be scored: the case's lesion mask does not fit its slices."
 
     @released
     def on_download(self, state: Session | None, view: dict | None, request: gr.Request) -> str:

@@ -50,10 +50,21 @@ class CaseSet:
         return self.load_masks(case) if self.has_masks and case in self.ids else {}
 
 
+def checked_mask(mask: np.ndarray) -> np.ndarray:
+    """A lesion mask as the pointing game reads it: whole numbers of the task bits (config.TASK_BITS), as uint8.
+    A float mask of whole numbers is taken as those; anything else is refused (the mask is then not used)."""
+    if mask.dtype == np.uint8:
+        return mask
+    if mask.dtype.kind in "iuf" and mask.size and np.all(np.isfinite(mask)) and np.all(mask == np.round(mask)) \
+            and mask.min() >= 0 and mask.max() <= 255:
+        return mask.astype(np.uint8)
+    raise MRNetError("A lesion mask holds values other than whole numbers from 0 to 255.")
+
+
 def read_labels(csv: Path, problems: list[str]) -> dict[str, int]:
     """`id,label` rows; malformed lines are skipped with one sentence for all of them."""
     try:
-        text = csv.read_text(encoding="utf-8", errors="replace")
+        text = csv.read_text(encoding="utf-8-sig", errors="replace")  # a BOM (spreadsheets write one) is not a cell
     except OSError as exc:
         problems.append(f"{csv.name} cannot be read ({exc.strerror}): its task has no labels.")
         return {}
@@ -78,17 +89,28 @@ def open_folder(root: Path, split: str = "valid", name: str | None = None) -> Ca
         if plane not in planes:
             problems.append(f"There is no {split}/{plane} folder: cases are shown without the {plane} plane.")
             continue
-        stray = []
+        stray: list[str] = []
+        named: dict[str, list[str]] = {}
         for path in sorted((root / split / plane).iterdir()):
             match = CASE_FILE.match(path.name)
-            if match and path.is_file():
-                files.setdefault(case_id(match.group(1)), {})[plane] = path
-            else:
+            if not (match and path.is_file()):
                 stray.append(path.name)
+                continue
+            case = case_id(match.group(1))
+            if case in named:  # 7.npy, 07.npy and 0007.npy are one case: none of them is chosen silently
+                named[case].append(path.name)
+                continue
+            named[case] = [path.name]
+            files.setdefault(case, {})[plane] = path
+        for case, names in named.items():
+            if len(names) > 1:
+                files[case].pop(plane, None)
+                problems.append(f"{split}/{plane}: {few(names)} all name case {case}: none of them is read; keep "
+                                "one.")
         if stray:
             problems.append(f"{split}/{plane} holds {len(stray)} item{'s' if len(stray) > 1 else ''} that "
                             f"{'are' if len(stray) > 1 else 'is'} not NNNN.npy ({few(stray)}): ignored.")
-    ids = sorted(files)
+    ids = sorted(case for case, planes_of in files.items() if planes_of)
     if not ids:
         raise MRNetError(f"{root.name} has no exams: {split}/{{plane}}/NNNN.npy files are expected.")
     lacking = {p: [c for c in ids if p not in files[c]] for p in planes}
@@ -130,9 +152,9 @@ def open_folder(root: Path, split: str = "valid", name: str | None = None) -> Ca
             mask = masks_root / plane / path.name
             if mask.is_file():
                 try:
-                    found[plane] = read_npy_bytes(read_path(mask), f"masks/{split}/{plane}/{path.name}")
+                    found[plane] = checked_mask(read_npy_bytes(read_path(mask), f"masks/{split}/{plane}/{path.name}"))
                 except MRNetError:
-                    continue  # a broken mask only loses its outline
+                    continue  # a broken mask only loses its outline (and its flags their pointing game)
         return found
 
     return CaseSet(name=name or root.name, title=name or root.name, split=split, ids=ids, labels=labels,

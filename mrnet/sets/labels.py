@@ -21,7 +21,7 @@ def parse_labels(text: str) -> tuple[list[tuple[str, int]], list[str]]:
     """-> ([(case id, label)] in file order, numbers of the lines that are not `id,label`). Blank lines are
     skipped; cells may carry spaces ('0001, 1'); a label is 0 or 1 (or 0.0 / 1.0)."""
     rows, bad = [], []
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(text.removeprefix("\ufeff").splitlines(), 1):
         if not line.strip():
             continue
         cells = [c.strip() for c in line.split(",")]
