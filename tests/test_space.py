@@ -3,6 +3,7 @@ files alone run the app: copied to an empty folder and started there on the runt
 upload (API) and a sample (chromium) analyse."""
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -84,3 +85,40 @@ def test_the_space_files_alone_run_the_app(tmp_path, browser):
         page.wait_for_selector("#viewer .mrv[data-ready='1']", timeout=90_000)
         assert "Probability" in page.locator("#predictions").inner_text()
         page.close()
+
+
+def git_checkout(root: Path) -> Path:
+    """A small checkout with what a Space needs: the launcher and a weights file, tracked by git."""
+    (root / "weights").mkdir(parents=True)
+    (root / "mrnet" / "app" / "web").mkdir(parents=True)
+    (root / "app.py").write_text("print('app')\n")
+    (root / "weights" / "plane.safetensors").write_bytes(b"weights")
+    (root / "mrnet" / "app" / "web" / "viewer.js").write_text("// viewer\n")
+    for args in (["init", "-q"], ["add", "-A"]):
+        subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
+    return root
+
+
+def test_the_space_bundle_refuses_links_missing_files_and_loose_folders_and_never_lists_secrets(tmp_path):
+    """#37: a tracked symlink (to a secret) is refused with a sentence; a tarball without .git is refused; a
+    force-added .env in web/ is never listed; a tracked file deleted from disk is one sentence."""
+    from mrnet.core.errors import MRNetError
+    root = git_checkout(tmp_path / "repo")
+    assert space_files(root) == ["app.py", "mrnet/app/web/viewer.js", "weights/plane.safetensors"]
+    secret = tmp_path / "secret.txt"
+    secret.write_text("token")
+    (root / "mrnet" / "app" / "web" / "extra.js").symlink_to(secret)
+    (root / "mrnet" / "app" / "web" / ".env").write_text("HF_TOKEN=x")
+    subprocess.run(["git", "add", "-f", "-A"], cwd=root, check=True, capture_output=True)
+    with pytest.raises(MRNetError, match=r"^mrnet/app/web/extra.js is a symbolic link"):
+        space_files(root)
+    (root / "mrnet" / "app" / "web" / "extra.js").unlink()
+    with pytest.raises(MRNetError, match=r"^mrnet/app/web/extra.js is tracked by git but missing from the disk"):
+        space_files(root)
+    subprocess.run(["git", "rm", "-q", "--cached", "mrnet/app/web/extra.js"], cwd=root, check=True)
+    assert ".env" not in " ".join(space_files(root))
+    tarball = tmp_path / "tarball"
+    shutil.copytree(root, tarball, ignore=shutil.ignore_patterns(".git"))
+    (tarball / "weights" / "id_rsa").write_text("key")
+    with pytest.raises(MRNetError, match="is not a git checkout"):
+        space_files(tarball)

@@ -20,7 +20,8 @@ from mrnet.core.hub import parse_source
 ROOT = Path(__file__).resolve().parents[2]
 # what a Space needs, as paths relative to the repository (fnmatch patterns; '*' crosses folders)
 SPACE_FILES = ["app.py", "requirements.txt", "README.md", ".gitattributes", "mrnet/*.py",
-               "mrnet/app/web/*", "mrnet/sets/sample_data/*",
+               "mrnet/app/web/*.js", "mrnet/app/web/*.css", "mrnet/app/web/*.html",
+               "mrnet/sets/sample_data/*.npz", "mrnet/sets/sample_data/*.md",
                "weights/config.json", "weights/*.safetensors", "weights/README.md", "weights/scores-phantom.csv",
                # the bundled pair for the Cases view's compare mode
                "weights-maskloss/config.json", "weights-maskloss/*.safetensors", "weights-maskloss/README.md",
@@ -28,16 +29,41 @@ SPACE_FILES = ["app.py", "requirements.txt", "README.md", ".gitattributes", "mrn
 
 
 def repository_files(root: Path) -> list[str]:
-    """The checkout's tracked files (git), else every file under it: nothing untracked or ignored leaks out."""
+    """The checkout's tracked files (git). Without a git checkout (a downloaded tarball) nothing is listed: the
+    files beside the bundled ones there (an `.env`, a key, a patient's exam) cannot be told from the project's."""
+    if not (root / ".git").exists():
+        raise MRNetError(f"{root.name} is not a git checkout, so the files a Space gets cannot be told from others "
+                         "beside them; run `mrnet space` from a clone of the repository.")
     try:
         out = subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True, check=True).stdout
-        return sorted(f for f in out.decode().split("\0") if f)
     except (OSError, subprocess.CalledProcessError):
-        return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and ".git" not in p.parts)
+        raise MRNetError(f"git cannot list the tracked files of {root.name}; run `mrnet space` from a clone of the "
+                         "repository.") from None
+    return sorted(f for f in out.decode("utf-8", "replace").split("\0") if f)
+
+
+# never uploaded, even when tracked and matching a pattern: secrets and keys that a force-add may have tracked
+SECRET_NAMES = (".env", ".env.*", "*.pem", "*.key", "id_rsa*", "id_ed25519*", ".netrc", "*.secret*", "credentials*")
 
 
 def space_files(root: Path = ROOT) -> list[str]:
-    files = [f for f in repository_files(root) if any(fnmatch(f, pattern) for pattern in SPACE_FILES)]
+    """The tracked files a Space runs on. A symlink is refused (it would upload what it points at), and so is a
+    tracked file missing from the disk; a file whose name is a secret's is never listed."""
+    files = []
+    for name in repository_files(root):
+        if not any(fnmatch(name, pattern) for pattern in SPACE_FILES):
+            continue
+        if any(fnmatch(Path(name).name, secret) for secret in SECRET_NAMES):
+            continue
+        path = root / name
+        chain = [path, *(root / parent for parent in Path(name).parents if str(parent) != ".")]
+        if any(link.is_symlink() for link in chain):
+            raise MRNetError(f"{name} is a symbolic link; a Space gets files, never what a link points at. Replace it "
+                             "with the file itself.")
+        if not path.is_file():
+            raise MRNetError(f"{name} is tracked by git but missing from the disk; restore it (git checkout -- "
+                             f"{name}) or remove it from git.")
+        files.append(name)
     if "app.py" not in files or not any(f.endswith(".safetensors") for f in files):
         raise MRNetError(f"{root} is not this project's checkout with its bundled weights: nothing to deploy.")
     return files
