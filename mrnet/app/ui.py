@@ -321,7 +321,8 @@ class Page:
         shown_view = View.of(view, analysis)
         path = self.ctx.zips.new_path(request.session_hash or "")
         try:
-            write_report_zip(path, analysis, shown_view.method, shown_view.opacity)
+            with self.ctx.analyzer.slots:  # drawing every overlay is as heavy as an analysis: it takes one of their slots
+                write_report_zip(path, analysis, shown_view.method, shown_view.opacity)
         except OSError:
             remove(path)
             raise gr.Error("The zip could not be written: the server's disk is full. Try again later.") from None
