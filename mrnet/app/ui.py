@@ -14,6 +14,7 @@ import asyncio
 import atexit
 import signal
 import sys
+import uuid
 from dataclasses import dataclass
 
 import cv2
@@ -132,7 +133,8 @@ class Page:
                 analysis, payload = self.ctx.samples.get(sample.key)
             except MRNetError as exc:
                 raise gr.Error(html_text(exc)) from None
-            truth = sample.truth or None
+            # a new id: the viewer draws it as a new analysis (it refetches slices that failed before)
+            payload, truth = {**payload, "id": uuid.uuid4().hex}, sample.truth or None
         return {self.session: Session(self.ctx.kept.put(analysis)), self.predictions: predictions_markdown(analysis, truth),
                 self.viewer: gr.update(value=View.of(None, analysis).to_dict(), data=payload)}
 
@@ -255,7 +257,7 @@ class Page:
                             "its defaults there.", visible=True) if unread else gr.Markdown(visible=False))
         return {self.session: Session(self.ctx.kept.put(analysis)), self.sample: gr.Dropdown(value=sample.title),
                 self.predictions: predictions_markdown(analysis, sample.truth or None), self.link_note: note,
-                self.viewer: gr.update(value=parsed.to_dict(), data=payload)}
+                self.viewer: gr.update(value=parsed.to_dict(), data={**payload, "id": uuid.uuid4().hex})}
 
     def linked_case(self, params: dict, opened: Opened, compare: bool, base: dict) -> dict:
         """open_link's outputs for a case that is ready (and, in compare mode, its second weights' maps)."""
