@@ -34,10 +34,12 @@ lint: $(VENV)/.dev
 # 3 workers took 15:21 against 17:45 for 2 and 16:10 for 4), one test at a time to each worker, the long ones
 # first; the 25 slowest tests are listed at the end.
 test: lint browser
+	node --test tests/js/
 	$(PY) -m pytest -q -rf -n 3 --maxschedchunk 1 --durations=25 tests
 
 # The inner loop: no browser, no hub server, nothing marked slow.
 test-fast: $(VENV)/.dev
+	node --test tests/js/
 	$(PY) -m pytest -q -rf -n 2 -m "not browser and not hub and not slow" tests
 
 bench: $(VENV)/.runtime

@@ -11,9 +11,15 @@ import gradio as gr
 WEB = Path(__file__).resolve().parent / "web"
 
 
+# a component's script, in the order its parts are bundled: the viewer's pure modules (tested by node's runner,
+# tests/js/) come before the code that uses them
+SCRIPTS = {"viewer": ["viewer-decode", "viewer-render", "viewer"], "cases": ["cases"]}
+
+
 def web_assets(name: str) -> tuple[str, str, str]:
     """A component's HTML skeleton, CSS and script (gr.HTML's html_template, css_template, js_on_load)."""
-    html, css, js = ((WEB / f"{name}.{ext}").read_text() for ext in ("html", "css", "js"))
+    html, css = ((WEB / f"{name}.{ext}").read_text() for ext in ("html", "css"))
+    js = "\n".join((WEB / f"{part}.js").read_text() for part in SCRIPTS[name])
     return html, css, js
 
 

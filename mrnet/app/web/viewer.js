@@ -9,7 +9,6 @@
 // In compare mode the payload also carries a second weights' maps of the same exam (`compare`, which may
 // arrive later, as a second payload with the same id and only that part): `view.maps` draws A's, B's, or
 // A | B across the swipe.
-const SIZE = 256;
 const root = element.querySelector(".mrv");
 const planesBox = root.querySelector(".mrv-planes");
 const strip = root.querySelector(".mrv-strip");
@@ -24,39 +23,6 @@ const LINK_KEYS = ["sample", "dataset", "case", "task", "method", "plane", "slic
 const MAPS = ["a", "b", "ab"];
 let syncTimer = null;
 let touchMode = "slices"; // what one finger does on the image: "slices" or "wl" (window/level)
-
-function identityTable() { const t = new Uint8Array(256); for (let i = 0; i < 256; i++) t[i] = i; return t; }
-
-function windowTable(center, width) {
-  const t = new Uint8Array(256), lo = center - width / 2;
-  for (let i = 0; i < 256; i++) t[i] = Math.max(0, Math.min(255, Math.round((i - lo) / width * 255)));
-  return t;
-}
-
-function bytesOf(b64) {
-  if (Uint8Array.fromBase64) return Uint8Array.fromBase64(b64);  // native where the browser has it
-  const bin = atob(b64), out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
-}
-
-async function inflate(b64) {
-  const stream = new Blob([bytesOf(b64)]).stream().pipeThrough(new DecompressionStream("deflate"));
-  return new Uint8Array(await new Response(stream).arrayBuffer());
-}
-
-// Slices travel as PNG's Average filter (present.average_filtered: each pixel minus the mean of its left and
-// upper neighbours, mod 256), which deflate packs smaller; this undoes it in place, row by row.
-function unfilterAverage(bytes) {
-  for (let start = 0; start < bytes.length; start += SIZE) {
-    const firstRow = start % (SIZE * SIZE) === 0;
-    for (let x = 0; x < SIZE; x++) {
-      const left = x ? bytes[start + x - 1] : 0, up = firstRow ? 0 : bytes[start + x - SIZE];
-      bytes[start + x] += (left + up) >> 1;  // a Uint8Array wraps mod 256
-    }
-  }
-  return bytes;
-}
 
 // One pass of a plane's slices: base64 inside the payload, or a file the server left for us (the app), fetched
 // with one retry; `signal` stops it when a newer analysis arrives.
@@ -82,46 +48,6 @@ function nearestLoaded(p, index) {
   return -1;
 }
 
-// "3, 12–15 and 31" for the message about slices that could not be loaded.
-function ranges(indices) {
-  const sorted = [...indices].sort((a, b) => a - b), parts = [];
-  for (let i = 0; i < sorted.length; i++) {
-    let j = i;
-    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j] + 1) j++;
-    parts.push(i === j ? `${sorted[i]}` : `${sorted[i]}–${sorted[j]}`);
-    i = j;
-  }
-  return parts.length > 1 ? `${parts.slice(0, -1).join(", ")} and ${parts[parts.length - 1]}` : parts[0];
-}
-
-// cv2.resize INTER_LINEAR on float input: source coordinate (d + 0.5) * scale - 0.5, clamped at the edges.
-function linearTaps(src, dst) {
-  const i0 = new Int32Array(dst), i1 = new Int32Array(dst), w1 = new Float32Array(dst), scale = src / dst;
-  for (let d = 0; d < dst; d++) {
-    let f = (d + 0.5) * scale - 0.5, s = Math.floor(f);
-    f -= s;
-    if (s < 0) { s = 0; f = 0; }
-    if (s >= src - 1) { s = src - 1; f = 0; }
-    i0[d] = s; i1[d] = Math.min(s + 1, src - 1); w1[d] = f;
-  }
-  return { i0, i1, w1 };
-}
-
-function upsampleInto(cells, offset, h, w, out) {
-  const xs = data.tapsX, ys = data.tapsY, rows = data.rowScratch;
-  for (let r = 0; r < h; r++) {
-    const base = offset + r * w;
-    for (let x = 0; x < SIZE; x++) {
-      const f = xs.w1[x];
-      rows[r * SIZE + x] = cells[base + xs.i0[x]] * (1 - f) + cells[base + xs.i1[x]] * f;
-    }
-  }
-  for (let y = 0; y < SIZE; y++) {
-    const f = ys.w1[y], a = ys.i0[y] * SIZE, b = ys.i1[y] * SIZE, o = y * SIZE;
-    for (let x = 0; x < SIZE; x++) out[o + x] = rows[a + x] * (1 - f) + rows[b + x] * f;  // Uint8ClampedArray rounds
-  }
-}
-
 // The explanation of the weights `which` ("a", or "b" in compare mode once B's maps are here), else null.
 function explanationOf(which) {
   if (which !== "b") return data;
@@ -132,7 +58,8 @@ function explanationOf(which) {
 function camInto(which, task, plane, method, index, out) {
   const source = explanationOf(which), perPlane = source && source.cams[task] && source.cams[task][plane];
   if (!perPlane || !perPlane[method]) return null;
-  upsampleInto(perPlane[method], index * data.grid[0] * data.grid[1], data.grid[0], data.grid[1], out);
+  upsampleInto(perPlane[method], index * data.grid[0] * data.grid[1], data.grid[0], data.grid[1], out, data.tapsX,
+               data.tapsY, data.rowScratch);
   return out;
 }
 
@@ -160,19 +87,6 @@ function compose(plane, wanted, image, mode, task, method, opacity, maps = "a") 
     px[j + 3] = 255;
   }
   if (outline && data.masks[plane]) drawOutline(data.masks[plane], index, data.taskBits[task], px);
-}
-
-// The border of the task's true lesion (mask pixels with a 4-neighbour outside it), in green.
-function drawOutline(masks, index, bits, px) {
-  const m = masks.subarray(index * SIZE * SIZE, (index + 1) * SIZE * SIZE);
-  const inside = (x, y) => x >= 0 && y >= 0 && x < SIZE && y < SIZE && (m[y * SIZE + x] & bits) !== 0;
-  for (let y = 0; y < SIZE; y++) {
-    for (let x = 0; x < SIZE; x++) {
-      if (!inside(x, y) || (inside(x - 1, y) && inside(x + 1, y) && inside(x, y - 1) && inside(x, y + 1))) continue;
-      const j = (y * SIZE + x) * 4;
-      px[j] = 0; px[j + 1] = 255; px[j + 2] = 0;
-    }
-  }
 }
 
 // Where the slice sits on the canvas at the pane's zoom: canvas pixels per slice pixel, and the offset that
@@ -583,13 +497,6 @@ function applyView(next) {
   comparedProbabilities();
   for (const plane of Object.keys(panes)) drawBars(plane);
   redrawAll();
-}
-
-// uint16 in 1/256ths of a grey level -> the float levels the server draws from (the division is exact)
-function levelsOf(bytes) {
-  const fixed = new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.length >> 1), levels = new Float32Array(fixed.length);
-  for (let i = 0; i < fixed.length; i++) levels[i] = fixed[i] / 256;
-  return levels;
 }
 
 // Every task's, plane's and method's maps, each deflated uint16 (present.packed_levels), inflated at once.
