@@ -51,7 +51,7 @@ def event_messages(app_url: str, config: dict, fn: int, inputs: list, session: s
 
     import httpx
     joined = httpx.post(app_url + "gradio_api/queue/join" + query, json={"data": inputs, "fn_index": fn, "session_hash": session,
-                                                                 "trigger_id": None, **trigger})
+                                                                         "trigger_id": None, **trigger}, timeout=120)
     assert joined.status_code == 200, joined.text
     messages = []
     with httpx.stream("GET", app_url + "gradio_api/queue/data", params={"session_hash": session}, timeout=120) as s:
