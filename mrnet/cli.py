@@ -190,6 +190,15 @@ def cmd_flags_summary(a) -> int:
     return 0
 
 
+def cmd_readme_metrics(a) -> int:
+    from mrnet.toolchain.card import with_readme_metrics
+    evaluation = json.loads((Path(a.weights) / "config.json").read_text())["provenance"].get("evaluation", {})
+    readme = Path(a.readme)
+    readme.write_text(with_readme_metrics(readme.read_text(), evaluation))
+    print(f"wrote the metrics table of {a.readme} from {a.weights}/config.json", file=sys.stderr)
+    return 0
+
+
 def cmd_compare(a) -> int:
     from mrnet.toolchain.compare import compare_tables, format_report, strict
     report = compare_tables(Path(a.a), Path(a.b), a.threshold)
@@ -381,6 +390,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--private", action="store_true")
     p.add_argument("--dry-run", action="store_true", help="validate and list the files; upload nothing")
     p.set_defaults(run=cmd_publish)
+
+    p = sub.add_parser("readme-metrics", allow_abbrev=False,
+                       help="rewrite the README's metrics table from the bundled weights' card (weights/config.json)")
+    p.add_argument("--readme", default="README.md")
+    p.add_argument("--weights", default="weights")
+    p.set_defaults(run=cmd_readme_metrics)
 
     p = sub.add_parser("space", allow_abbrev=False, help="create a Gradio Space and upload the files the app runs on")
     p.add_argument("--repo", required=True, help="owner/name of the Space")

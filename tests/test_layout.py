@@ -212,3 +212,14 @@ def test_importing_the_app_does_no_work_until_its_context_is_built(tmp_path):
     assert run.returncode == 0, run.stderr
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert result["threads"] == 0 and result["said"], result
+
+
+def test_the_readmes_metrics_table_is_what_the_bundled_card_says():
+    """#36: the README's table is generated from weights/config.json (`python -m mrnet readme-metrics`); this
+    fails when either changes without the other."""
+    from mrnet.toolchain.card import with_readme_metrics
+    readme = (ROOT / "README.md").read_text()
+    evaluation = json.loads((ROOT / "weights" / "config.json").read_text())["provenance"]["evaluation"]
+    assert with_readme_metrics(readme, evaluation) == readme
+    aucs = evaluation["auc"]["abnormal"]
+    assert f"| Abnormality | {aucs['fused']:.3f} | {aucs['axial']:.3f} | {aucs['coronal']:.3f} |" in readme

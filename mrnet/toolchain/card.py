@@ -8,6 +8,7 @@ from pathlib import Path
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from mrnet.core.config import TASK_TITLES, WeightsConfig
+from mrnet.core.errors import MRNetError
 from mrnet.core.explain import DEFAULT_METHOD, METHODS
 
 REQUIRED_YAML = ("license", "library_name", "tags", "pipeline_tag")
@@ -225,3 +226,31 @@ def check_card(text: str) -> list[str]:
     if not isinstance(meta, dict):
         return ["the front matter is not a mapping"]
     return [f"the front matter lacks {key}" for key in REQUIRED_YAML if key not in meta]
+
+
+README_START = "<!-- metrics: generated from weights/config.json by `python -m mrnet readme-metrics`; do not edit -->"
+README_END = "<!-- /metrics -->"
+
+
+def readme_metrics(evaluation: dict) -> str:
+    """The README's table of the bundled weights (the card's evaluation): each task's fused and per-plane ROC AUC,
+    and the default method's pointing game per plane (15 px, planes that show the lesion)."""
+    planes = ["axial", "coronal", "sagittal"]
+    lines = ["| | fused | " + " | ".join(planes) + " |", "|---|" + "---|" * (len(planes) + 1)]
+    for task, aucs in evaluation.get("auc", {}).items():
+        cells = [f"{aucs[k]:.3f}" if isinstance(aucs.get(k), (int, float)) else "" for k in ["fused", *planes]]
+        lines.append(f"| {TASK_TITLES.get(task, task)} | " + " | ".join(cells) + " |")
+    per_plane = (evaluation.get("pointing_game_per_plane") or {}).get(DEFAULT_METHOD, {})
+    if per_plane:
+        lines.append("| pointing game | | " + " | ".join(f"{per_plane[p]:.3f}" if p in per_plane else "" for p in planes)
+                     + " |")
+    return "\n".join(lines)
+
+
+def with_readme_metrics(readme: str, evaluation: dict) -> str:
+    """The README with its metrics block (between README_START and README_END) made from `evaluation`."""
+    if README_START not in readme or README_END not in readme:
+        raise MRNetError(f"The README has no metrics block ({README_START} ... {README_END}).")
+    head, rest = readme.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    return f"{head}{README_START}\n{readme_metrics(evaluation)}\n{README_END}{tail}"
