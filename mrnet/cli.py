@@ -165,13 +165,17 @@ def cmd_flags(a) -> int:
 
 
 def cmd_flags_summary(a) -> int:
-    from mrnet.sets.flags import FlagStore, inert, skipped_sentence
+    from mrnet.sets.flags import FlagStore, agreement_sentence, inert, skipped_sentence
     if not Path(a.db).is_file():
         raise MRNetError(f"There is no flag database at {a.db}; give the app's MRNET_FLAGS with --db.")
     rows, skipped = FlagStore(a.db).summary()
     if skipped:
         print(f"warning: {skipped_sentence(skipped)}", file=sys.stderr)
-    if a.json:
+    if a.json:  # each row with its reviewers' agreement (counts per reviewer, Cohen's and Fleiss' kappa)
+        agreement = {(r["weights"], r["task"], r["method"]): r for r in FlagStore(a.db).agreement()}
+        for row in rows:
+            found = agreement.get((row["weights"], row["task"], row["method"]), {})
+            row["between_reviewers"] = {k: found.get(k) for k in ("reviewers", "pairs", "fleiss")}
         print(json.dumps(rows, indent=2))
         return 0
     print(f"{'weights':18} {'task':10} {'method':10} {'n':>5} {'on':>5} {'off':>5} {'unsure':>6} "
@@ -182,11 +186,33 @@ def cmd_flags_summary(a) -> int:
         print(f"{inert(r['weights'])[:18]:18} {inert(r['task']):10} {inert(r['method']):10} {r['n']:5d} {r['on']:5d} {r['off']:5d} "
               f"{r['unsure']:6d} {r['share_on']:8.2f}  [{r['share_on_low']:.2f}, {r['share_on_high']:.2f}]"
               f"{'':>12}{agree}")
+    for r in FlagStore(a.db).agreement():
+        if len(r["reviewers"]) < 2:
+            continue
+        print(f"\nagreement, {inert(r['weights'])[:18]} {inert(r['task'])} {inert(r['method'])}:")
+        for name, c in r["reviewers"].items():
+            print(f"  {inert(name)[:40]:40} on {c['on']:4d}  off {c['off']:4d}  unsure {c['unsure']:4d}")
+        for p in r["pairs"]:
+            print(f"  Cohen's kappa, {inert(p['a'])[:30]} & {inert(p['b'])[:30]}: {agreement_sentence(p)}")
+        print(f"  Fleiss' kappa, all {r['fleiss']['reviewers']} reviewers: {agreement_sentence(r['fleiss'])}")
     if not rows:
         print("(no flags yet)")
     else:
         print("pointing game: on a set with lesion masks, whether the judged map's maximum lies within 15 px of "
               "the lesion on that slice; it agrees with an 'on' verdict that hits and an 'off' verdict that misses.")
+    return 0
+
+
+def cmd_users_add(a) -> int:
+    import getpass
+
+    from mrnet.app.access import add_user
+    first = getpass.getpass(f"password for {a.name}: ")
+    if getpass.getpass("again: ") != first:
+        raise MRNetError("The two passwords differ; nothing was written.")
+    Path(a.file).parent.mkdir(parents=True, exist_ok=True)
+    new = add_user(Path(a.file), a.name, first)
+    print(f"{'added' if new else 'new password for'} {a.name} in {a.file}", file=sys.stderr)
     return 0
 
 
@@ -390,6 +416,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--private", action="store_true")
     p.add_argument("--dry-run", action="store_true", help="validate and list the files; upload nothing")
     p.set_defaults(run=cmd_publish)
+
+    p = sub.add_parser("users", allow_abbrev=False, help="named reviewers for MRNET_USERS")
+    users = p.add_subparsers(dest="action", required=True)
+    e = users.add_parser("add", allow_abbrev=False, help="add a reviewer (or set a new password): asked twice")
+    e.add_argument("name")
+    e.add_argument("--file", default=settings().users or "data/users.txt",
+                   help="default: $MRNET_USERS, else data/users.txt")
+    e.set_defaults(run=cmd_users_add)
 
     p = sub.add_parser("readme-metrics", allow_abbrev=False,
                        help="rewrite the README's metrics table from the bundled weights' card (weights/config.json)")

@@ -283,3 +283,33 @@ def test_a_wrong_typed_api_call_answers_in_our_words(app_url, files, sentence):
     assert joined.status_code == 200, joined.text
     text = httpx.get(app_url + f"gradio_api/call/analyze/{joined.json()['event_id']}", timeout=60).text
     assert "event: error" in text and sentence in text and "pydantic" not in text and "Traceback" not in text, text
+
+
+def test_named_reviewers_log_in_with_their_own_passwords(tmp_path):
+    """MRNET_USERS in the real app: each reviewer's own password opens it, another's does not."""
+    from mrnet.app.access import add_user
+    users = tmp_path / "users.txt"
+    add_user(users, "ada", "lovelace-1815")
+    add_user(users, "grace", "hopper-1906")
+    with running_app({"MRNET_USERS": str(users)}) as (url, proc, log):
+        import urllib.error
+        import urllib.parse
+        import urllib.request
+
+        def status(name, password):
+            body = urllib.parse.urlencode({"username": name, "password": password}).encode()
+            try:
+                return urllib.request.urlopen(urllib.request.Request(url + "login", data=body), timeout=60).status
+            except urllib.error.HTTPError as err:
+                return err.code
+        assert status("ada", "lovelace-1815") == 200 and status("grace", "hopper-1906") == 200
+        assert status("ada", "hopper-1906") == 400 and status("alan", "lovelace-1815") == 400
+
+
+def test_a_malformed_users_file_stops_the_app_with_one_sentence(tmp_path):
+    users = tmp_path / "users.txt"
+    users.write_text("ada:plain-text-password\n")
+    with pytest.raises(RuntimeError) as err:
+        with running_app({"MRNET_USERS": str(users)}, attempts=1, process=True):
+            pass
+    assert "line 1 is not `name:hash`" in str(err.value) and "Traceback" not in str(err.value)

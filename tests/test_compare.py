@@ -2,6 +2,9 @@
 independent computations, and `python -m mrnet compare` / `flags summary` on real files."""
 import csv
 import json
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -212,3 +215,72 @@ def test_compare_weights_setting():
     assert resolve_compare("", local) is None
     chosen = resolve_compare(str(BUNDLED_PAIR), local)
     assert chosen is not None and chosen.weights.source["kind"] == "local"
+
+
+def test_two_named_reviewers_agreement_equals_scikit_learn_and_statsmodels(tmp_path):
+    """#35: two (then three) reviewers flag the same views in a real SQLite file; Cohen's kappa per pair equals
+    scikit-learn's cohen_kappa_score, Fleiss' kappa equals statsmodels' fleiss_kappa, each with its shared views
+    and an interval around it; fewer than 10 shared views give a note, not a number."""
+    from sklearn.metrics import cohen_kappa_score
+    from statsmodels.stats.inter_rater import aggregate_raters
+    from statsmodels.stats.inter_rater import fleiss_kappa as statsmodels_fleiss
+
+    from mrnet.sets.flags import MIN_SHARED
+    rng = np.random.default_rng(5)
+    store = FlagStore(tmp_path / "flags.sqlite")
+    truth = rng.choice(["on", "off", "unsure"], 40, p=[0.5, 0.4, 0.1])
+    given = {}
+    for reviewer, noise in (("ada", 0.1), ("grace", 0.3), ("alan", 0.5)):
+        given[reviewer] = [t if rng.random() > noise else str(rng.choice(["on", "off", "unsure"])) for t in truth]
+        for i, verdict in enumerate(given[reviewer]):
+            store.add(Flag("phantom", "valid", f"{i:04d}", "acl", "sagittal", 3, "shapley", verdict, "", "w",
+                           reviewer=reviewer))
+    store.add(Flag("phantom", "valid", "0000", "acl", "sagittal", 3, "shapley", "off", "", "w", reviewer="ada"))
+    given["ada"][0] = "off"  # judged again: the latest verdict counts
+    for i in range(MIN_SHARED - 1):  # another method with too few shared views
+        for reviewer in ("ada", "grace"):
+            store.add(Flag("phantom", "valid", f"{i:04d}", "acl", "sagittal", 3, "exact", "on", "", "w", reviewer=reviewer))
+    rows = {r["method"]: r for r in store.agreement()}
+    shapley = rows["shapley"]
+    assert shapley["reviewers"]["ada"]["on"] == given["ada"].count("on")
+    for pair in shapley["pairs"]:
+        expected = cohen_kappa_score(given[pair["a"]], given[pair["b"]])
+        assert pair["n"] == 40 and pair["kappa"] == pytest.approx(expected)
+        assert pair["low"] <= pair["kappa"] <= pair["high"]
+    table, _ = aggregate_raters(np.array([given[r] for r in ("ada", "grace", "alan")]).T)
+    assert shapley["fleiss"]["kappa"] == pytest.approx(statsmodels_fleiss(table, method="fleiss"))
+    assert shapley["fleiss"]["n"] == 40 and shapley["fleiss"]["reviewers"] == 3
+    exact = rows["exact"]
+    assert "kappa" not in exact["pairs"][0] and exact["pairs"][0]["n"] == MIN_SHARED - 1
+    text = mrnet_cli("flags", "summary", "--db", tmp_path / "flags.sqlite")
+    assert text.returncode == 0 and "Cohen's kappa, ada & grace:" in text.stdout
+    assert f"{MIN_SHARED - 1} shared views: fewer than {MIN_SHARED}, no kappa" in text.stdout
+
+
+def test_users_file_named_logins_and_one_sentence_for_a_bad_file(tmp_path):
+    """MRNET_USERS: `users add` writes scrypt hashes (the password asked twice, never an argument); each reviewer
+    logs in with their own password; a malformed line, a name given twice or a missing file is one sentence."""
+    import asyncio
+
+    from mrnet.app.access import Logins, ThrottledLogin, parse_users, read_users
+    from mrnet.core.errors import MRNetError
+    users = tmp_path / "users.txt"
+    for name, password in (("ada", "lovelace-1815"), ("grace", "hopper-1906")):
+        run = subprocess.run([sys.executable, "-m", "mrnet", "users", "add", name, "--file", str(users)], cwd=ROOT,
+                             input=f"{password}\n{password}\n", capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr
+    assert "lovelace" not in users.read_text() and users.read_text().count(":scrypt$") == 2
+    login = ThrottledLogin(logins=Logins(read_users(str(users))))
+    check = lambda n, p: asyncio.run(login.check(n, p))  # noqa: E731
+    assert check("ada", "lovelace-1815") and check("grace", "hopper-1906")
+    assert not check("ada", "hopper-1906") and not check("nobody", "lovelace-1815")
+    differ = subprocess.run([sys.executable, "-m", "mrnet", "users", "add", "alan", "--file", str(users)], cwd=ROOT,
+                            input="turing-1912\nturing-1913\n", capture_output=True, text=True, timeout=120)
+    assert differ.returncode == 2 and "The two passwords differ" in differ.stderr and "alan" not in users.read_text()
+    for text, said in (("ada\n", "line 1 is not `name:hash`"), ("ada:plain-password\n", "line 1 is not `name:hash`"),
+                       (users.read_text() + users.read_text().splitlines()[0] + "\n", "is given twice (line 3)"),
+                       ("bad\x1bname:" + users.read_text().split(":", 1)[1], "line 1 is not `name:hash`")):
+        with pytest.raises(MRNetError, match=re.escape(said)):
+            parse_users(text)
+    with pytest.raises(MRNetError, match="cannot be read"):
+        read_users(str(tmp_path / "missing.txt"))

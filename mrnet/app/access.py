@@ -1,7 +1,10 @@
-"""Who may use the app: MRNET_AUTH=user:password, checked so that it fails closed and guessing is slow.
+"""Who may use the app: named reviewers (MRNET_USERS=FILE, one `name:hash` a line, the hash memory-hard) and the
+one-user shorthand MRNET_AUTH=user:password, checked so that it fails closed and guessing is slow.
 
-A malformed MRNET_AUTH (no colon, an empty user or password) is an error that stops the app: starting
-without a login when one was asked for would expose every visitor's uploads.
+A malformed MRNET_AUTH (no colon, an empty user or password) or MRNET_USERS (missing, a malformed line, a name
+with control characters) is an error that stops the app with one sentence: starting without the login that was
+asked for would expose every visitor's uploads. `python -m mrnet users add NAME` writes a line (the password is
+asked twice, never on the command line).
 
 Failed logins are throttled twice over, and neither can lock the real user out:
 - **Per client address**, attempts are paced as if they came one after another: after FREE_FAILURES failures
@@ -23,11 +26,16 @@ every visitor has the proxy's address, and the per-name wait is then the one tha
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextvars
+import hashlib
 import hmac
+import re
+import secrets
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from mrnet.core.errors import MRNetError
 
@@ -51,6 +59,94 @@ def parse_auth(value: str) -> tuple[str, str] | None:
         raise MRNetError("MRNET_AUTH must be user:password (both non-empty); the app did not start, so that it "
                          "never runs without the login that was asked for.")
     return user, password
+
+
+# scrypt (RFC 7914) from hashlib: n=2**14, r=8, p=1 takes about 16 MB and tens of milliseconds per check
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+NAME = re.compile(r"^[^\x00-\x1f\x7f-\x9f:]{1,64}$")
+
+
+def hash_password(password: str, salt: bytes | None = None, n: int = SCRYPT_N) -> str:
+    """'scrypt$n$r$p$salt$key' (salt and key in base64)."""
+    salt = salt or secrets.token_bytes(16)
+    key = hashlib.scrypt(password.encode(), salt=salt, n=n, r=SCRYPT_R, p=SCRYPT_P, dklen=32, maxmem=64 * 2**20)
+    return f"scrypt${n}${SCRYPT_R}${SCRYPT_P}${base64.b64encode(salt).decode()}${base64.b64encode(key).decode()}"
+
+
+def password_matches(password: str, stored: str) -> bool:
+    kind, n, r, p, salt, key = stored.split("$")
+    found = hashlib.scrypt(str(password).encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
+                           dklen=len(base64.b64decode(key)), maxmem=64 * 2**20)
+    return kind == "scrypt" and hmac.compare_digest(found, base64.b64decode(key))
+
+
+def parse_users(text: str, source: str = "MRNET_USERS") -> dict[str, str]:
+    """A users file's text -> {name: stored hash}; any line that is not `name:scrypt$...` stops the app."""
+    users: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        name, colon, stored = line.strip().partition(":")
+        parts = stored.split("$")
+        well_formed = (colon and NAME.match(name) and len(parts) == 6 and parts[0] == "scrypt"
+                       and all(p.isdigit() for p in parts[1:4]))
+        if well_formed:
+            try:
+                base64.b64decode(parts[4], validate=True), base64.b64decode(parts[5], validate=True)
+            except ValueError:
+                well_formed = False
+        if not well_formed:
+            raise MRNetError(f"{source}: line {number} is not `name:hash` as `python -m mrnet users add NAME` writes "
+                             "it; the app did not start, so that it never runs without the login that was asked for.")
+        if name in users:
+            raise MRNetError(f"{source}: the name {name!r} is given twice (line {number}); keep one line per reviewer.")
+        users[name] = stored
+    if not users:
+        raise MRNetError(f"{source} names no reviewer; add one with `python -m mrnet users add NAME`.")
+    return users
+
+
+def read_users(path: str) -> dict[str, str]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        raise MRNetError(f"MRNET_USERS ({Path(path).name}) cannot be read; the app did not start, so that it never "
+                         "runs without the login that was asked for.") from None
+    return parse_users(text, f"MRNET_USERS ({Path(path).name})")
+
+
+def add_user(path: Path, name: str, password: str) -> bool:
+    """Write (or replace) a reviewer's line; True when the name was new."""
+    if not NAME.match(name):
+        raise MRNetError("A reviewer's name is 1 to 64 characters, without ':' or control characters.")
+    if len(password) < 8:
+        raise MRNetError("A password has at least 8 characters.")
+    lines = Path(path).read_text(encoding="utf-8").splitlines() if Path(path).is_file() else []
+    kept = [line for line in lines if line.partition(":")[0] != name]
+    Path(path).write_text("\n".join([*kept, f"{name}:{hash_password(password)}"]) + "\n", encoding="utf-8")
+    Path(path).chmod(0o600)
+    return len(kept) == len(lines)
+
+
+class Logins:
+    """Who may log in: named reviewers' stored hashes and the MRNET_AUTH pair. An unknown name costs the same
+    scrypt as a known one (no way to tell names apart by time)."""
+
+    def __init__(self, users: dict[str, str] | None = None, pair: tuple[str, str] | None = None):
+        self.users, self.pair = dict(users or {}), pair
+        self.dummy = hash_password(secrets.token_hex(8)) if self.users else ""
+        self.hashing = threading.Semaphore(2)  # scrypt's 16 MB each: two at a time, whatever arrives
+
+    def __call__(self, name: str, password: str) -> bool:
+        ok = False
+        if self.users:
+            stored = self.users.get(name)
+            with self.hashing:
+                ok = password_matches(password, stored or self.dummy) and stored is not None
+        if self.pair is not None:
+            ok |= hmac.compare_digest(name.encode(), self.pair[0].encode()) & hmac.compare_digest(
+                str(password).encode(), self.pair[1].encode())
+        return bool(ok)
 
 
 class ClientAddress:
@@ -98,11 +194,13 @@ class Record:
 
 
 class ThrottledLogin:
-    """One user and password (`check` is Gradio's `auth`), with growing waits after repeated failures per
-    client address and per name (see the module's docstring)."""
+    """A login check (`check` is Gradio's `auth`): one user and password, or `logins` (Logins: named reviewers),
+    with growing waits after repeated failures per client address and per name (see the module's docstring)."""
 
-    def __init__(self, user: str, password: str, clock=time.monotonic, sleep=asyncio.sleep):
-        self.user, self.password, self.clock, self.sleep = user.encode(), password.encode(), clock, sleep
+    def __init__(self, user: str = "", password: str = "", clock=time.monotonic, sleep=asyncio.sleep,
+                 logins: Logins | None = None):
+        self.logins = logins or Logins(pair=(user, password))
+        self.clock, self.sleep = clock, sleep
         self.names: dict[str, Record] = {}
         self.addresses: dict[str, Record] = {}
         self.in_flight = 0
@@ -162,8 +260,7 @@ class ThrottledLogin:
             wait = ticket.at - self.clock()
             if wait > 0:
                 await self.sleep(wait)
-            ok = hmac.compare_digest(name.encode(), self.user) & hmac.compare_digest(str(password).encode(),
-                                                                                      self.password)
+            ok = await asyncio.to_thread(self.logins, name, str(password))  # scrypt: off the event loop
             with self.lock:
                 for record in (self.record(self.names, name), self.record(self.addresses, address)):
                     if ok:

@@ -23,6 +23,7 @@ from mrnet.core.explain import DEFAULT_METHOD, LEVEL_FRACTION, METHODS, display_
 from mrnet.core.export import overlays, png_bytes
 from mrnet.core.render import Renderer
 from mrnet.core.weights import Weights
+from mrnet.sets.flags import agreement_sentence
 
 HTML_SPECIAL = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}
 
@@ -114,6 +115,27 @@ def flags_summary_markdown(rows: list[dict], names: dict[str, str]) -> str:
                      f"{markdown_text(r['method'])} | {r['n']} | {r['on']} / {r['off']} / {r['unsure']} | "
                      f"{percent(r['share_on'])} [{percent(r['share_on_low'])}, {percent(r['share_on_high'])}] | {agree} |")
     return "\n".join(lines)
+
+
+def agreement_markdown(rows: list[dict], names: dict[str, str]) -> str:
+    """How far reviewers agree (flags.FlagStore.agreement), where more than one reviewer flagged: each one's
+    counts, Cohen's kappa per pair and Fleiss' kappa, with 95 % bootstrap intervals and the shared views."""
+    lines = []
+    for r in rows:
+        if len(r["reviewers"]) < 2:
+            continue
+        counts = "; ".join(f"{markdown_text(name)}: {c['on']} / {c['off']} / {c['unsure']}"
+                           for name, c in r["reviewers"].items())
+        pairs = "; ".join(f"{markdown_text(p['a'])} & {markdown_text(p['b'])}: {agreement_sentence(p)}"
+                          for p in r["pairs"])
+        lines.append(f"| {markdown_text(names.get(r['weights'], r['weights']))} | {markdown_text(r['task'])} | "
+                     f"{markdown_text(r['method'])} | {counts} | {pairs} | {agreement_sentence(r['fleiss'])} |")
+    if not lines:
+        return ""
+    return ("\n\n**How far reviewers agree** (on / off / unsure per reviewer; Cohen's kappa per pair on the views "
+            "both judged, Fleiss' kappa on the views all judged; 95 % bootstrap intervals)\n\n"
+            "| weights | task | method | reviewers | Cohen's kappa | Fleiss' kappa |\n|---|---|---|---|---|---|\n"
+            + "\n".join(lines))
 
 
 def packed_levels(levels: np.ndarray) -> str:

@@ -23,13 +23,14 @@ from gradio.data_classes import FileData
 from gradio.utils import get_upload_folder
 from starlette.middleware import Middleware
 
-from mrnet.app.access import ClientAddress, ThrottledLogin, parse_auth
+from mrnet.app.access import ClientAddress, Logins, ThrottledLogin, parse_auth, read_users
 from mrnet.app.browse import BUSY, Opened, quoted
 from mrnet.app.components import CasesView, SliceViewer, server_state
 from mrnet.app.context import Context, create_context
 from mrnet.app.kept import GONE, remove
 from mrnet.app.memory import fewer_malloc_arenas, released
 from mrnet.app.present import (
+    agreement_markdown,
     flags_summary_markdown,
     html_text,
     markdown_text,
@@ -56,7 +57,7 @@ CSS = (".notice {border-left: 4px solid #d97706; padding: 6px 12px; background: 
        "#predictions th, #predictions td, #flags-summary th, #flags-summary td "
        "{white-space: nowrap; word-break: normal; overflow-wrap: normal;}")
 FLAG_COLUMNS = ["dataset", "case_id", "task", "plane", "slice", "method", "verdict", "comment", "weights", "created",
-                "pointing"]
+                "pointing", "reviewer"]
 
 
 @dataclass
@@ -201,10 +202,13 @@ class Page:
         """The most recent flags for the table, what reviewers said per weights, task and method, and a note when
         they cannot be read (the page loads regardless)."""
         try:
-            names = {self.ctx.weights_id: self.ctx.names["a"], **({self.ctx.second_id: self.ctx.names["b"]} if self.ctx.second_id else {})}
+            names = {self.ctx.weights_id: self.ctx.names["a"]}
+            if self.ctx.second_id:
+                names[self.ctx.second_id] = self.ctx.names["b"]
             summary, skipped = self.ctx.flags.summary()
+            said = flags_summary_markdown(summary, names) + agreement_markdown(self.ctx.flags.agreement(), names)
             return ([[getattr(f, c) for c in FLAG_COLUMNS] for f in self.ctx.flags.list(limit=PAGE)],
-                    flags_summary_markdown(summary, names), f"⚠️ {skipped_sentence(skipped)}" if skipped else "")
+                    said, f"⚠️ {skipped_sentence(skipped)}" if skipped else "")
         except MRNetError as exc:
             return [], "", f"⚠️ {markdown_text(exc)}"
 
@@ -295,7 +299,8 @@ class Page:
             pointing, unscored = self.pointing(analysis, dataset, case, task, plane, index, method)
             weights = self.ctx.second_id if judged == "b" and self.ctx.second_id else self.ctx.weights_id
             flag = self.ctx.flags.add(Flag(dataset, self.ctx.sets[dataset].cases.split, case, task, plane, index, method,
-                                           verdict, comment, weights, pointing=pointing))
+                                           verdict, comment, weights, pointing=pointing,
+                                           reviewer=request.username or "anonymous"))
         except MRNetError as exc:
             raise gr.Error(html_text(exc)) from None
         cut = f" The comment was cut to its first {MAX_COMMENT} characters." if flag.comment != comment.strip() else ""
@@ -420,18 +425,24 @@ def build_demo(ctx: Context) -> gr.Blocks:
     return demo
 
 
+def login_check(config) -> Logins | None:
+    """Who may log in (MRNET_USERS and MRNET_AUTH together), or None for an app without a login."""
+    pair, users = parse_auth(config.auth), read_users(config.users) if config.users else None
+    return Logins(users, pair) if pair or users else None
+
+
 def serve(demo: gr.Blocks, ctx: Context, **launch_kwargs) -> None:
     """Queue and launch a built demo with the app's limits, login and files (`launch_kwargs`: e.g.
     prevent_thread_lock=True for a test that serves it in-process)."""
     config = ctx.settings
     try:
-        login = parse_auth(config.auth)
+        logins = login_check(config)
     except MRNetError as exc:  # fail closed: never serve without the login that was asked for
         raise SystemExit(f"error: {exc}") from None
     demo.queue(default_concurrency_limit=config.concurrency, max_size=64)
     demo.launch(
         share=config.share,  # fails soft offline: Gradio prints why and serves locally
-        auth=ThrottledLogin(*login).check if login else None,
+        auth=ThrottledLogin(logins=logins).check if logins else None,
         allowed_paths=[str(ctx.pixels.folder)],  # only the viewer's slice files, named by random ids
         max_file_size=f"{config.max_upload_mb}mb",
         theme=gr.themes.Soft(), css=CSS, show_error=True, ssr_mode=False,
@@ -446,7 +457,7 @@ def launch() -> None:
     fewer_malloc_arenas()
     try:
         config = settings()
-        parse_auth(config.auth)
+        login_check(config)
     except MRNetError as exc:
         raise SystemExit(f"error: {exc}") from None
     ctx = create_context(config)

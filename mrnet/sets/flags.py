@@ -22,15 +22,17 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from mrnet.core.errors import MRNetError
-from mrnet.sets.statistics import wilson_interval
+from mrnet.sets.statistics import bootstrap_interval, cohen_kappa, fleiss_kappa, wilson_interval
 
 VERDICTS = {"on": "CAM on the lesion", "off": "CAM off the lesion", "unsure": "unsure"}
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 SCHEMA = """CREATE TABLE IF NOT EXISTS flags (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     dataset TEXT NOT NULL, split TEXT NOT NULL, case_id TEXT NOT NULL, task TEXT NOT NULL,
     plane TEXT NOT NULL, slice INTEGER NOT NULL, method TEXT NOT NULL,
-    verdict TEXT NOT NULL, comment TEXT NOT NULL, weights TEXT NOT NULL, created TEXT NOT NULL, pointing INTEGER)"""
+    verdict TEXT NOT NULL, comment TEXT NOT NULL, weights TEXT NOT NULL, created TEXT NOT NULL, pointing INTEGER,
+    reviewer TEXT NOT NULL DEFAULT 'anonymous')"""
+MIN_SHARED = 10         # views both reviewers judged, below which no kappa is given
 MAX_COMMENT = 1000      # characters; a longer comment is cut, and the save says so
 PAGE = 50               # the most recent flags shown with a page load or a save
 BUSY_MS = 2000          # how long one statement waits for another process's lock
@@ -100,6 +102,7 @@ class Flag:
     created: str = ""   # UTC, ISO 8601; set when stored
     pointing: int | None = None  # on a set with lesion masks: 1 if the judged map's maximum is on the lesion
                                  # (the pointing game, core.pointing), else 0; None without masks
+    reviewer: str = "anonymous"  # the logged-in reviewer's name (MRNET_USERS, MRNET_AUTH); "anonymous" without one
 
 
 def migrate(db: sqlite3.Connection) -> None:
@@ -114,6 +117,8 @@ def migrate(db: sqlite3.Connection) -> None:
         db.execute("ALTER TABLE flags ADD COLUMN split TEXT NOT NULL DEFAULT 'valid'")
     if "pointing" not in columns:
         db.execute("ALTER TABLE flags ADD COLUMN pointing INTEGER")
+    if "reviewer" not in columns:  # version 4 and before: flags of an anonymous reviewer
+        db.execute("ALTER TABLE flags ADD COLUMN reviewer TEXT NOT NULL DEFAULT 'anonymous'")
     # version 3 lacked the counts: made from the flags there, once
     for old in ("TRIGGER IF EXISTS flags_counted", "TRIGGER IF EXISTS flags_uncounted", "TABLE IF EXISTS flag_counts"):
         db.execute(f"DROP {old}")
@@ -128,6 +133,7 @@ def migrate(db: sqlite3.Connection) -> None:
 class FlagStore:
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        self._agreement: tuple | None = None  # ((max id, count), agreement): recomputed after a new flag
 
     def connect(self) -> sqlite3.Connection:
         try:
@@ -149,6 +155,7 @@ class FlagStore:
         if flag.verdict not in VERDICTS:
             raise MRNetError(f"A flag says one of: {', '.join(VERDICTS.values())}.")
         flag = Flag(**{**asdict(flag), "comment": without_controls(flag.comment).strip()[:MAX_COMMENT],
+                       "reviewer": without_controls(str(flag.reviewer or "anonymous")).strip()[:64] or "anonymous",
                        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
         names = [f.name for f in fields(Flag)]
         with closing(self.connect()) as db:
@@ -218,6 +225,63 @@ class FlagStore:
             row["agreement_low"], row["agreement_high"] = (wilson_interval(row["agree"], row["pointing_n"])
                                                            if row["pointing_n"] else (None, None))
         return [groups[key] for key in sorted(groups)], skipped
+
+
+    def agreement(self) -> builtins.list[dict]:
+        """Per (weights, task, method): each reviewer's counts of verdicts, Cohen's kappa for each pair of
+        reviewers on the views both judged, and Fleiss' kappa over the views every reviewer judged, each with a
+        95 % bootstrap interval and the number of shared views (fewer than MIN_SHARED: a note instead of a
+        number). A view is (set, case, task, plane, slice, method, weights); a reviewer who judged it twice
+        counts with the latest verdict. Computed again only after a flag was added."""
+        if not self.path.is_file():
+            return []
+        with closing(self.connect()) as db:
+            try:
+                last = db.execute("SELECT MAX(id), COUNT(*) FROM flags").fetchone()
+                if self._agreement is not None and self._agreement[0] == last:
+                    return self._agreement[1]
+                rows = db.execute(f"SELECT weights, task, method, dataset, case_id, plane, slice, reviewer, verdict "
+                                  f"FROM flags WHERE {VALID} ORDER BY id").fetchall()
+            except sqlite3.Error:
+                raise MRNetError("Flags are unavailable right now: their database is busy or damaged.") from None
+        verdicts: dict[tuple, dict[tuple, dict[str, str]]] = {}
+        for weights, task, method, dataset, case, plane, index, reviewer, verdict in rows:
+            verdicts.setdefault((weights, task, method), {}).setdefault((dataset, case, plane, index), {})[reviewer] = verdict
+        result = [agreement_of(key, views) for key, views in sorted(verdicts.items())]
+        self._agreement = (last, result)
+        return result
+
+
+def agreement_of(key: tuple, views: dict[tuple, dict[str, str]]) -> dict:
+    weights, task, method = key
+    reviewers = sorted({r for judged in views.values() for r in judged})
+    counts = {r: {v: sum(1 for judged in views.values() if judged.get(r) == v) for v in VERDICTS} for r in reviewers}
+    pairs = []
+    for i, a in enumerate(reviewers):
+        for b in reviewers[i + 1:]:
+            shared = [(judged[a], judged[b]) for judged in views.values() if a in judged and b in judged]
+            pair: dict = {"a": a, "b": b, "n": len(shared)}
+            if len(shared) >= MIN_SHARED:
+                xs, ys = [x for x, _ in shared], [y for _, y in shared]
+                pair["kappa"] = cohen_kappa(xs, ys)
+                pair["low"], pair["high"] = bootstrap_interval(
+                    lambda idx: cohen_kappa([xs[k] for k in idx], [ys[k] for k in idx]), len(shared))
+            pairs.append(pair)
+    everyone = [judged for judged in views.values() if len(reviewers) > 1 and all(r in judged for r in reviewers)]
+    fleiss: dict = {"n": len(everyone), "reviewers": len(reviewers)}
+    if len(reviewers) > 1 and len(everyone) >= MIN_SHARED:
+        table = [[sum(1 for v in judged.values() if v == c) for c in VERDICTS] for judged in everyone]
+        fleiss["kappa"] = fleiss_kappa(table)
+        fleiss["low"], fleiss["high"] = bootstrap_interval(lambda idx: fleiss_kappa([table[k] for k in idx]), len(table))
+    return {"weights": weights, "task": task, "method": method, "reviewers": counts, "pairs": pairs, "fleiss": fleiss}
+
+
+def agreement_sentence(pair_or_fleiss: dict) -> str:
+    """'0.62 [0.41, 0.80] on 25 views', or why there is no number."""
+    if "kappa" not in pair_or_fleiss:
+        return f"{pair_or_fleiss['n']} shared views: fewer than {MIN_SHARED}, no kappa"
+    return (f"{pair_or_fleiss['kappa']:.2f} [{pair_or_fleiss['low']:.2f}, {pair_or_fleiss['high']:.2f}] on "
+            f"{pair_or_fleiss['n']} views")
 
 
 def without_controls(text: str) -> str:

@@ -155,3 +155,32 @@ def binomial_half_tail(k: int, n: int) -> float:
         log_terms[i] = log_terms[i - 1] + math.log(n - i + 1) - math.log(i)
     top = max(log_terms)
     return min(1.0, math.exp(top) * math.fsum(math.exp(t - top) for t in log_terms))
+
+
+def cohen_kappa(a: list, b: list) -> float:
+    """Cohen's kappa of two raters' labels of the same items: (p_o - p_e) / (1 - p_e), p_e from each rater's own
+    label frequencies. 1.0 when both give one and the same label throughout (no disagreement to chance)."""
+    n = len(a)
+    labels = sorted(set(a) | set(b))
+    observed = sum(x == y for x, y in zip(a, b)) / n
+    expected = sum((a.count(c) / n) * (b.count(c) / n) for c in labels)
+    return 1.0 if expected == 1 else (observed - expected) / (1 - expected)
+
+
+def fleiss_kappa(counts) -> float:
+    """Fleiss' kappa: `counts` (items x categories), how many raters gave each item each category, every item
+    rated by the same number of raters (Fleiss 1971)."""
+    table = np.asarray(counts, float)
+    raters = table.sum(axis=1)[0]
+    share = table.sum(axis=0) / table.sum()
+    per_item = ((table * (table - 1)).sum(axis=1)) / (raters * (raters - 1))
+    p_bar, p_e = per_item.mean(), float((share ** 2).sum())
+    return 1.0 if p_e == 1 else float((p_bar - p_e) / (1 - p_e))
+
+
+def bootstrap_interval(statistic, n: int, resamples: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """The 95 % percentile interval of `statistic(indices)` over `resamples` resamples of n items with
+    replacement (a fixed seed: the same flags give the same interval)."""
+    rng = np.random.default_rng(seed)
+    values = sorted(statistic(rng.integers(0, n, n)) for _ in range(resamples))
+    return float(values[int(0.025 * resamples)]), float(values[int(0.975 * resamples) - 1])
