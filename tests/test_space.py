@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from mrnet.toolchain.space import space_files, stage
@@ -56,6 +57,23 @@ def test_the_dry_run_lists_exactly_what_a_space_runs_on():
     assert not [f for f in files if f.startswith(("tests/", "docs/", "data/", ".ci/"))]
     assert result["bytes"] == sum((ROOT / f).stat().st_size for f in files) and result["dry_run"] is True
     assert mrnet_cli("space", "--repo", "not a repo", "--dry-run").returncode == 2
+    # the front matter it will push (#38): a Gradio that requirements.txt admits (the one the suite last ran on: a
+    # Space installs sdk_version), a Python, a short description within the Hub's 60 characters, a hardware hint
+    from packaging.requirements import Requirement
+    gradio = next(Requirement(re.sub(r"#.*", "", line)) for line in (ROOT / "requirements.txt").read_text().splitlines()
+                  if line.startswith("gradio"))
+    matter = result["front_matter"]
+    assert matter["sdk"] == "gradio" and gradio.specifier.contains(matter["sdk_version"])
+    assert matter["python_version"] == "3.11" and 0 < len(matter["short_description"]) <= 60
+    assert matter["suggested_hardware"] and matter["app_file"] == "app.py"
+
+
+def test_zero_gpu_asks_for_time_by_the_exams_slices():
+    from mrnet.app.context import gpu_seconds
+    from mrnet.core.exam import Exam
+    small = Exam(volumes={"sagittal": np.zeros((20, 4, 4), np.uint8)})
+    large = Exam(volumes={p: np.zeros((128, 4, 4), np.uint8) for p in ("axial", "coronal", "sagittal")})
+    assert gpu_seconds(small) == 12 and gpu_seconds(large) == 48 and gpu_seconds(Exam(volumes={})) == 10
 
 
 @pytest.mark.browser

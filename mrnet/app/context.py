@@ -36,11 +36,20 @@ from mrnet.sets.scores import weights_digest
 ON_DEVICE: dict[tuple[str, str], tuple[Weights, Compute]] = {}
 
 
-@for_zero_gpu
+def gpu_seconds(exam, key: tuple[str, str] | None = None) -> int:
+    """What a ZeroGPU Space asks for one analysis: 10 s, and 0.1 s per slice (3 x 128 slices: 48 s), at most
+    120 s. Asking for less than needed fails the call; asking for more makes visitors wait in ZeroGPU's queue."""
+    slices = sum(len(volume) for volume in getattr(exam, "volumes", {}).values())
+    return int(min(120, 10 + 0.1 * slices))
+
+
 def analyze_on_device(exam, key: tuple[str, str]) -> Analysis:
-    """The model's work, the only part that needs the GPU (on a ZeroGPU Space: at most 60 s per call)."""
+    """The model's work, the only part that needs the GPU (on a ZeroGPU Space: gpu_seconds per call)."""
     weights, compute = ON_DEVICE[key]
     return analyze(exam, weights, compute)
+
+
+analyze_on_device = for_zero_gpu(analyze_on_device, duration_s=gpu_seconds)
 
 
 class Analyzer:

@@ -75,9 +75,10 @@ def compute_for(device: str = "auto", precision: str = "auto") -> Compute:
     return Compute(device=chosen, precision=precision)
 
 
-def for_zero_gpu(fn, duration_s: int = 60):
+def for_zero_gpu(fn, duration_s=60):
     """On a ZeroGPU Hugging Face Space (the `spaces` package, SPACES_ZERO_GPU=true) `fn` gets a GPU for at most
-    `duration_s` per call, through `spaces.GPU`; anywhere else (no `spaces`, or not ZeroGPU) it is `fn` itself."""
+    `duration_s` per call, through `spaces.GPU`; anywhere else (no `spaces`, or not ZeroGPU) it is `fn` itself.
+    `duration_s` may be a function of fn's arguments (spaces.GPU calls it per call: a long exam asks for more)."""
     try:
         import spaces
     except ImportError:

@@ -78,11 +78,22 @@ def stage(files: list[str], into: Path, root: Path = ROOT) -> Path:
     return into
 
 
+def front_matter(readme: str) -> dict[str, str]:
+    """The README's YAML front matter (what makes the repo a Space: sdk, sdk_version, python_version, ...), as
+    flat `key: value` pairs."""
+    if not readme.startswith("---\n") or "\n---" not in readme[4:]:
+        raise MRNetError("README.md has no front matter (--- ... ---): a Space needs one.")
+    block = readme[4:readme.index("\n---", 4)]
+    pairs = (line.partition(":") for line in block.splitlines() if ":" in line and not line.startswith((" ", "-")))
+    return {key.strip(): value.strip().strip('"') for key, _, value in pairs}
+
+
 def run_space(repo: str, private: bool = False, dry_run: bool = False, root: Path = ROOT) -> dict:
     parse_source(repo)  # a valid owner/name
     files = space_files(root)
     listed = [{"file": f, "bytes": (root / f).stat().st_size} for f in files]
-    result = {"repo": repo, "private": private, "dry_run": dry_run, "files": listed,
+    result = {"repo": repo, "private": private, "dry_run": dry_run,
+              "front_matter": front_matter((root / "README.md").read_text(encoding="utf-8")), "files": listed,
               "bytes": sum(f["bytes"] for f in listed)}
     if dry_run:
         return result
