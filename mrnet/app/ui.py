@@ -461,8 +461,10 @@ def launch() -> None:
     except MRNetError as exc:
         raise SystemExit(f"error: {exc}") from None
     ctx = create_context(config)
-    ctx.samples.warm(SAMPLES[1].key)  # the default sample, made while the app starts serving
     # the viewer's slice files and the zips go with the app: at a normal exit, and at a plain kill (SIGTERM) too
     atexit.register(ctx.close)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    serve(build_demo(ctx), ctx)
+    demo = build_demo(ctx)
+    serve(demo, ctx, prevent_thread_lock=True)
+    ctx.samples.warm(SAMPLES[1].key)  # the default sample, made once the page is served (start-up never waits)
+    demo.block_thread()
