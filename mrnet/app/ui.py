@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import importlib.util
 import signal
 import sys
+import urllib.parse
 import uuid
 from dataclasses import dataclass
 
@@ -75,11 +77,16 @@ LINKS_SHOWN = asyncio.Semaphore(2)
 
 
 def upload_path(item) -> str:
-    """A file as Gradio hands it over (a path, a FileData, an API's {"path": ...}); anything else is a name
-    that read_uploads refuses in one sentence."""
+    """A file as Gradio hands it over (a path, a FileData, an API's {"path": ...}, or through MCP the URL of a file
+    uploaded to this app: .../gradio_api/file=PATH); anything else is a name that read_uploads refuses in one
+    sentence. No other URL is fetched: the server never downloads what a caller names (no request forgery, no
+    unbounded download); an assistant uploads the files first (gradio_api/upload, or Gradio's upload MCP server)."""
     if isinstance(item, dict):
         return str(item.get("path", ""))
-    return item if isinstance(item, str) else str(getattr(item, "path", "") or getattr(item, "name", ""))
+    text = item if isinstance(item, str) else str(getattr(item, "path", "") or getattr(item, "name", ""))
+    if text.startswith(("http://", "https://")):
+        return urllib.parse.unquote(text.partition("gradio_api/file=")[2]) or text
+    return text
 
 
 async def awaited(future) -> Opened:
@@ -337,10 +344,36 @@ class Page:
         return str(path)
 
     @released
-    def analyze_api(self, files: list[FileData]) -> dict:
-        """An exam's files (per-plane .npy, an .npz, a zip, NIfTI or DICOM) -> the JSON report, the same as
-        `python -m mrnet predict` writes: per task the fused probability, each plane's probability and its
-        decisive slices, the exam's notes and warnings, the weights, and the disclaimer (not for diagnosis)."""
+    def analyze_sample(self, sample: str) -> dict:
+        """One of the app's sample patients -> its JSON report, the same as `analyze` gives for the sample's file.
+
+        Args:
+            sample: a sample's key: phantom-normal, phantom-acl, phantom-meniscus, phantom-acl-meniscus, phantom-oedema, real-knee
+
+        Returns:
+            The report: per task (abnormal, acl, meniscus) the fused probability and each plane's probability and
+            decisive slices, the exam's notes and warnings, the weights (trained on synthetic phantoms), and the
+            disclaimer: a research demo, not for diagnosis.
+        """
+        found = BY_KEY.get(sample) if isinstance(sample, str) else None
+        if found is None:
+            raise gr.Error(f"There is no sample {quoted(sample)}; the samples are {', '.join(BY_KEY)}.")
+        try:
+            return self.ctx.samples.get(found.key)[0].report()
+        except MRNetError as exc:
+            raise gr.Error(html_text(exc)) from None
+
+    def analyze(self, files: list[FileData]) -> dict:
+        """A knee MRI exam's files -> the JSON report, the same as `python -m mrnet predict` writes.
+
+        Args:
+            files: the exam as URLs: one .npy per plane (axial.npy, coronal.npy, sagittal.npy), an .npz, a .zip, NIfTI or DICOM
+
+        Returns:
+            The report: per task (abnormal, acl, meniscus) the fused probability and each plane's probability and
+            decisive slices, the exam's notes and warnings, the weights (trained on synthetic phantoms), and the
+            disclaimer: a research demo, not for diagnosis.
+        """
         if not isinstance(files, list) or not files:
             raise gr.Error("Send the exam's files: a list of one or more files.")
         return self.analyze_exam(lambda: self.uploaded_exam(files)).report()
@@ -396,8 +429,9 @@ def wire(page: Page, demo: gr.Blocks) -> None:
                                   p.link_note, p.flags_table, p.flags_said, p.flag_note, p.sample],
               api_visibility="private", concurrency_limit=None)
     p.zip_button.click(p.on_download, [p.session, p.viewer], [p.zip_file], api_visibility="private")
-    # API only: a named endpoint for gradio_client (see the README)
-    gr.api(p.analyze_api, api_name="analyze")
+    # API only: named, typed endpoints for gradio_client and, with MRNET_MCP=1, an assistant's tools
+    gr.api(p.analyze, api_name="analyze")
+    gr.api(p.analyze_sample, api_name="analyze_sample")
 
 
 def build_demo(ctx: Context) -> gr.Blocks:
@@ -447,6 +481,7 @@ def serve(demo: gr.Blocks, ctx: Context, **launch_kwargs) -> None:
         max_file_size=f"{config.max_upload_mb}mb",
         theme=gr.themes.Soft(), css=CSS, show_error=True, ssr_mode=False,
         app_kwargs={"middleware": [Middleware(ClientAddress)]},  # the login throttle's client address
+        mcp_server=config.mcp,  # MRNET_MCP=1: the API's endpoints as tools (docs/deploy.md: files travel as URLs)
         **launch_kwargs,
     )
 
@@ -458,6 +493,8 @@ def launch() -> None:
     try:
         config = settings()
         login_check(config)
+        if config.mcp and importlib.util.find_spec("mcp") is None:
+            raise MRNetError("MRNET_MCP=1 needs the mcp package (pip install mcp); the app did not start.")
     except MRNetError as exc:
         raise SystemExit(f"error: {exc}") from None
     ctx = create_context(config)

@@ -28,6 +28,7 @@ class Settings:
     concurrency: int = 2            # MRNET_CONCURRENCY: analyses at a time in the app
     share: bool = False             # MRNET_SHARE=1: ask Gradio for a public link
     auth: str = ""                  # MRNET_AUTH=user:password
+    mcp: bool = False               # MRNET_MCP=1: also serve the analysis as an MCP server's tools (gradio's mcp)
     users: str = ""                 # MRNET_USERS=FILE: named reviewers, `name:hash` lines (python -m mrnet users add)
     data: str = ""                  # MRNET_DATA: a labelled set to browse (folder or Hub dataset owner/name[@rev])
     data_split: str = "valid"       # MRNET_DATA_SPLIT
