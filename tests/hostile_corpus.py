@@ -58,6 +58,8 @@ def dicom_edits():
             ("NaN position", {"ImagePositionPatient": ["NaN", "0", "0"]}, "not numbers"),
             ("unknown syntax", {"TransferSyntaxUID": "1.2.3.4.5.6"}, "not a DICOM transfer syntax"),
             ("8192 square", {"Rows": 8192, "Columns": 8192}, "8192x8192 pixels"),
+            ("a CT series", {"Modality": "CT"}, "is a CT image"),
+            ("an ultrasound series", {"Modality": "US"}, "is an ultrasound image"),
             ("4096 rows", {"Rows": 4096}, "between 16 and"),
             ("8 rows", {"Rows": 8, "Columns": 8}, "between 16 and"),
             ("40 frames", {"NumberOfFrames": 40}, "40 frames"),
