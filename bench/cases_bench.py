@@ -88,7 +88,7 @@ def open_compared(page, open_it) -> tuple[float, float]:
 
 def compare_section(browser, n: int, tmp: Path) -> None:
     env = {"MRNET_FLAGS": str(tmp / "flags-compare.sqlite"), "MRNET_SAMPLE_DIR": str(tmp / "samples-compare")}
-    with running_app(env) as (url, proc, log):
+    with running_app(env, process=True) as (url, proc, log):
         page = cases_page(browser, url)
         requests = []
         page.on("request", lambda r: requests.append(r.url))
@@ -164,7 +164,7 @@ def main():
             return
         data, scores = big_set(Path(tmp) / "big")
         env = {"MRNET_DATA": str(data), "MRNET_SCORES": str(scores), "MRNET_FLAGS": str(Path(tmp) / "flags.sqlite")}
-        with running_app(env) as (url, proc, log):
+        with running_app(env, process=True) as (url, proc, log):
             page = cases_page(browser, url)
             print(page.locator("#cases .mrc-title").inner_text())
             root = "document.querySelector('#cases .mrc')"
@@ -185,7 +185,7 @@ def main():
                         "--n-valid", str(2 * n + 2), "--seed", "3"], check=True, capture_output=True)
         env = {"MRNET_DATA": str(disk), "MRNET_FLAGS": str(Path(tmp) / "flags.sqlite"),
                "MRNET_SAMPLE_DIR": str(Path(tmp) / "samples")}  # a fresh cache: generated cases are generated
-        with running_app(env) as (url, proc, log):
+        with running_app(env, process=True) as (url, proc, log):
             page = cases_page(browser, url)
             cold_disk = [open_row(page, f"{2 * i + 1:04d}") for i in range(n)]  # every other row: nothing prepared
             page.wait_for_timeout(3000)

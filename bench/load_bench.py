@@ -108,5 +108,5 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--bad-clients", type=int, default=0, help="clients sending hostile inputs meanwhile")
     args = parser.parse_args()
-    with running_app() as (url, proc, log):
+    with running_app(process=True) as (url, proc, log):
         print(json.dumps(run_load(url, proc.pid, args.clients, args.rounds, args.bad_clients), indent=2))

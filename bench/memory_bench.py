@@ -59,7 +59,7 @@ def main() -> None:
     p.add_argument("--settle", type=float, default=30)
     a = p.parse_args()
     exam = largest_exam(a.slices)
-    with running_app() as (url, proc, log):
+    with running_app(process=True) as (url, proc, log):
         config = httpx.get(url + "config").json()
         time.sleep(2)
         idle = status_mb(proc.pid, "VmRSS")

@@ -180,7 +180,7 @@ def main():
         return
     app = {"cwd": args.app_dir.resolve(), "env_extra": {"PYTHONPATH": str(args.app_dir.resolve())}} if args.app_dir else {}
     out["app"] = str(args.app_dir or "this checkout")
-    with tempfile.TemporaryDirectory() as tmp, running_app(**app) as (url, proc, log), sync_playwright() as pw:
+    with tempfile.TemporaryDirectory() as tmp, running_app(**app, process=True) as (url, proc, log), sync_playwright() as pw:
         browser = launch(pw)
         one_run(browser, url, None)  # warm: samples generated, caches filled
         exam = Path(tmp) / "phantom-3x32.npz"

@@ -102,7 +102,7 @@ def main():
         payload = viewer_payload(analysis, store=PixelStore(Path(tmp)))
         out = {"event_json_bytes_3x32": len(json.dumps(payload)),
                "slice_file_bytes_3x32": sum(f.stat().st_size for f in Path(tmp).glob("*.bin"))}
-    with running_app() as (url, proc, log), sync_playwright() as pw:
+    with running_app(process=True) as (url, proc, log), sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         page = browser.new_page(viewport={"width": 1500, "height": 1400})
         page.requests, page.in_browser_ms = [], []
