@@ -173,6 +173,25 @@ def test_the_readme_is_a_front_door_whose_links_all_exist():
         assert page.exists(), page
         for target in re.findall(r"\]\(([^)#:]+)\)", page.read_text()) if page.suffix == ".md" else []:
             assert (page.parent / target).exists(), f"{page.name} links to {target}"
+    # and every #anchor names a heading of the page it points into (GitHub's slugs)
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for target, anchor in re.findall(r"\]\(([^)#:\s]*)#([^)\s]+)\)", page.read_text()):
+            into = (page.parent / target) if target else page
+            assert anchor in heading_slugs(into), f"{page.name} links to {target or page.name}#{anchor}"
+
+
+def heading_slugs(page: Path) -> set[str]:
+    """The anchors GitHub makes of a Markdown page's headings: lower case, punctuation dropped, spaces as '-'."""
+    import re
+    text = re.sub(r"```.*?```", "", page.read_text(), flags=re.S)
+    slugs = set()
+    for heading in re.findall(r"^#{1,6}\s+(.+?)\s*$", text, flags=re.M):
+        slug = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+        base, n = slug, 1
+        while slug in slugs:
+            slug, n = f"{base}-{n}", n + 1
+        slugs.add(slug)
+    return slugs
 
 
 def test_requirements_dev_and_the_dev_extra_list_the_same_packages():

@@ -1,5 +1,5 @@
 """The case browser's server side: labelled sets with their score tables, the table that the browser draws
-(mrnet/web/cases.js: filters, sorting, the confusion matrix and the ROC curve all run there), cases opened
+(mrnet/app/web/cases.js: filters, sorting, the confusion matrix and the ROC curve all run there), cases opened
 on demand with the most recent ones kept, and the links that name a view.
 
 Only cases of a configured set can be named by a link: a link carries a set's name (never a path or a repo
