@@ -110,7 +110,7 @@ def codings(volumes: dict) -> dict:
     """{coding: {"bytes", "encode_ms"}} for every plane's slices."""
     import cv2
 
-    from mrnet.app.present import average_filtered, packed_slices
+    from mrnet.app.payload import average_filtered, packed_slices
     coders = {
         "Average filter + deflate Z_RLE (sent)": lambda v: len(packed_slices(v)),
         "Average filter + zlib 1 (sent before)": lambda v: len(zlib.compress(average_filtered(v).tobytes(), 1)),
@@ -144,8 +144,8 @@ def residual_entropy(volumes: dict) -> float:
 
 def payload_bytes(volumes: dict) -> dict:
     """What one analysis sends: the event's JSON and the slice files (the app's PixelStore)."""
+    from mrnet.app.payload import viewer_payload
     from mrnet.app.pixels import PixelStore
-    from mrnet.app.present import viewer_payload
     from mrnet.core.analysis import analyze
     from mrnet.core.exam import Exam
     from mrnet.core.hub import resolve

@@ -88,7 +88,7 @@ def main():
     from playwright.sync_api import sync_playwright
 
     from mrnet import analyze, load_exam
-    from mrnet.app.present import viewer_payload
+    from mrnet.app.payload import viewer_payload
     from mrnet.core.hub import resolve
     from mrnet.sets.samples import BY_KEY, sample_file
     exam = load_exam([sample_file(BY_KEY["phantom-acl"])])

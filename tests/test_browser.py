@@ -232,7 +232,7 @@ def test_a_broken_payload_is_said_and_the_next_analysis_still_loads(page, tmp_pa
     """No silent fallback and no stuck viewer: the viewer script, run on its own page, says that a corrupt
     payload cannot be shown (and logs it), then draws the next, good payload."""
     from mrnet.app.components import web_assets
-    from mrnet.app.present import viewer_payload
+    from mrnet.app.payload import viewer_payload
     from mrnet.core.analysis import analyze
     from mrnet.core.compute import compute_for
     from mrnet.core.exam import Exam

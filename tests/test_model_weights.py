@@ -48,7 +48,7 @@ def test_the_features_are_torchvisions_alexnet_and_the_runtime_never_imports_tor
     torch.manual_seed(7)
     new = initial_model("scratch", 3)
     assert all(torch.equal(a, b) for a, b in zip(old.state_dict().values(), new.state_dict().values()))
-    probe = ("import sys, mrnet.core.analysis, mrnet.inputs.load, mrnet.app.present; "
+    probe = ("import sys, mrnet.core.analysis, mrnet.inputs.load, mrnet.app.payload; "
              "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torchvision', 'sklearn', 'scipy')))")
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert loaded.returncode == 0 and loaded.stdout.strip() == "[]", loaded.stdout + loaded.stderr

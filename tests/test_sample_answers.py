@@ -4,7 +4,8 @@ import json
 from pathlib import Path
 
 from mrnet.app.context import create_context
-from mrnet.app.present import predictions_markdown, viewer_payload
+from mrnet.app.payload import viewer_payload
+from mrnet.app.present import predictions_markdown
 from mrnet.core.compute import compute_for
 from mrnet.core.settings import Settings
 from mrnet.inputs.load import load_exam
@@ -35,7 +36,7 @@ def test_a_cached_sample_answer_equals_a_fresh_analysis(tmp_path):
         again = ctx.samples.get(key)
         assert made == [key] and again[0] is first[0] and again[1] is first[1]  # made once, then from memory
         fresh = ctx.analyzer.read_and_analyze(lambda: load_exam([sample_file(BY_KEY[key])]))
-        fresh_payload = viewer_payload(fresh, store=ctx.pixels)
+        fresh_payload = viewer_payload(fresh, store=ctx.pixels, link={"sample": key})  # as the app makes a sample's
         assert json.dumps(fresh.report(), sort_keys=True) == json.dumps(first[0].report(), sort_keys=True)
         truth = BY_KEY[key].truth
         assert predictions_markdown(fresh, truth) == predictions_markdown(first[0], truth)

@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mrnet.app.present import average_filtered, packed_levels, packed_slices
+from mrnet.app.payload import average_filtered, packed_levels, packed_slices
 from mrnet.sets.samples import BY_KEY, sample_file
 
 
@@ -62,8 +62,8 @@ def test_every_slice_travels_once_in_the_payloads_passes_and_each_pass_is_the_ex
     """The payload's passes: the first view's decisive slices inside the JSON, then files (a PixelStore's), every
     slice in exactly one pass, the every-4th slices before the others. Decoded, every pass is the exam's slices,
     through a PNG decoder."""
+    from mrnet.app.payload import viewer_payload
     from mrnet.app.pixels import PixelStore
-    from mrnet.app.present import viewer_payload
     from mrnet.core.analysis import analyze
     from mrnet.core.compute import compute_for
     from mrnet.core.hub import resolve

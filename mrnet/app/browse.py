@@ -17,8 +17,8 @@ from typing import Protocol
 
 import numpy as np
 
+from mrnet.app.payload import explanation, viewer_payload
 from mrnet.app.pixels import PixelStore
-from mrnet.app.present import explanation, viewer_payload
 from mrnet.core.analysis import Analysis
 from mrnet.core.config import TASK_TITLES
 from mrnet.core.errors import MRNetError
@@ -113,7 +113,7 @@ class Opened:
     dataset: str
     case: str
     analysis: Analysis
-    payload: dict       # the viewer's data (present.viewer_payload), with the link and any lesion masks
+    payload: dict       # the viewer's data (payload.viewer_payload), with the link and any lesion masks
     truth: dict         # task -> 0/1
     made: float = 0.0   # time.time() when prepared
     masks: dict = field(default_factory=dict)  # plane -> lesion bit fields (a labelled set with masks), read once
@@ -190,7 +190,7 @@ class CaseBrowser:
         return first
 
     def second_future(self, dataset: str | None, case: str | None) -> Future:
-        """The second weights' analysis of a case (an Opened whose payload is `present.explanation`), started
+        """The second weights' analysis of a case (an Opened whose payload is `payload.explanation`), started
         unless kept. Compare mode only."""
         if not self.analyzer.has_second:
             raise MRNetError("No second weights are configured here (MRNET_COMPARE).")

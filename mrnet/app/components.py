@@ -1,6 +1,6 @@
 """The app's two browser components, as Gradio's own custom components are made: gr.HTML subclasses that
 bundle their template, CSS and script (mrnet/app/web/). Their value is the view the browser shows; their
-`data` prop carries what they draw (present.viewer_payload, browse.table_payload)."""
+`data` prop carries what they draw (payload.viewer_payload, browse.table_payload)."""
 from __future__ import annotations
 
 import re

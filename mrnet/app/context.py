@@ -15,8 +15,9 @@ from gradio.utils import get_upload_folder
 from mrnet.app.browse import Browsable, CaseBrowser, table_payload, weights_name, with_scores
 from mrnet.app.kept import KeptAnalyses, SampleAnswers, ZipFolder
 from mrnet.app.memory import release_memory
+from mrnet.app.payload import viewer_payload
 from mrnet.app.pixels import PixelStore
-from mrnet.app.present import markdown_text, viewer_payload
+from mrnet.app.text import markdown_text
 from mrnet.core.analysis import Analysis, analyze
 from mrnet.core.compute import Compute, compute_for, for_zero_gpu
 from mrnet.core.errors import MRNetError

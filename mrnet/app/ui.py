@@ -31,21 +31,14 @@ from mrnet.app.components import CasesView, SliceViewer, server_state
 from mrnet.app.context import Context, create_context
 from mrnet.app.kept import GONE, remove
 from mrnet.app.memory import fewer_malloc_arenas, released
-from mrnet.app.present import (
-    agreement_markdown,
-    flags_summary_markdown,
-    html_text,
-    markdown_text,
-    predictions_markdown,
-    viewer_payload,
-    weights_markdown,
-    with_comparison,
-    write_report_zip,
-)
+from mrnet.app.payload import viewer_payload, with_comparison
+from mrnet.app.present import agreement_markdown, flags_summary_markdown, predictions_markdown, weights_markdown
+from mrnet.app.text import html_text, markdown_text
 from mrnet.app.view import View
 from mrnet.core.analysis import Analysis
 from mrnet.core.config import DISCLAIMER
 from mrnet.core.errors import MRNetError
+from mrnet.core.export import write_report_zip
 from mrnet.core.pointing import judged_hit
 from mrnet.core.settings import settings
 from mrnet.inputs.load import load_items

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
 from tqdm import tqdm
 
+from mrnet.core.analysis import Analysis
 from mrnet.core.config import DEFAULT_OPACITY
 from mrnet.core.explain import DEFAULT_METHOD
 from mrnet.core.render import Renderer
@@ -54,3 +56,13 @@ def export(renderer: Renderer, out: Path, method: str = DEFAULT_METHOD, opacity:
     bar.close()
     (out / "report.json").write_text(json.dumps(renderer.analysis.report(method), indent=2) + "\n")
     return len(jobs)
+
+
+def write_report_zip(path: Path, analysis: Analysis, method: str, opacity: float) -> None:
+    """Every overlay as TASK/PLANE/NNN.png plus report.json, as `mrnet predict --out` writes them, written to
+    `path` (0600) as they are drawn: one plane's overlays in memory at a time, and a renderer of the call's own."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_STORED) as zf:  # PNGs are compressed
+        for name, rgb in overlays(Renderer(analysis, cache=False), method, opacity):
+            zf.writestr(name, png_bytes(rgb))
+        zf.writestr("report.json", json.dumps(analysis.report(method), indent=2) + "\n")

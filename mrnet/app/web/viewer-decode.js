@@ -15,7 +15,7 @@ async function inflate(b64) {
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
-// Slices travel as PNG's Average filter (present.average_filtered: each pixel minus the mean of its left and
+// Slices travel as PNG's Average filter (payload.average_filtered: each pixel minus the mean of its left and
 // upper neighbours, mod 256), which deflate packs smaller; this undoes it in place, row by row.
 function unfilterAverage(bytes) {
   for (let start = 0; start < bytes.length; start += SIZE) {

@@ -499,7 +499,7 @@ function applyView(next) {
   redrawAll();
 }
 
-// Every task's, plane's and method's maps, each deflated uint16 (present.packed_levels), inflated at once.
+// Every task's, plane's and method's maps, each deflated uint16 (payload.packed_levels), inflated at once.
 async function decodeCams(encoded) {
   const cams = {}, jobs = [];
   for (const [task, perPlane] of Object.entries(encoded)) {
