@@ -57,16 +57,12 @@ FLAG_COLUMNS = ["dataset", "case_id", "task", "plane", "slice", "method", "verdi
 
 @dataclass
 class Session:
-    """One visitor's screen: the key of its analysis among the kept ones (KEPT: what draws the zip and what a flag
-    judges; the viewer draws in the browser), and the labelled set's case it is (None for an upload or a sample:
+    """One visitor's screen: the key of its analysis among the kept ones (Context.kept: what draws the zip and what
+    a flag judges; the viewer draws in the browser), and the labelled set's case it is (None for an upload or a sample:
     those are never linked or flagged)."""
-    analysis: str                         # KEPT's key
+    analysis: str                         # the key of its analysis in Context.kept
     case: tuple[str, str] | None = None   # (set name, case id)
     compared: bool = False                # the viewer may show the second weights' maps (compare mode)
-
-
-# link loads build a case's outputs two at a time: forty at once would take both cores from everyone else
-LINKS_SHOWN = asyncio.Semaphore(2)
 
 
 def upload_path(item) -> str:
@@ -97,6 +93,9 @@ class Page:
 
     def __init__(self, ctx: Context):
         self.ctx = ctx
+        # link loads build a case's outputs two at a time: forty at once would take both cores from everyone else
+        # (one per page: an asyncio semaphore belongs to the event loop of the server that first waits on it)
+        self.links_shown = asyncio.Semaphore(2)
 
     def kept_analysis(self, state: Session | None) -> Analysis:
         analysis = self.ctx.kept.get(state.analysis) if state else None
@@ -242,7 +241,7 @@ class Page:
                 await awaited(self.ctx.browser.second_future(opened.dataset, opened.case))
             except MRNetError:
                 pass
-        async with LINKS_SHOWN:
+        async with self.links_shown:
             return await asyncio.to_thread(self.linked_case, params, opened, compare, base)
 
     def linked_sample(self, params: dict) -> dict:
