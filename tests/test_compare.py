@@ -25,7 +25,7 @@ from mrnet.sets.statistics import (
     wilson_interval,
 )
 
-from helpers import mrnet_cli
+from helpers import mrnet_cli, run_async
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "weights" / "scores-phantom.csv"
@@ -260,8 +260,6 @@ def test_two_named_reviewers_agreement_equals_scikit_learn_and_statsmodels(tmp_p
 def test_users_file_named_logins_and_one_sentence_for_a_bad_file(tmp_path):
     """MRNET_USERS: `users add` writes scrypt hashes (the password asked twice, never an argument); each reviewer
     logs in with their own password; a malformed line, a name given twice or a missing file is one sentence."""
-    import asyncio
-
     from mrnet.app.access import Logins, ThrottledLogin, parse_users, read_users
     from mrnet.core.errors import MRNetError
     users = tmp_path / "users.txt"
@@ -271,7 +269,7 @@ def test_users_file_named_logins_and_one_sentence_for_a_bad_file(tmp_path):
         assert run.returncode == 0, run.stderr
     assert "lovelace" not in users.read_text() and users.read_text().count(":scrypt$") == 2
     login = ThrottledLogin(logins=Logins(read_users(str(users))))
-    check = lambda n, p: asyncio.run(login.check(n, p))  # noqa: E731
+    check = lambda n, p: run_async(login.check(n, p))  # noqa: E731 - a worker's Playwright holds the main loop
     assert check("ada", "lovelace-1815") and check("grace", "hopper-1906")
     assert not check("ada", "hopper-1906") and not check("nobody", "lovelace-1815")
     differ = subprocess.run([sys.executable, "-m", "mrnet", "users", "add", "alan", "--file", str(users)], cwd=ROOT,
