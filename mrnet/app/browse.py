@@ -7,6 +7,7 @@ the visitor picks) and a case id; uploads have no name and are never reachable f
 """
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections import OrderedDict
@@ -23,6 +24,7 @@ from mrnet.core.analysis import Analysis
 from mrnet.core.config import TASK_TITLES
 from mrnet.core.errors import MRNetError
 from mrnet.core.exam import Exam
+from mrnet.core.text import quoted
 from mrnet.core.weights import Weights
 from mrnet.sets.cases import CaseSet
 from mrnet.sets.scores import read_scores, weights_digest
@@ -295,6 +297,10 @@ def finished(future: Future) -> Opened:
         raise MRNetError(BUSY) from None
 
 
-def quoted(value, limit: int = 40) -> str:
-    text = repr(value) if isinstance(value, str) else f"of type {type(value).__name__}"
-    return text if len(text) <= limit else text[:limit] + "…'"
+async def awaited(future: Future) -> Opened:
+    """`finished` for a coroutine: the preparation awaited on the event loop (a page load that waits for it holds
+    no thread and no concurrency slot that other visitors' page loads need)."""
+    try:
+        return await asyncio.wrap_future(future)
+    except asyncio.CancelledError:
+        raise MRNetError(BUSY) from None

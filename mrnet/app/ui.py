@@ -26,7 +26,7 @@ from gradio.utils import get_upload_folder
 from starlette.middleware import Middleware
 
 from mrnet.app.access import ClientAddress, Logins, ThrottledLogin, parse_auth, read_users
-from mrnet.app.browse import BUSY, Opened, quoted
+from mrnet.app.browse import Opened, awaited
 from mrnet.app.components import CasesView, SliceViewer, server_state
 from mrnet.app.context import Context, create_context
 from mrnet.app.kept import GONE, remove
@@ -41,6 +41,7 @@ from mrnet.core.errors import MRNetError
 from mrnet.core.export import write_report_zip
 from mrnet.core.pointing import judged_hit
 from mrnet.core.settings import settings
+from mrnet.core.text import quoted
 from mrnet.inputs.load import load_items
 from mrnet.inputs.uploads import read_uploads
 from mrnet.sets.flags import MAX_COMMENT, PAGE, VERDICTS, Flag, skipped_sentence
@@ -76,15 +77,6 @@ def upload_path(item) -> str:
     if text.startswith(("http://", "https://")):
         return urllib.parse.unquote(text.partition("gradio_api/file=")[2]) or text
     return text
-
-
-async def awaited(future) -> Opened:
-    """A case browser's preparation, awaited on the event loop: the page load that waits for it holds no thread
-    and no concurrency slot that other visitors' page loads need."""
-    try:
-        return await asyncio.wrap_future(future)
-    except asyncio.CancelledError:
-        raise MRNetError(BUSY) from None
 
 
 class Page:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import builtins
 import csv
 import io
-import re
 import sqlite3
 import threading
 import time
@@ -22,6 +21,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from mrnet.core.errors import MRNetError
+from mrnet.core.text import CONTROL, visible_controls
 from mrnet.sets.statistics import bootstrap_interval, cohen_kappa, fleiss_kappa, wilson_interval
 
 VERDICTS = {"on": "CAM on the lesion", "off": "CAM off the lesion", "unsure": "unsure"}
@@ -38,8 +38,6 @@ PAGE = 50               # the most recent flags shown with a page load or a save
 BUSY_MS = 2000          # how long one statement waits for another process's lock
 # a spreadsheet runs a cell that starts with one of these as a formula (OWASP: CSV injection)
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-# control characters other than the newline: a terminal obeys them (ESC sequences), a table breaks on them
-CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 
 
 def valid(row: str = "") -> str:
@@ -74,13 +72,6 @@ COUNTS = ["CREATE TABLE flag_counts (weights TEXT NOT NULL, task TEXT NOT NULL, 
           "agree INTEGER NOT NULL, PRIMARY KEY (weights, task, method, verdict, valid))",
           count_trigger("flags_counted", "INSERT", "NEW.", "+"),
           count_trigger("flags_uncounted", "DELETE", "OLD.", "-")]
-MAX_COMMENT = 1000      # characters; a longer comment is cut, and the save says so
-PAGE = 50               # the most recent flags shown with a page load or a save
-BUSY_MS = 2000          # how long one statement waits for another process's lock
-# a spreadsheet runs a cell that starts with one of these as a formula (OWASP: CSV injection)
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-# control characters other than the newline: a terminal obeys them (ESC sequences), a table breaks on them
-CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 
 
 SAVES_PER_MINUTE_PER_ADDRESS = 10
@@ -207,10 +198,12 @@ class FlagStore:
                                     "WHERE n > 0").fetchall()
             except sqlite3.Error:
                 raise MRNetError("Flags are unavailable right now: their database is busy or damaged.") from None
-        grouped = [row[:4] + row[5:] for row in counts if row[4]]
-        skipped = sum(row[5] for row in counts if not row[4])
         groups: dict[tuple[str, str, str], dict] = {}
-        for weights, task, method, verdict, n, pointing_n, agree in grouped:
+        skipped = 0
+        for weights, task, method, verdict, understood, n, pointing_n, agree in counts:
+            if not understood:  # the counts of every flag the app does not understand share one row
+                skipped += n
+                continue
             row = groups.setdefault((str(weights), str(task), str(method)), {
                 "weights": str(weights), "task": str(task), "method": str(method), "n": 0, "on": 0, "off": 0,
                 "unsure": 0, "pointing_n": 0, "agree": 0})
@@ -298,7 +291,7 @@ def inert(value):
     newline, which CSV quotes) written as visible escapes."""
     if not isinstance(value, str):
         return value
-    value = CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
+    value = visible_controls(value)
     return "'" + value if value.startswith(FORMULA_START) else value
 
 

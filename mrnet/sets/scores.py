@@ -19,6 +19,7 @@ from mrnet.core.config import PLANES
 from mrnet.core.errors import MRNetError
 from mrnet.core.explain import DEFAULT_METHOD
 from mrnet.core.files import atomic_write
+from mrnet.core.text import quoted
 from mrnet.core.weights import Weights
 
 FIELDS = ["case", "task", "label", "probability", "decisive_plane", "top_slice",
@@ -131,8 +132,3 @@ def read_scores(path: Path, max_mb: int = MAX_TABLE_MB) -> Scores:
         raise MRNetError(f"{name}: line {reader.line_num} has a malformed number.") from None
     return Scores(rows)
 
-
-def quoted(value, limit: int = 40) -> str:
-    """A value from a table, for a sentence: repr (so control characters show as escapes), at most `limit`."""
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "…'"

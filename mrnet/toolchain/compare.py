@@ -6,16 +6,14 @@ standard library, so the Cases view computes the same numbers)."""
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 
 import numpy as np
 
 from mrnet.core.errors import MRNetError
+from mrnet.core.text import visible_controls
 from mrnet.sets.scores import Scores, read_scores
 from mrnet.sets.statistics import brier, delong, expected_calibration_error, mcnemar_exact
-
-CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def labelled(scores: Scores) -> dict[str, dict[str, dict]]:
@@ -91,7 +89,7 @@ def strict(value):
 
 def printable(text) -> str:
     """A name from a table or a file, for the terminal: control characters as escapes, at most 60 characters."""
-    text = CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+    text = visible_controls(str(text), newline=True)
     return text if len(text) <= 60 else text[:59] + "…"
 
 
