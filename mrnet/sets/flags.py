@@ -99,8 +99,12 @@ class Flag:
 def migrate(db: sqlite3.Connection) -> None:
     """Bring a database of any earlier schema to SCHEMA_VERSION. Version 0 or 1 lacked `split` (flags were
     then always of the validation split); version 2 lacked `pointing` (unknown for its flags: NULL)."""
-    version = db.execute("PRAGMA user_version").fetchone()[0]
-    if version >= SCHEMA_VERSION:
+    if db.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
+        return
+    # one process migrates at a time: the write lock first (waiting up to the busy timeout), then the version
+    # read again, since another process may have migrated meanwhile (the steps below are not all idempotent)
+    db.execute("BEGIN IMMEDIATE")
+    if db.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
         return
     db.execute(SCHEMA)
     columns = {row[1] for row in db.execute("PRAGMA table_info(flags)")}
