@@ -11,7 +11,7 @@ import pytest
 
 from mrnet.app.view import View, parse_index
 from mrnet.core.errors import MRNetError
-from mrnet.sets.flags import BUSY_MS, PAGE, SCHEMA_VERSION, Flag, FlagStore, SaveLimit
+from mrnet.sets.flags import BUSY_MS, PAGE, SCHEMA_VERSION, VERDICTS, Flag, FlagStore, SaveLimit, agreement_of
 
 from helpers import CallsAnalyzer, mrnet_cli
 
@@ -260,15 +260,16 @@ def test_unknown_verdicts_and_nulls_are_skipped_and_counted_never_a_broken_page(
     db = tmp_path / "flags.sqlite"
     good = ("phantom", "valid", "0001", "acl", "sagittal", 3, "shapley", "on", "ok", "w1", "t", 1)
     raw_rows(db, [good, good[:7] + ("off",) + good[8:11] + (1,), good[:7] + ("maybe",) + good[8:],
-                  good[:3] + (None,) + good[4:], good[:8] + (None,) + good[9:], good[:6] + (None,) + good[7:]])
+                  good[:3] + (None,) + good[4:], good[:8] + (None,) + good[9:], good[:6] + (None,) + good[7:],
+                  good[:7] + (None,) + good[8:]])
     store = FlagStore(db)
     rows, skipped = store.summary()
-    assert skipped == 4
+    assert skipped == 5
     assert [(r["n"], r["on"], r["off"], r["pointing_n"], r["agree"]) for r in rows] == [(2, 1, 1, 2, 1)]
     assert [f.verdict for f in store.list(limit=PAGE)] == ["on", "off"]
     run = mrnet_cli("flags", "summary", "--db", db)
     assert run.returncode == 0 and "Traceback" not in run.stderr
-    assert run.stderr.strip() == "warning: 4 flags in the database are not counted: an unknown verdict or a missing value."
+    assert run.stderr.strip() == "warning: 5 flags in the database are not counted: an unknown verdict or a missing value."
     exported = mrnet_cli("flags", "export", "--out", "-", "--db", db)
     assert exported.returncode == 0 and exported.stdout.count("\n") == 3  # the header and the two good flags
 
@@ -293,6 +294,46 @@ def test_the_summary_counts_as_the_flags_say(tmp_path):
     assert skipped == 0
     assert {(r["task"], r["method"]): [r["n"], r["on"], r["off"], r["unsure"], r["pointing_n"], r["agree"]]
             for r in rows} == expected
+
+
+def agreement_from_every_flag(store: FlagStore) -> list[dict]:
+    """What the agreement must be, from every flag read in order (the latest verdict of a view per reviewer)."""
+    views: dict = {}
+    for f in store.list():
+        views.setdefault((f.weights, f.task, f.method), {}).setdefault(
+            (f.dataset, f.case_id, f.plane, f.slice), {})[f.reviewer] = f.verdict
+    result = []
+    for key, judged in sorted(views.items()):
+        counts = {r: {v: sum(1 for j in judged.values() if j.get(r) == v) for v in VERDICTS}
+                  for r in sorted({r for j in judged.values() for r in j})}
+        result.append(agreement_of(key, {view: j for view, j in judged.items() if len(j) > 1}, counts))
+    return result
+
+
+def test_the_agreement_read_from_kept_views_equals_every_flag_read_again(tmp_path):
+    """#37: the agreement reads the views SQLite keeps (latest verdict per reviewer, reviewers per view) rather
+    than every flag. After saves, a reviewer's second verdict, deletions by another writer (the latest flag of a
+    view and an older one) and a migration from version 5, it equals the agreement from every flag."""
+    rng = np.random.default_rng(11)
+    db = tmp_path / "flags.sqlite"
+    store = FlagStore(db)
+    for _ in range(400):
+        store.add(Flag("phantom", "valid", f"{int(rng.integers(12)):04d}", "acl", "coronal", int(rng.integers(2)),
+                       str(rng.choice(["shapley", "exact"])), str(rng.choice(["on", "off", "unsure"])), "", "w",
+                       reviewer=str(rng.choice(["ada", "grace", "alan"]))))
+    assert store.agreement() == agreement_from_every_flag(store)
+    assert any(p.get("kappa") is not None for r in store.agreement() for p in r["pairs"])
+    with sqlite3.connect(db) as other:  # another writer deletes flags: some a view's latest, some older
+        other.execute("DELETE FROM flags WHERE id % 7 = 0 OR id > 390")
+    assert store.agreement() == agreement_from_every_flag(store)
+    with sqlite3.connect(db) as other:  # as version 5 left it: no kept views; the migration makes them
+        for table in ("flag_views", "view_reviewers", "reviewer_counts"):
+            other.execute(f"DROP TABLE {table}")
+        other.execute("PRAGMA user_version = 5")
+    again = FlagStore(db)
+    assert again.agreement() == agreement_from_every_flag(again)
+    with sqlite3.connect(db) as raw:
+        assert raw.execute("SELECT COUNT(*) FROM view_reviewers WHERE n < 1").fetchone()[0] == 0
 
 
 def test_control_characters_are_removed_at_save_and_neutralised_at_export(tmp_path):

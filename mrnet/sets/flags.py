@@ -20,12 +20,15 @@ from contextlib import closing
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+import numpy as np
+
 from mrnet.core.errors import MRNetError
 from mrnet.core.text import CONTROL, visible_controls
-from mrnet.sets.statistics import bootstrap_interval, cohen_kappa, fleiss_kappa, wilson_interval
+from mrnet.sets.statistics import bootstrap_interval, cohen_kappas, fleiss_kappas, wilson_interval
 
 VERDICTS = {"on": "CAM on the lesion", "off": "CAM off the lesion", "unsure": "unsure"}
-SCHEMA_VERSION = 5
+CODES = {verdict: i for i, verdict in enumerate(VERDICTS)}  # a verdict's number in kappa's arrays
+SCHEMA_VERSION = 6
 SCHEMA = """CREATE TABLE IF NOT EXISTS flags (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     dataset TEXT NOT NULL, split TEXT NOT NULL, case_id TEXT NOT NULL, task TEXT NOT NULL,
@@ -43,7 +46,8 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 def valid(row: str = "") -> str:
     """SQL: the flag (`row`: "NEW." in a trigger) has content the app understands; older databases or other
     writers may hold anything."""
-    return (f"{row}verdict IN ('on', 'off', 'unsure') AND " + " AND ".join(
+    # ORs, not IN (...): in a trigger SQLite builds an IN list's lookup table again for every row
+    return (f"({row}verdict = 'on' OR {row}verdict = 'off' OR {row}verdict = 'unsure') AND " + " AND ".join(
         f"{row}{c} IS NOT NULL" for c in ("dataset", "split", "case_id", "task", "plane", "slice", "method", "comment",
                                           "weights", "created")))
 
@@ -53,16 +57,24 @@ VALID = valid()
 
 def counted(row: str = "") -> list[str]:
     """SQL: flag_counts' columns for one flag; all flags that the app does not understand share one row."""
-    ok = valid(row)
-    judged = f"{ok} AND {row}pointing IS NOT NULL AND {row}verdict IN ('on', 'off')"
+    ok = f"coalesce({valid(row)}, 0)"
+    judged = f"{ok} AND {row}pointing IS NOT NULL AND ({row}verdict = 'on' OR {row}verdict = 'off')"
     return ([f"CASE WHEN {ok} THEN {row}{c} ELSE '' END" for c in ("weights", "task", "method", "verdict")]
             + [f"({ok})", "1", f"({judged})", f"({judged} AND (({row}verdict = 'on') = ({row}pointing != 0)))"])
 
 
-def count_trigger(name: str, event: str, row: str, sign: str) -> str:
-    return (f"CREATE TRIGGER {name} AFTER {event} ON flags BEGIN INSERT INTO flag_counts VALUES "
-            f"({', '.join(counted(row))}) ON CONFLICT (weights, task, method, verdict, valid) DO UPDATE SET "
-            f"n = n {sign} 1, pointing_n = pointing_n {sign} excluded.pointing_n, agree = agree {sign} excluded.agree; END")
+def count_triggers(name: str, event: str, row: str, sign: str) -> list[str]:
+    """Two triggers, for flags the app understands and for the others: each flag's validity is tested once."""
+    ok = f"coalesce({valid(row)}, 0)"
+    judged = f"{row}pointing IS NOT NULL AND ({row}verdict = 'on' OR {row}verdict = 'off')"
+    understood = (f"{row}weights, {row}task, {row}method, {row}verdict, 1, 1, {judged}, "
+                  f"{judged} AND (({row}verdict = 'on') = ({row}pointing != 0))")
+    upsert = ("ON CONFLICT (weights, task, method, verdict, valid) DO UPDATE SET "
+              f"n = n {sign} 1, pointing_n = pointing_n {sign} excluded.pointing_n, agree = agree {sign} excluded.agree")
+    return [f"CREATE TRIGGER {name} AFTER {event} ON flags WHEN {ok} BEGIN "
+            f"INSERT INTO flag_counts VALUES ({understood}) {upsert}; END",
+            f"CREATE TRIGGER {name}_not_understood AFTER {event} ON flags WHEN NOT {ok} BEGIN "
+            f"INSERT INTO flag_counts VALUES ('', '', '', '', 0, 1, 0, 0) {upsert}; END"]
 
 
 # What the summary reads: counts per (weights, task, method, verdict), kept by triggers as flags come and go, so a
@@ -70,8 +82,55 @@ def count_trigger(name: str, event: str, row: str, sign: str) -> str:
 COUNTS = ["CREATE TABLE flag_counts (weights TEXT NOT NULL, task TEXT NOT NULL, method TEXT NOT NULL, "
           "verdict TEXT NOT NULL, valid INTEGER NOT NULL, n INTEGER NOT NULL, pointing_n INTEGER NOT NULL, "
           "agree INTEGER NOT NULL, PRIMARY KEY (weights, task, method, verdict, valid))",
-          count_trigger("flags_counted", "INSERT", "NEW.", "+"),
-          count_trigger("flags_uncounted", "DELETE", "OLD.", "-")]
+          *count_triggers("flags_counted", "INSERT", "NEW.", "+"),
+          *count_triggers("flags_uncounted", "DELETE", "OLD.", "-")]
+
+# What the agreement reads: each reviewer's latest verdict per view (flag_views), how many reviewers judged each
+# view (view_reviewers; a partial index finds the views of two or more) and each reviewer's verdict counts
+# (reviewer_counts), all kept by triggers. So agreement reads the shared views and a few counts, not every flag.
+VIEW = ("weights", "task", "method", "dataset", "case_id", "plane", "slice")
+VIEW_KEY = ", ".join(VIEW)
+
+
+def same_view(row: str, other: str = "", columns=VIEW) -> str:
+    return " AND ".join(f"{other}{c} = {row}{c}" for c in columns)
+
+
+def tally(table: str, key: tuple[str, ...], row: str, sign: str) -> str:
+    """SQL: add (`sign` '+') or take away one from `table`'s count n for the key's values in `row`."""
+    return (f"INSERT INTO {table} VALUES ({', '.join(row + c for c in key)}, {sign}1) ON CONFLICT "
+            f"({', '.join(key)}) DO UPDATE SET n = n {sign} 1;")
+
+
+REVIEWER_COUNT = ("weights", "task", "method", "reviewer", "verdict")
+LATEST = (f"SELECT {VIEW_KEY}, reviewer, verdict, id FROM flags WHERE {VALID} AND reviewer IS NOT NULL")
+VIEWS = [
+    f"CREATE TABLE flag_views ({VIEW_KEY}, reviewer, verdict, id INTEGER, PRIMARY KEY ({VIEW_KEY}, reviewer))"
+    " WITHOUT ROWID",
+    f"CREATE TABLE view_reviewers ({VIEW_KEY}, n INTEGER NOT NULL, PRIMARY KEY ({VIEW_KEY})) WITHOUT ROWID",
+    "CREATE INDEX view_reviewers_shared ON view_reviewers (n) WHERE n > 1",
+    f"CREATE TABLE reviewer_counts ({', '.join(REVIEWER_COUNT)}, n INTEGER NOT NULL, "
+    f"PRIMARY KEY ({', '.join(REVIEWER_COUNT)})) WITHOUT ROWID",
+    # the flags of one view and reviewer, newest first, when one of them is deleted
+    f"CREATE INDEX flags_by_view ON flags ({VIEW_KEY}, reviewer, id)",
+    "CREATE TRIGGER view_added AFTER INSERT ON flag_views BEGIN "
+    + tally("view_reviewers", VIEW, "NEW.", "+") + tally("reviewer_counts", REVIEWER_COUNT, "NEW.", "+") + " END",
+    "CREATE TRIGGER view_changed AFTER UPDATE OF verdict ON flag_views BEGIN "
+    + tally("reviewer_counts", REVIEWER_COUNT, "OLD.", "-") + tally("reviewer_counts", REVIEWER_COUNT, "NEW.", "+")
+    + " END",
+    "CREATE TRIGGER view_removed AFTER DELETE ON flag_views BEGIN "
+    + tally("view_reviewers", VIEW, "OLD.", "-") + tally("reviewer_counts", REVIEWER_COUNT, "OLD.", "-") + " END",
+    # a newer flag of a view replaces its reviewer's verdict
+    f"CREATE TRIGGER flags_viewed AFTER INSERT ON flags WHEN {valid('NEW.')} AND NEW.reviewer IS NOT NULL BEGIN "
+    f"INSERT INTO flag_views VALUES ({', '.join('NEW.' + c for c in VIEW)}, NEW.reviewer, NEW.verdict, NEW.id) "
+    f"ON CONFLICT ({VIEW_KEY}, reviewer) DO UPDATE SET verdict = excluded.verdict, id = excluded.id "
+    f"WHERE excluded.id > flag_views.id; END",
+    # a deleted flag that was its reviewer's latest for the view gives way to the one before it, if any
+    f"CREATE TRIGGER flags_unviewed AFTER DELETE ON flags BEGIN "
+    f"DELETE FROM flag_views WHERE id = OLD.id AND {same_view('OLD.')} AND reviewer = OLD.reviewer; "
+    f"INSERT INTO flag_views {LATEST} AND {same_view('OLD.')} AND reviewer = OLD.reviewer ORDER BY id DESC LIMIT 1 "
+    f"ON CONFLICT DO NOTHING; END",
+]
 
 
 SAVES_PER_MINUTE_PER_ADDRESS = 10
@@ -115,20 +174,30 @@ def migrate(db: sqlite3.Connection) -> None:
     if "reviewer" not in columns:  # version 4 and before: flags of an anonymous reviewer
         db.execute("ALTER TABLE flags ADD COLUMN reviewer TEXT NOT NULL DEFAULT 'anonymous'")
     # version 3 lacked the counts: made from the flags there, once
-    for old in ("TRIGGER IF EXISTS flags_counted", "TRIGGER IF EXISTS flags_uncounted", "TABLE IF EXISTS flag_counts"):
+    for old in ("TRIGGER IF EXISTS flags_counted", "TRIGGER IF EXISTS flags_uncounted",
+                "TRIGGER IF EXISTS flags_counted_not_understood", "TRIGGER IF EXISTS flags_uncounted_not_understood",
+                "TABLE IF EXISTS flag_counts"):
         db.execute(f"DROP {old}")
     for statement in COUNTS:
         db.execute(statement)
     each = ", ".join(f"{expression} AS c{i}" for i, expression in enumerate(counted()))
     db.execute(f"INSERT INTO flag_counts SELECT c0, c1, c2, c3, c4, COUNT(*), SUM(c6), SUM(c7) FROM "
                f"(SELECT {each} FROM flags) GROUP BY c0, c1, c2, c3, c4")
+    # version 5 lacked the views: made from the flags there, once (the triggers count them as they go in)
+    for old in ("TRIGGER IF EXISTS flags_viewed", "TRIGGER IF EXISTS flags_unviewed", "TABLE IF EXISTS flag_views",
+                "TABLE IF EXISTS view_reviewers", "TABLE IF EXISTS reviewer_counts", "INDEX IF EXISTS flags_by_view"):
+        db.execute(f"DROP {old}")
+    for statement in VIEWS:
+        db.execute(statement)
+    db.execute(f"INSERT INTO flag_views SELECT {VIEW_KEY}, reviewer, verdict, id FROM (SELECT *, ROW_NUMBER() OVER "
+               f"(PARTITION BY {VIEW_KEY}, reviewer ORDER BY id DESC) AS newest FROM ({LATEST})) WHERE newest = 1")
     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
 class FlagStore:
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self._agreement: tuple | None = None  # ((max id, count), agreement): recomputed after a new flag
+        self._agreement: tuple | None = None  # ((max id, flags counted), agreement): again after a change
 
     def connect(self) -> sqlite3.Connection:
         try:
@@ -229,47 +298,57 @@ class FlagStore:
         reviewers on the views both judged, and Fleiss' kappa over the views every reviewer judged, each with a
         95 % bootstrap interval and the number of shared views (fewer than MIN_SHARED: a note instead of a
         number). A view is (set, case, task, plane, slice, method, weights); a reviewer who judged it twice
-        counts with the latest verdict. Computed again only after a flag was added."""
+        counts with the latest verdict. Read from the tables SQLite keeps (the views two or more reviewers judged,
+        and counts), and computed again only after the flags changed."""
         if not self.path.is_file():
             return []
         with closing(self.connect()) as db:
             try:
-                last = db.execute("SELECT MAX(id), COUNT(*) FROM flags").fetchone()
-                if self._agreement is not None and self._agreement[0] == last:
+                version = db.execute("SELECT (SELECT MAX(id) FROM flags), (SELECT SUM(n) FROM flag_counts)").fetchone()
+                if self._agreement is not None and self._agreement[0] == version:
                     return self._agreement[1]
-                rows = db.execute(f"SELECT weights, task, method, dataset, case_id, plane, slice, reviewer, verdict "
-                                  f"FROM flags WHERE {VALID} ORDER BY id").fetchall()
+                counted = db.execute("SELECT weights, task, method, reviewer, verdict, n FROM reviewer_counts "
+                                     "WHERE n > 0").fetchall()
+                shared = db.execute(f"SELECT {', '.join('v.' + c for c in VIEW)}, v.reviewer, v.verdict FROM "
+                                    f"view_reviewers AS s JOIN flag_views AS v ON {same_view('s.', 'v.')} "
+                                    "WHERE s.n > 1").fetchall()
             except sqlite3.Error:
                 raise MRNetError("Flags are unavailable right now: their database is busy or damaged.") from None
-        verdicts: dict[tuple, dict[tuple, dict[str, str]]] = {}
-        for weights, task, method, dataset, case, plane, index, reviewer, verdict in rows:
-            verdicts.setdefault((weights, task, method), {}).setdefault((dataset, case, plane, index), {})[reviewer] = verdict
-        result = [agreement_of(key, views) for key, views in sorted(verdicts.items())]
-        self._agreement = (last, result)
+        counts: dict[tuple, dict[str, dict[str, int]]] = {}
+        for weights, task, method, reviewer, verdict, n in counted:
+            counts.setdefault((weights, task, method), {}).setdefault(reviewer, dict.fromkeys(VERDICTS, 0))[verdict] = n
+        views: dict[tuple, dict[tuple, dict[str, str]]] = {}
+        for weights, task, method, dataset, case, plane, index, reviewer, verdict in shared:
+            views.setdefault((weights, task, method), {}).setdefault((dataset, case, plane, index), {})[reviewer] = verdict
+        result = [agreement_of(key, views.get(key, {}), counts[key]) for key in sorted(counts)]
+        self._agreement = (version, result)
         return result
 
 
-def agreement_of(key: tuple, views: dict[tuple, dict[str, str]]) -> dict:
+def agreement_of(key: tuple, views: dict[tuple, dict[str, str]], counts: dict[str, dict[str, int]]) -> dict:
+    """One (weights, task, method)'s agreement from the views that two or more reviewers judged (`views`: each
+    view's latest verdict per reviewer) and every reviewer's verdict counts."""
     weights, task, method = key
-    reviewers = sorted({r for judged in views.values() for r in judged})
-    counts = {r: {v: sum(1 for judged in views.values() if judged.get(r) == v) for v in VERDICTS} for r in reviewers}
+    reviewers = sorted(counts)
+    # in one order whatever order SQLite gives: the bootstrap's intervals depend on it
+    views = {view: views[view] for view in sorted(views, key=lambda view: tuple(map(str, view)))}
     pairs = []
     for i, a in enumerate(reviewers):
         for b in reviewers[i + 1:]:
             shared = [(judged[a], judged[b]) for judged in views.values() if a in judged and b in judged]
             pair: dict = {"a": a, "b": b, "n": len(shared)}
             if len(shared) >= MIN_SHARED:
-                xs, ys = [x for x, _ in shared], [y for _, y in shared]
-                pair["kappa"] = cohen_kappa(xs, ys)
+                xs, ys = (np.array([CODES[pair[i]] for pair in shared]) for i in (0, 1))
+                pair["kappa"] = float(cohen_kappas(xs, ys, len(CODES), np.ones((1, len(shared))))[0])
                 pair["low"], pair["high"] = bootstrap_interval(
-                    lambda idx: cohen_kappa([xs[k] for k in idx], [ys[k] for k in idx]), len(shared))
+                    lambda draws: cohen_kappas(xs, ys, len(CODES), draws), len(shared))
             pairs.append(pair)
     everyone = [judged for judged in views.values() if len(reviewers) > 1 and all(r in judged for r in reviewers)]
     fleiss: dict = {"n": len(everyone), "reviewers": len(reviewers)}
     if len(reviewers) > 1 and len(everyone) >= MIN_SHARED:
-        table = [[sum(1 for v in judged.values() if v == c) for c in VERDICTS] for judged in everyone]
-        fleiss["kappa"] = fleiss_kappa(table)
-        fleiss["low"], fleiss["high"] = bootstrap_interval(lambda idx: fleiss_kappa([table[k] for k in idx]), len(table))
+        table = np.array([[sum(1 for v in judged.values() if v == c) for c in VERDICTS] for judged in everyone], float)
+        fleiss["kappa"] = float(fleiss_kappas(table, np.ones((1, len(table))))[0])
+        fleiss["low"], fleiss["high"] = bootstrap_interval(lambda draws: fleiss_kappas(table, draws), len(table))
     return {"weights": weights, "task": task, "method": method, "reviewers": counts, "pairs": pairs, "fleiss": fleiss}
 
 

@@ -160,27 +160,50 @@ def binomial_half_tail(k: int, n: int) -> float:
 def cohen_kappa(a: list, b: list) -> float:
     """Cohen's kappa of two raters' labels of the same items: (p_o - p_e) / (1 - p_e), p_e from each rater's own
     label frequencies. 1.0 when both give one and the same label throughout (no disagreement to chance)."""
-    n = len(a)
-    labels = sorted(set(a) | set(b))
-    observed = sum(x == y for x, y in zip(a, b)) / n
-    expected = sum((a.count(c) / n) * (b.count(c) / n) for c in labels)
-    return 1.0 if expected == 1 else (observed - expected) / (1 - expected)
+    labels = {label: i for i, label in enumerate(sorted(set(a) | set(b)))}
+    codes_a, codes_b = (np.array([labels[x] for x in rater]) for rater in (a, b))
+    return float(cohen_kappas(codes_a, codes_b, len(labels), np.ones((1, len(a))))[0])
+
+
+def cohen_kappas(a: np.ndarray, b: np.ndarray, labels: int, draws: np.ndarray) -> np.ndarray:
+    """cohen_kappa of label codes 0 .. labels-1 for each row of `draws` (resamples x items: how often each
+    resample draws each item), as sums weighted by the draws."""
+    n = draws.sum(axis=-1)
+    observed = draws @ (a == b) / n
+    expected = sum((draws @ (a == c)) * (draws @ (b == c)) for c in range(labels)) / n ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(expected == 1, 1.0, (observed - expected) / (1 - expected))
 
 
 def fleiss_kappa(counts) -> float:
     """Fleiss' kappa: `counts` (items x categories), how many raters gave each item each category, every item
     rated by the same number of raters (Fleiss 1971)."""
     table = np.asarray(counts, float)
-    raters = table.sum(axis=1)[0]
-    share = table.sum(axis=0) / table.sum()
-    per_item = ((table * (table - 1)).sum(axis=1)) / (raters * (raters - 1))
-    p_bar, p_e = per_item.mean(), float((share ** 2).sum())
-    return 1.0 if p_e == 1 else float((p_bar - p_e) / (1 - p_e))
+    return float(fleiss_kappas(table, np.ones((1, len(table))))[0])
+
+
+def fleiss_kappas(table: np.ndarray, draws: np.ndarray) -> np.ndarray:
+    """fleiss_kappa of `table` for each row of `draws` (resamples x items), as sums weighted by the draws."""
+    raters = table[0].sum()
+    per_item = (table * (table - 1)).sum(axis=1) / (raters * (raters - 1))
+    n = draws.sum(axis=-1)
+    p_bar = draws @ per_item / n
+    p_e = ((draws @ table / (n * raters)[:, None]) ** 2).sum(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(p_e == 1, 1.0, (p_bar - p_e) / (1 - p_e))
 
 
 def bootstrap_interval(statistic, n: int, resamples: int = 1000, seed: int = 0) -> tuple[float, float]:
-    """The 95 % percentile interval of `statistic(indices)` over `resamples` resamples of n items with
-    replacement (a fixed seed: the same flags give the same interval)."""
+    """The 95 % percentile interval of `statistic(draws)` over `resamples` resamples of n items with replacement
+    (a fixed seed: the same flags give the same interval). `statistic` takes a batch of resamples as `draws`
+    (resamples x n: how often each resample drew each item) and gives one value per resample; a batch holds at
+    most about 2 million draws."""
     rng = np.random.default_rng(seed)
-    values = sorted(statistic(rng.integers(0, n, n)) for _ in range(resamples))
+    batch = max(1, 2_000_000 // max(n, 1))
+    values: list[float] = []
+    while len(values) < resamples:
+        k = min(batch, resamples - len(values))
+        picked = rng.integers(0, n, (k, n)) + n * np.arange(k)[:, None]
+        values.extend(statistic(np.bincount(picked.ravel(), minlength=k * n).reshape(k, n).astype(float)))
+    values.sort()
     return float(values[int(0.025 * resamples)]), float(values[int(0.975 * resamples) - 1])
