@@ -8,7 +8,7 @@ from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, JPEG2000Los
 
 def dicom_bytes(pixels: np.ndarray, position, orientation=(0, 1, 0, 0, 0, -1), series_uid="1.2.3", series_number=1,
                 instance=1, echo=None, slope=None, intercept=None, syntax=ExplicitVRLittleEndian,
-                description="PD SAG", with_pixels=True) -> bytes:
+                description="PD SAG", with_pixels=True, tags: dict | None = None) -> bytes:
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = MRImageStorage
     meta.MediaStorageSOPInstanceUID = generate_uid()
@@ -25,6 +25,8 @@ def dicom_bytes(pixels: np.ndarray, position, orientation=(0, 1, 0, 0, 0, -1), s
     ds.ImagePositionPatient = [float(v) for v in position]
     ds.ImageOrientationPatient = [float(v) for v in orientation]
     ds.PixelSpacing = [0.6, 0.6]
+    for name, value in (tags or {}).items():  # e.g. PatientName, PatientID
+        setattr(ds, name, value)
     if echo is not None:
         ds.EchoNumbers = echo
     if slope is not None:

@@ -57,7 +57,8 @@ def stop(proc, log):
 # settings that only the app's state reads (mrnet.app.context): an in-process app can take them as its own
 IN_PROCESS_SETTINGS = {"MRNET_WEIGHTS", "MRNET_AUTH", "MRNET_USERS", "MRNET_MCP", "MRNET_SHARE", "MRNET_DATA",
                        "MRNET_DATA_SPLIT", "MRNET_SCORES", "MRNET_FLAGS", "MRNET_COMPARE", "MRNET_COMPARE_SCORES",
-                       "MRNET_CONCURRENCY", "MRNET_KEPT_ANALYSES_MB", "MRNET_MAX_ZIPS_MB"}
+                       "MRNET_CONCURRENCY", "MRNET_KEPT_ANALYSES_MB", "MRNET_MAX_ZIPS_MB", "MRNET_SHARE_DAYS",
+                       "MRNET_SHARE_MB", "MRNET_SHARES"}
 
 
 class InProcess:

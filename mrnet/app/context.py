@@ -31,6 +31,7 @@ from mrnet.sets.phantom_set import SCORES as PHANTOM_SCORES
 from mrnet.sets.phantom_set import phantom_cases
 from mrnet.sets.samples import BY_KEY, sample_file
 from mrnet.sets.scores import weights_digest
+from mrnet.sets.shares import ShareStore
 
 # The weights each app's analyses use, by the app's id: the function that runs the model takes the id, not the
 # weights, so that on a ZeroGPU Space only an id crosses into the GPU worker (it forks with this table filled).
@@ -98,6 +99,7 @@ class Context:
     tables: dict[str, dict]          # what the Cases view draws of each set (they do not change while the app runs)
     flags: FlagStore
     saves: SaveLimit
+    shares: ShareStore               # uploads their visitors chose to share (MRNET_SHARE_DAYS, MRNET_SHARE_MB)
     pixels: PixelStore               # the viewer's slices, fetched by the browser as files
     kept: KeptAnalyses               # each session's analysis, for its zip and flags, within one bound
     zips: ZipFolder                  # the zips, one per session, within one bound
@@ -171,6 +173,7 @@ def create_context(config: Settings | None = None, compute: Compute | None = Non
         settings=config, resolved=resolved, compare=compare, analyzer=analyzer, sets=sets, sets_problem=problem,
         browser=browser, tables={name: table_payload(item) for name, item in sets.items()},
         flags=FlagStore(config.flags), saves=SaveLimit(), pixels=pixels,
+        shares=ShareStore(config.shares or Path(config.flags).parent / "shares", config.share_days, config.share_mb),
         kept=KeptAnalyses(config.kept_analyses_mb * 2**20),
         zips=ZipFolder(cache / f"mrnet-zips-{uuid.uuid4().hex}", config.max_zips_mb * 2**20),  # served, not copied
         samples=SampleAnswers(sample_answer),

@@ -15,6 +15,7 @@ import atexit
 import importlib.util
 import signal
 import sys
+import time
 import urllib.parse
 import uuid
 from dataclasses import dataclass
@@ -60,10 +61,15 @@ FLAG_COLUMNS = ["dataset", "case_id", "task", "plane", "slice", "method", "verdi
 class Session:
     """One visitor's screen: the key of its analysis among the kept ones (Context.kept: what draws the zip and what
     a flag judges; the viewer draws in the browser), and the labelled set's case it is (None for an upload or a sample:
-    those are never linked or flagged)."""
+    those are never flagged), or the upload it is (which its visitor may share)."""
     analysis: str                         # the key of its analysis in Context.kept
     case: tuple[str, str] | None = None   # (set name, case id)
     compared: bool = False                # the viewer may show the second weights' maps (compare mode)
+    upload: str = ""                      # an upload's viewer payload id: the exam its visitor may share
+
+
+def utc(seconds: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(seconds))
 
 
 def upload_path(item) -> str:
@@ -117,6 +123,7 @@ class Page:
         if files:
             analysis = self.analyze_exam(lambda: self.uploaded_exam(files))
             payload, truth = viewer_payload(analysis, store=self.ctx.pixels), None
+            session = Session(self.ctx.kept.put(analysis), upload=payload["id"])
         else:
             sample = BY_TITLE.get(sample_title) if isinstance(sample_title, str) else None
             if sample is None:
@@ -127,8 +134,15 @@ class Page:
                 raise gr.Error(html_text(exc)) from None
             # a new id: the viewer draws it as a new analysis (it refetches slices that failed before)
             payload, truth = {**payload, "id": uuid.uuid4().hex}, sample.truth or None
-        return {self.session: Session(self.ctx.kept.put(analysis)), self.predictions: predictions_markdown(analysis, truth),
-                self.viewer: gr.update(value=View.of(None, analysis).to_dict(), data=payload)}
+            session = Session(self.ctx.kept.put(analysis))
+        return {self.session: session, self.predictions: predictions_markdown(analysis, truth),
+                self.viewer: gr.update(value=View.of(None, analysis).to_dict(), data=payload),
+                **self.share_offer(bool(session.upload))}
+
+    def share_offer(self, shareable: bool) -> dict:
+        """The Share button, shown for an upload when sharing is on; the dialog and the last share's links go."""
+        return {self.share_button: gr.update(visible=shareable and self.ctx.shares.enabled),
+                self.share_panel: gr.update(visible=False), self.share_links: gr.Markdown(visible=False)}
 
     def browse(self, dataset: str | None, case: str | None, compare: bool = False) -> Opened:
         try:
@@ -141,7 +155,7 @@ class Page:
         the viewer's data in compare mode)."""
         return {self.session: Session(self.ctx.kept.put(opened.analysis), (opened.dataset, opened.case), compared=payload is not None),
                 self.predictions: predictions_markdown(opened.analysis, opened.truth or None),
-                self.viewer: gr.update(value=view, data=payload or opened.payload)}
+                self.viewer: gr.update(value=view, data=payload or opened.payload), **self.share_offer(False)}
 
     def compared_payload(self, opened: Opened, wait: bool = True) -> dict:
         """A's viewer data with the second weights' maps of the same case: waited for, or (`wait=False`) marked as
@@ -219,6 +233,11 @@ class Page:
                 self.flag_note: problem}
         if "sample" in params and "case" not in params:
             return {**base, **await asyncio.to_thread(self.linked_sample, params)}
+        if "share" in params and "case" not in params:
+            async with self.links_shown:
+                return {**base, **await asyncio.to_thread(self.linked_share, params)}
+        if "stop" in params and "case" not in params:  # the stop-sharing link asks first (a link preview never stops it)
+            return {**base, self.stop_panel: gr.update(visible=True), self.stop_token: params["stop"]}
         if "case" not in params:
             if compare:
                 base[self.cases_view] = gr.update(data=self.ctx.tables[default], value={"dataset": default, "compare": True})
@@ -253,6 +272,72 @@ class Page:
         return {self.session: Session(self.ctx.kept.put(analysis)), self.sample: gr.Dropdown(value=sample.title),
                 self.predictions: predictions_markdown(analysis, sample.truth or None), self.link_note: note,
                 self.viewer: gr.update(value=parsed.to_dict(), data={**payload, "id": uuid.uuid4().hex})}
+
+    def linked_share(self, params: dict) -> dict:
+        """A shared upload's link (?share=TOKEN&task=...): its kept pixels analysed with the current weights and shown
+        in that view; an unknown, stopped or expired token gets one and the same sentence."""
+        try:
+            shared = self.ctx.shares.open(params.get("share"))
+            analysis = self.ctx.analyzer.first(shared.exam)
+        except MRNetError as exc:
+            return {self.link_note: gr.Markdown(f"⚠️ {markdown_text(exc)}", visible=True)}
+        parsed, unread = View.from_link(params, analysis)
+        notes = [f"A shared exam ({shared.public}): kept on this server until {utc(shared.expires)}, unless its sharer "
+                 "stops sharing it first."]
+        if shared.weights != self.ctx.weights_id:
+            notes.append("⚠️ The weights changed since this exam was shared: these are the current weights' results.")
+        if unread:
+            notes.append(f"⚠️ Part of this link was not understood ({', '.join(unread)}); the exam opens with its "
+                         "defaults there.")
+        payload = viewer_payload(analysis, store=self.ctx.pixels, link={"share": params["share"]})
+        return {self.session: Session(self.ctx.kept.put(analysis)), self.link_note: gr.Markdown(" ".join(notes), visible=True),
+                self.predictions: predictions_markdown(analysis, None),
+                self.viewer: gr.update(value=parsed.to_dict(), data=payload)}
+
+    def ask_to_share(self) -> dict:
+        return {self.share_panel: gr.update(visible=True)}
+
+    def not_shared(self) -> dict:
+        return {self.share_panel: gr.update(visible=False)}
+
+    @released
+    def share_exam(self, state: Session | None, request: gr.Request) -> dict:
+        """The visitor confirmed: their upload's pixels are kept under a new token, and its two links are shown once."""
+        if not state or not state.upload:
+            raise gr.Error("Only an exam you uploaded is shared here; a case or a sample has a link of its own.")
+        analysis = self.kept_analysis(state)
+        try:
+            share = self.ctx.shares.create(analysis.exam, self.ctx.weights_id, request.client.host if request.client else "")
+        except MRNetError as exc:
+            raise gr.Error(html_text(exc)) from None
+        links = (f"**Shared until {utc(share.expires)}.** [View link](?share={share.token}): anyone with it can open "
+                 f"this exam{self.login_words()}. [Stop-sharing link](?stop={share.stop_token}): it deletes the shared "
+                 "exam at once. Keep it now: it is shown only here, once.")
+        return {self.share_links: gr.Markdown(links, visible=True), self.share_panel: gr.update(visible=False),
+                self.share_button: gr.update(visible=False),
+                self.viewer: gr.update(data={"id": state.upload, "link": {"share": share.token}})}
+
+    @released
+    def stop_sharing(self, token) -> dict:
+        try:
+            public = self.ctx.shares.stop(token)
+        except MRNetError as exc:
+            return {self.stop_note: gr.Markdown(f"⚠️ {markdown_text(exc)}", visible=True),
+                    self.stop_button: gr.update(visible=False)}
+        return {self.stop_note: gr.Markdown(f"Sharing stopped: the shared exam ({public}) is deleted from this server, "
+                                            "and its view link no longer opens.", visible=True),
+                self.stop_button: gr.update(visible=False)}
+
+    def login_words(self) -> str:
+        return " after logging in to this app" if self.ctx.settings.auth or self.ctx.settings.users else ""
+
+    def share_words(self) -> str:
+        """What Share keeps, where, for how long and who can open it: said before anything is kept."""
+        days = self.ctx.settings.share_days
+        return (f"**Share this exam?** This server then keeps its pixels (the planes as the app read them: no file "
+                f"names, no DICOM header text) for {days} day{'s' if days != 1 else ''}, or until you stop sharing. "
+                f"Anyone with the view link can open it{self.login_words()} and see its results. You get a view link "
+                "and a stop-sharing link; the stop-sharing link is shown only once.")
 
     def linked_case(self, params: dict, opened: Opened, compare: bool, base: dict) -> dict:
         """open_link's outputs for a case that is ready (and, in compare mode, its second weights' maps)."""
@@ -389,6 +474,27 @@ def build_cases_tab(page: Page) -> None:
         page.cases_view = CasesView(elem_id="cases")
 
 
+def build_share(page: Page) -> None:
+    """An upload's Share button and its dialog (nothing is kept before Share is pressed), then its links."""
+    page.share_button = gr.Button("Share this exam…", visible=False, elem_id="share")
+    with gr.Group(visible=False, elem_id="share-panel") as page.share_panel:
+        gr.Markdown(page.share_words())
+        with gr.Row():
+            page.share_confirm = gr.Button("Share", variant="primary", elem_id="share-confirm")
+            page.share_cancel = gr.Button("Cancel", elem_id="share-cancel")
+    page.share_links = gr.Markdown(visible=False, elem_id="share-links")
+
+
+def build_stop_panel(page: Page) -> None:
+    """What a stop-sharing link opens, at the top of the page: it asks first, then deletes."""
+    page.stop_token = server_state("")
+    with gr.Group(visible=False, elem_id="stop-panel") as page.stop_panel:
+        gr.Markdown("**Stop sharing this exam?** Its pixels are deleted from this server at once, and its view link "
+                    "stops working for everyone.")
+        page.stop_button = gr.Button("Stop sharing", variant="stop", elem_id="stop-sharing")
+        page.stop_note = gr.Markdown(visible=False, elem_id="stop-note")
+
+
 def build_review(page: Page) -> None:
     with gr.Accordion("Review: is the CAM on the lesion? (cases of a labelled set; saved with the view on screen)",
                       open=True, elem_id="review"):
@@ -404,13 +510,20 @@ def build_review(page: Page) -> None:
 
 def wire(page: Page, demo: gr.Blocks) -> None:
     p = page
-    p.run.click(p.run_analysis, [p.files, p.sample], [p.session, p.predictions, p.viewer], api_visibility="private")
-    p.cases_view.open(p.open_case, None, [p.session, p.predictions, p.viewer], api_visibility="private")
+    offer = [p.share_button, p.share_panel, p.share_links]
+    p.run.click(p.run_analysis, [p.files, p.sample], [p.session, p.predictions, p.viewer, *offer],
+                api_visibility="private")
+    p.cases_view.open(p.open_case, None, [p.session, p.predictions, p.viewer, *offer], api_visibility="private")
+    p.share_button.click(p.ask_to_share, None, [p.share_panel], api_visibility="private")
+    p.share_cancel.click(p.not_shared, None, [p.share_panel], api_visibility="private")
+    p.share_confirm.click(p.share_exam, [p.session], [*offer, p.viewer], api_visibility="private")
+    p.stop_button.click(p.stop_sharing, [p.stop_token], [p.stop_note, p.stop_button], api_visibility="private")
     p.dataset_choice.change(p.choose_set, [p.dataset_choice], [p.cases_view], api_visibility="private")
     p.flag_button.click(p.save_flag, [p.session, p.viewer, p.flag_verdict, p.flag_comment],
                         [p.flag_note, p.flags_table, p.flags_said, p.flag_comment], api_visibility="private")
     demo.load(p.open_link, None, [p.session, p.predictions, p.viewer, p.tabs, p.dataset_choice, p.cases_view,
-                                  p.link_note, p.flags_table, p.flags_said, p.flag_note, p.sample],
+                                  p.link_note, p.flags_table, p.flags_said, p.flag_note, p.sample, *offer,
+                                  p.stop_panel, p.stop_token],
               api_visibility="private", concurrency_limit=None)
     p.zip_button.click(p.on_download, [p.session, p.viewer], [p.zip_file], api_visibility="private")
     # API only: named, typed endpoints for gradio_client and, with MRNET_MCP=1, an assistant's tools
@@ -431,8 +544,10 @@ def build_demo(ctx: Context) -> gr.Blocks:
             build_exam_tab(page)
             build_cases_tab(page)
         page.link_note = gr.Markdown(visible=False, elem_id="link-note")
+        build_stop_panel(page)
         page.predictions = gr.Markdown(elem_id="predictions")
         page.viewer = SliceViewer(elem_id="viewer")
+        build_share(page)
         build_review(page)
         with gr.Row():
             page.zip_button = gr.Button("Prepare zip: every overlay PNG (the viewer's method and opacity) + JSON report",

@@ -19,7 +19,7 @@ let wl = { center: 127.5, width: 255 };
 let wlTable = identityTable();
 let swipeX = 128;
 let outline = false;      // outline the true lesion (cases of sets with masks)
-const LINK_KEYS = ["sample", "dataset", "case", "task", "method", "plane", "slice", "maps"];
+const LINK_KEYS = ["sample", "share", "dataset", "case", "task", "method", "plane", "slice", "maps"];
 const MAPS = ["a", "b", "ab"];
 let syncTimer = null;
 let touchMode = "slices"; // what one finger does on the image: "slices" or "wl" (window/level)
@@ -201,13 +201,15 @@ function syncSoon() {
   syncTimer = setTimeout(() => { props.value = JSON.parse(JSON.stringify(view)); syncLink(); }, 200);
 }
 
-// The URL names the view of a labelled set's case or of a sample (never an upload's: it has no link).
+// The URL names the view of a labelled set's case, a sample or a shared upload (an upload has no link until
+// its visitor shares it).
 function syncLink() {
   const url = new URL(window.location.href);
   for (const key of LINK_KEYS) url.searchParams.delete(key);
   const link = data && data.link;
   if (link) {
     if (link.sample) url.searchParams.set("sample", link.sample);
+    if (link.share) url.searchParams.set("share", link.share);
     if (link.dataset) url.searchParams.set("dataset", link.dataset);
     if (link.case) url.searchParams.set("case", link.case);
     url.searchParams.set("task", view.task);
@@ -663,11 +665,15 @@ root.querySelector(".mrv-copy").addEventListener("click", async () => {
 
 // Each analysis starts at once and stops the one before it (its transfers are aborted, its results dropped);
 // whatever happened to a previous load, the next one runs. A payload of the analysis already shown (compare
-// mode's second weights arriving) only adds its maps.
+// mode's second weights arriving) only adds its maps, or the link of an exam just shared.
 let loads = 0, transfers = null, loadingId = null;
 const reload = () => {
   if (props.data && props.data.id && props.data.id === loadingId) {
-    if (data && data.id === loadingId) {
+    if (data && data.id === loadingId && props.data.link !== undefined) {  // the exam was shared: its link
+      data.link = props.data.link;
+      syncLink();
+    }
+    if (data && data.id === loadingId && props.data.compare !== undefined) {
       const id = data.id;
       decodedComparison(props.data.compare).then((part) => {
         if (!data || data.id !== id) return;  // a newer analysis came meanwhile
@@ -678,7 +684,8 @@ const reload = () => {
     }
     return;  // a load still under way reads props.data when it gets there
   }
-  if (props.data && !props.data.planes && props.data.compare) return;  // B's maps for an analysis no longer shown
+  // B's maps, or a share's link, for an analysis no longer shown
+  if (props.data && !props.data.planes && (props.data.compare || props.data.link)) return;
   loadingId = props.data && props.data.id;
   const generation = ++loads;
   if (transfers) transfers.abort();
