@@ -3,7 +3,15 @@ import numpy as np
 import pytest
 
 from mrnet.core.analysis import sigmoid
-from mrnet.toolchain.faithfulness import RANDOM_ORDERS, deletion_auc, deletion_curve, deletion_scores, rankings
+from mrnet.toolchain.faithfulness import (
+    RANDOM_ORDERS,
+    deletion_auc,
+    deletion_curve,
+    deletion_scores,
+    insertion_aucs,
+    insertion_curve,
+    rankings,
+)
 
 
 def one_decisive_slice():
@@ -24,6 +32,18 @@ def test_removing_the_decisive_slice_first_drops_the_probability_at_once():
     late = deletion_curve(pooled, weight, 0.0, np.array([0, 1, 3, 4, 2]))
     assert deletion_auc(late) > deletion_auc(curve)  # the decisive slice removed last: the worst possible order
     np.testing.assert_allclose(late, np.full(5, sigmoid(5.0)))
+
+
+def test_inserting_the_decisive_slice_first_gives_the_whole_probability_at_once():
+    """The insertion test: the exam rebuilt from the first slice of an order; its last point is the whole exam."""
+    pooled, weight, contributions = one_decisive_slice()
+    first = insertion_curve(pooled, weight, 0.0, np.array([2, 0, 1, 3, 4]))
+    np.testing.assert_allclose(first, np.full(5, sigmoid(5.0)))
+    last = insertion_curve(pooled, weight, 0.0, np.array([0, 1, 3, 4, 2]))
+    np.testing.assert_allclose(last, np.array([sigmoid(x) for x in (0.1, 0.1, 0.1, 0.1, 5.0)]))
+    scores = insertion_aucs(pooled, weight, 0.0, {"exact": contributions})
+    assert scores["exact"] == pytest.approx(sigmoid(5.0)) and scores["classic"] == pytest.approx(scores["exact"])
+    assert np.mean(last) < scores["random"] < scores["exact"]   # random orders sit between the best and the worst
 
 
 def test_exact_attribution_ranks_best_and_random_sits_between():

@@ -122,7 +122,10 @@ def test_layout_tiny_train_and_evaluate(tmp_path):
     positives = sum(int(r.split(",")[1]) for rows in labels.values() for r in rows)
     assert positives > 0 and report["pointing_game_n"] == positives  # every lesion-positive (exam, task) pair
     assert set(report["pointing_game"]) == set(METHODS) and 0 <= report["pointing_game_ceiling"] <= 1
-    assert set(report["deletion_auc"]) == set(TASKS)
+    assert set(report["deletion_auc"]) == set(TASKS) and set(report["insertion_auc"]) == set(TASKS)
+    for task, scores in report["insertion_auc"].items():  # the same pairs as deletion's
+        assert (scores is None) == (report["deletion_auc"][task] is None)
+        assert scores is None or (scores["n"] == report["deletion_auc"][task]["n"] and 0 <= scores["random"] <= 1)
     for scores in filter(None, report["deletion_auc"].values()):  # tasks with a true positive in 3 exams
         assert set(scores) == {*METHODS, "random", "n"} and all(0 <= scores[m] <= 1 for m in
                                                                     (*METHODS, "random"))
@@ -148,6 +151,8 @@ def test_layout_tiny_train_and_evaluate(tmp_path):
     for task, scores in report["deletion_auc"].items():
         if scores:
             assert " | ".join(f"{scores[m]:.3f}" for m in (*METHODS, "random")) + f" | {scores['n']} |" in card
+            inserted = report["insertion_auc"][task]
+            assert " | ".join(f"{inserted[m]:.3f}" for m in (*METHODS, "random")) + f" | {inserted['n']} |" in card
             curves = report["deletion_curves"][task]
             assert all(len(c) == 21 and 0 <= min(c) <= max(c) <= 1 for c in curves.values())
     # the README's figures from the recorded evaluation: the deletion curves, and the randomization strip

@@ -86,7 +86,7 @@ def pointing_game_lines(evaluation: dict) -> list[str]:
     return lines
 
 
-def deletion_lines(deletion: dict) -> list[str]:
+def deletion_lines(deletion: dict, insertion: dict | None = None) -> list[str]:
     rankings = [k for k in next(v for v in deletion.values() if v) if k != "n"]
     lines = ["Deletion test (lower is more faithful): over true positives, the decisive plane's slices are dropped "
              "one at a time in each explanation's order and the mean probability over the curve is reported "
@@ -94,6 +94,12 @@ def deletion_lines(deletion: dict) -> list[str]:
              "| task | " + " | ".join(rankings) + " | pairs |", "|---" * (len(rankings) + 2) + "|"]
     lines += [f"| {TASK_TITLES.get(t, t)} | " + " | ".join(f"{v[r]:.3f}" for r in rankings) + f" | {v['n']} |"
               for t, v in deletion.items() if v]
+    if insertion and any(insertion.values()):
+        lines += ["", "Insertion test (higher is more faithful): the same pairs, the exam rebuilt slice by slice from "
+                  "each order's first.", "",
+                  "| task | " + " | ".join(rankings) + " | pairs |", "|---" * (len(rankings) + 2) + "|"]
+        lines += [f"| {TASK_TITLES.get(t, t)} | " + " | ".join(f"{v[r]:.3f}" for r in rankings) + f" | {v['n']} |"
+                  for t, v in insertion.items() if v]
     return lines + [""]
 
 
@@ -149,7 +155,7 @@ def evaluation_section(evaluation: dict | None) -> list[str]:
     if evaluation.get("pointing_game"):
         lines += pointing_game_lines(evaluation)
     if any(evaluation.get("deletion_auc", {}).values()):
-        lines += deletion_lines(evaluation["deletion_auc"])
+        lines += deletion_lines(evaluation["deletion_auc"], evaluation.get("insertion_auc"))
     if evaluation.get("randomization"):
         lines += randomization_lines(evaluation["randomization"])
     if evaluation.get("compared"):
@@ -206,7 +212,7 @@ def summary(report: dict) -> dict:
     return {"n": report.get("n"), "weights": report.get("weights"),
             "auc": {t: a.get("fused") for t, a in report.get("auc", {}).items()},
             "pointing_game_by_tolerance": report.get("pointing_game_by_tolerance"),
-            "deletion_auc": report.get("deletion_auc"),
+            "deletion_auc": report.get("deletion_auc"), "insertion_auc": report.get("insertion_auc"),
             "randomization_verdict": (report.get("randomization") or {}).get("verdict")}
 
 

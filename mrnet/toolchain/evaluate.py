@@ -18,6 +18,8 @@ CAMs point, and whether the explanations are faithful to the model. The JSON rep
   (additive methods: their slice contributions; classic: its per-slice score) and in random orders (`random`,
   mean of 10); lower is more faithful. `n`: the pairs. `deletion_curves`: the mean curves, read at 21 removed
   fractions of the exam (0, 0.05, ..., 1).
+- `insertion_auc`: the same pairs and orders, the other way round: the exam rebuilt from each order's first slice
+  on; the mean probability over the curve, higher is more faithful.
 - `randomization`: the cascading model-randomization check on the first `--randomization-exams` exams: per
   method and layer (head first, then conv5 down to conv1, cumulatively) the mean Spearman correlation and
   SSIM to the trained model's maps (`layers`), `chance` (the same measures between two different exams' maps),
@@ -40,7 +42,16 @@ from mrnet.core.pointing import DILATE_PX, cell_centre_in_zone, hit_zone, pointi
 from mrnet.sets.metrics import auc
 from mrnet.toolchain.card import summary, write_card
 from mrnet.toolchain.dataset import fit_logistic, read_split
-from mrnet.toolchain.faithfulness import CASCADE, CHANCE_MARGIN, cascade, deletion_aucs, deletion_curves, on_fractions, similarity
+from mrnet.toolchain.faithfulness import (
+    CASCADE,
+    CHANCE_MARGIN,
+    cascade,
+    deletion_aucs,
+    deletion_curves,
+    insertion_aucs,
+    on_fractions,
+    similarity,
+)
 
 TIGHT_PX = 10       # the pointing game is also reported at this tolerance (key pointing_game_by_tolerance)
 HIST_BINS = 32
@@ -112,6 +123,7 @@ def run_evaluate(data, weights, split_name: str = "valid", progress: bool = True
     kept = []                                                 # the first exams' analyses, for randomization
     deletion = {t: [] for t in tasks}                         # (exam, task) true positive, decisive plane: AUCs
     deletion_mean_curves = {t: [] for t in tasks}             # ... and the curves on a common x axis
+    insertion = {t: [] for t in tasks}                        # ... and the insertion test's AUCs
     heads = {p: dict(zip(entry.tasks, model.classifier.weight.detach().float().cpu().numpy()))
              for p in planes for entry, model in weights.for_plane(p)}
     for i in tqdm(range(len(split.ids)), disable=not progress, desc="evaluate"):
@@ -129,6 +141,7 @@ def run_evaluate(data, weights, split_name: str = "valid", progress: bool = True
                 shares = {m: r.maps[m].mean(axis=(-2, -1)) for m, spec in METHODS.items() if spec.additive}
                 curves = deletion_curves(r.pooled, heads[result.decisive_plane][t], r.bias, shares, seed=i)
                 deletion[t].append(deletion_aucs(curves))
+                insertion[t].append(insertion_aucs(r.pooled, heads[result.decisive_plane][t], r.bias, shares, seed=i))
                 deletion_mean_curves[t].append({m: np.mean([on_fractions(c) for c in cs], axis=0)
                                                 for m, cs in curves.items()})
         masks = {p: split.mask(p, i) for p in planes}
@@ -158,6 +171,8 @@ def run_evaluate(data, weights, split_name: str = "valid", progress: bool = True
     }
     report["deletion_auc"] = {t: ({m: round(float(np.mean([d[m] for d in rows])), 4) for m in rows[0]}
                                   | {"n": len(rows)} if rows else None) for t, rows in deletion.items()}
+    report["insertion_auc"] = {t: ({m: round(float(np.mean([d[m] for d in rows])), 4) for m in rows[0]}
+                                   | {"n": len(rows)} if rows else None) for t, rows in insertion.items()}
     report["deletion_curves"] = {t: {m: [round(float(v), 4) for v in np.mean([c[m] for c in rows], axis=0)]
                                      for m in rows[0]} if rows else None for t, rows in deletion_mean_curves.items()}
     pair_hits = tolerance_hits[dilate_px]

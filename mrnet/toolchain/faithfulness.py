@@ -1,6 +1,8 @@
 """Is an explanation faithful to the model? The deletion test (Petsiuk et al., RISE, BMVC 2018), adapted to
 MRNet's slices: remove the slices an explanation ranks highest, one at a time, and watch the probability fall.
 A faithful ranking makes it fall fastest: its deletion AUC (the mean probability over the curve) is lowest.
+The insertion test is the other half: rebuild the exam from the top-ranked slice on; the faithful ranking makes
+the probability rise fastest (highest insertion AUC).
 
 How a slice is removed: it is dropped from the exam. MRNet's max over slices then runs over the slices that are
 left, so the model sees a shorter exam of real slices - no black or blurred filler slice that would itself be
@@ -30,6 +32,13 @@ def deletion_curve(pooled: np.ndarray, weight: np.ndarray, bias: float, order: n
     return np.array([sigmoid(float(weight @ pooled[order[k:]].max(axis=0)) + bias) for k in range(n)])
 
 
+def insertion_curve(pooled: np.ndarray, weight: np.ndarray, bias: float, order: np.ndarray) -> np.ndarray:
+    """The insertion test's curve (RISE's other half): the exam rebuilt from the top of `order`, one slice at a
+    time. -> (S,) probabilities with the first 1, 2, ..., S slices of `order` (the last is the whole exam).
+    A faithful ranking makes it rise fastest: its insertion AUC (the curve's mean) is highest."""
+    return np.array([sigmoid(float(weight @ pooled[order[:k + 1]].max(axis=0)) + bias) for k in range(len(order))])
+
+
 def deletion_auc(curve: np.ndarray) -> float:
     """The mean of the curve (the area under it with the removed fraction on [0, 1))."""
     return float(np.mean(curve))
@@ -48,6 +57,15 @@ def deletion_curves(pooled: np.ndarray, weight: np.ndarray, bias: float, contrib
                     seed: int = 0) -> dict[str, list[np.ndarray]]:
     """Each ranking's deletion curves for one exam, plane and task (random: one per order)."""
     return {name: [deletion_curve(pooled, weight, bias, o) for o in (order if isinstance(order, list) else [order])]
+            for name, order in rankings(pooled, weight, contributions, seed).items()}
+
+
+def insertion_aucs(pooled: np.ndarray, weight: np.ndarray, bias: float, contributions: dict[str, np.ndarray],
+                   seed: int = 0) -> dict[str, float]:
+    """Insertion AUC per ranking for one exam, plane and task (random: the mean over its orders, the same orders
+    as the deletion test's for the same seed)."""
+    return {name: float(np.mean([np.mean(insertion_curve(pooled, weight, bias, o))
+                                 for o in (order if isinstance(order, list) else [order])]))
             for name, order in rankings(pooled, weight, contributions, seed).items()}
 
 
