@@ -53,6 +53,22 @@ CSS = (".notice {border-left: 4px solid #d97706; padding: 6px 12px; background: 
        "#predictions table, #flags-summary table {display: block; overflow-x: auto; max-width: 100%;}"
        "#predictions th, #predictions td, #flags-summary th, #flags-summary td "
        "{white-space: nowrap; word-break: normal; overflow-wrap: normal;}")
+# Gradio's Soft theme with text dark enough for WCAG AA (4.5:1; axe-core in tests/test_accessibility.py): its
+# labels, hints and primary buttons are indigo 500 or grey 400, from 2.5:1 to 4.47:1 against their backgrounds
+def theme() -> gr.themes.Base:
+    return gr.themes.Soft().set(
+        block_label_text_color="*primary_700", block_title_text_color="*primary_700",
+        body_text_color_subdued="*neutral_600", button_primary_background_fill="*primary_700",
+        button_primary_background_fill_hover="*primary_800", button_primary_background_fill_dark="*primary_700",
+        color_accent="*primary_700")
+# The tables that scroll sideways on a phone (CSS above) take the keyboard's focus, so they can be scrolled without
+# a pointer (WCAG's scrollable-region-focusable); Gradio's Markdown keeps no tabindex of its own.
+FOCUSABLE_TABLES = """() => {
+  const focusable = () => document.querySelectorAll("#predictions table, #flags-summary table").forEach(
+    (table) => { if (!table.hasAttribute("tabindex")) table.setAttribute("tabindex", "0"); });
+  new MutationObserver(focusable).observe(document.body, {childList: true, subtree: true});
+  focusable();
+}"""
 FLAG_COLUMNS = ["dataset", "case_id", "task", "plane", "slice", "method", "verdict", "comment", "weights", "created",
                 "pointing", "reviewer"]
 
@@ -66,6 +82,12 @@ class Session:
     case: tuple[str, str] | None = None   # (set name, case id)
     compared: bool = False                # the viewer may show the second weights' maps (compare mode)
     upload: str = ""                      # an upload's viewer payload id: the exam its visitor may share
+
+
+def flags_table(rows: list[list]) -> dict:
+    """The recent flags, shown once there are some (an empty table on a phone is a scrolling box with nothing
+    to focus)."""
+    return gr.update(value=rows, visible=bool(rows))
 
 
 def utc(seconds: float) -> str:
@@ -229,7 +251,7 @@ class Page:
         rows, said, problem = await asyncio.to_thread(self.flag_rows)
         compare = params.get("compare") == "1" and self.ctx.compare is not None  # the link had compare mode on
         default = self.ctx.browser.default
-        base = {self.flags_table: rows, self.flags_said: said, self.cases_view: gr.update(data=self.ctx.tables[default]),
+        base = {self.flags_table: flags_table(rows), self.flags_said: said, self.cases_view: gr.update(data=self.ctx.tables[default]),
                 self.flag_note: problem}
         if "sample" in params and "case" not in params:
             return {**base, **await asyncio.to_thread(self.linked_sample, params)}
@@ -385,7 +407,7 @@ class Page:
         whose = f" of {self.ctx.names[judged]}" if state.compared else ""
         return {self.flag_note: markdown_text(f"Saved: case {case}, {task}, {plane} slice {index}, {method}{whose} — "
                                          f"{VERDICTS[verdict]} ({flag.created}).{cut}") + (f"\n\n{problem}" if problem else ""),
-                self.flags_table: rows, self.flags_said: said, self.flag_comment: ""}
+                self.flags_table: flags_table(rows), self.flags_said: said, self.flag_comment: ""}
 
     def pointing(self, analysis: Analysis, dataset: str, case: str, task: str, plane: str, index: int,
                  method: str) -> tuple[int | None, str]:
@@ -397,7 +419,7 @@ class Page:
             return None, " Its pointing game could not be scored: the case's lesion mask does not fit its slices."
 
     @released
-    def on_download(self, state: Session | None, view: dict | None, request: gr.Request) -> str:
+    def on_download(self, state: Session | None, view: dict | None, request: gr.Request) -> dict:
         """The zip (every overlay with the viewer's method and opacity), one per session: it replaces the session's
         previous one, and all of them together stay within MRNET_MAX_ZIPS_MB (the oldest go first)."""
         analysis = self.kept_analysis(state)
@@ -410,7 +432,7 @@ class Page:
             remove(path)
             raise gr.Error("The zip could not be written: the server's disk is full. Try again later.") from None
         self.ctx.zips.trim(keep=path)
-        return str(path)
+        return gr.update(value=str(path), visible=True)
 
     @released
     def analyze_sample(self, sample: str) -> dict:
@@ -504,7 +526,8 @@ def build_review(page: Page) -> None:
             page.flag_comment = gr.Textbox(label="Comment", lines=1, scale=2, elem_id="flag-comment")
             page.flag_button = gr.Button("Save flag", elem_id="flag-save")
         page.flag_note = gr.Markdown(elem_id="flag-note")
-        page.flags_table = gr.Dataframe(headers=FLAG_COLUMNS, label="Flags", interactive=False, elem_id="flags")
+        page.flags_table = gr.Dataframe(headers=FLAG_COLUMNS, label="Flags", interactive=False, visible=False,
+                                        elem_id="flags")
         page.flags_said = gr.Markdown(elem_id="flags-summary")
 
 
@@ -552,7 +575,8 @@ def build_demo(ctx: Context) -> gr.Blocks:
         with gr.Row():
             page.zip_button = gr.Button("Prepare zip: every overlay PNG (the viewer's method and opacity) + JSON report",
                                         elem_id="zip")
-            page.zip_file = gr.File(label="Download", interactive=False, elem_id="zip-file")
+            # shown once there is a zip (an empty File is an unlabelled box to a screen reader)
+            page.zip_file = gr.File(label="Download", interactive=False, visible=False, elem_id="zip-file")
         wire(page, demo)
     demo.page = page  # type: ignore[attr-defined]  # tests reach the state through it
     return demo
@@ -578,7 +602,7 @@ def serve(demo: gr.Blocks, ctx: Context, **launch_kwargs) -> None:
         auth=ThrottledLogin(logins=logins).check if logins else None,
         allowed_paths=[str(ctx.pixels.folder)],  # only the viewer's slice files, named by random ids
         max_file_size=f"{config.max_upload_mb}mb",
-        theme=gr.themes.Soft(), css=CSS, show_error=True, ssr_mode=False,
+        theme=theme(), css=CSS, js=FOCUSABLE_TABLES, show_error=True, ssr_mode=False, footer_links=["api"],
         app_kwargs={"middleware": [Middleware(ClientAddress)]},  # the login throttle's client address
         mcp_server=config.mcp,  # MRNET_MCP=1: the API's endpoints as tools (docs/deploy.md: files travel as URLs)
         **launch_kwargs,

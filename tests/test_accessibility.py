@@ -1,0 +1,50 @@
+"""#38 The front door: axe-core (the copy bundled by axe-playwright-python) finds no WCAG violation on the real
+page in Debian chromium: at desktop size and 390 px wide with touch, before and after an analysis, and on the
+Cases view."""
+from importlib.resources import files
+
+import pytest
+
+from browser import cases_tab
+from server import running_app
+
+pytestmark = pytest.mark.browser
+AXE = (files("axe_playwright_python") / "axe.min.js").read_text()
+
+
+def assert_no_violation(page) -> None:
+    """Violations that last: Gradio's loading overlay fades an event's outputs for a moment after it ends."""
+    for _ in range(6):
+        found = violations(page)
+        if not found:
+            return
+        page.wait_for_timeout(500)
+    assert found == [], found
+
+
+def violations(page) -> list[str]:
+    if not page.evaluate("() => typeof axe !== 'undefined'"):
+        page.add_script_tag(content=AXE)
+    # the events are over first (the page load's among them): their outputs' loading overlays are not the page
+    page.wait_for_function("() => document.querySelector('#viewer [data-testid=status-tracker]')?.classList"
+                           ".contains('hide') && !document.querySelector('.pending, .generating')", timeout=60_000)
+    return page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations.map(v => "
+                         "`${v.id} (${v.impact}): ` + v.nodes.map(n => n.target.join(' ') + ' ' + "
+                         "(n.any[0] ? n.any[0].message : '')).join('; '))")
+
+
+@pytest.mark.parametrize("width", [1400, 390])
+def test_axe_core_finds_no_violation_before_and_after_an_analysis_and_on_the_cases_view(browser, width):
+    phone = width < 500
+    with running_app() as (url, proc, log):
+        context = browser.new_context(viewport={"width": width, "height": 1000}, is_mobile=phone, has_touch=phone)
+        page = context.new_page()
+        page.goto(url)
+        page.wait_for_selector("#analyze")
+        assert_no_violation(page)
+        page.locator("#analyze").click()
+        page.wait_for_function("() => document.querySelector('#viewer .mrv')?.dataset.complete === '1'", timeout=90_000)
+        assert_no_violation(page)
+        cases_tab(page)
+        assert_no_violation(page)
+        context.close()
