@@ -71,7 +71,9 @@ def test_twenty_zip_clicks_leave_one_zip_per_session(tmp_path):
             for _ in range(clicks):
                 messages, _ = event_messages(url, config, by_api["on_download"], [None, None], session)
                 assert messages[-1]["success"], messages[-1]
-                paths.append(messages[-1]["output"]["data"][0]["path"])
+                update = messages[-1]["output"]["data"][0]   # the download box, shown with the zip in it
+                assert update["visible"] is True
+                paths.append(update["value"]["path"])
         zips = sorted(Path(tmp_path).rglob("mrnet-overlays.zip"))
         assert zips == sorted(Path(p) for p in {paths[19], paths[20]})
         with zipfile.ZipFile(zips[0]) as zf:
