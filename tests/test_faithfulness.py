@@ -136,3 +136,34 @@ def test_the_randomization_check_in_evaluate(tmp_path, random_weights):
         assert all(-1 <= v["spearman"] <= 1 and -1 <= v["ssim"] <= 1 for v in layers.values())
         assert layers["conv1"]["spearman"] < 0.9  # everything random: the maps are not the trained ones
     assert set(report["verdict"].values()) <= {"pass", "fail"} and set(report["chance"]) == set(METHODS)
+
+
+def test_evaluate_on_a_set_without_masks_skips_the_mask_measures_in_one_sentence(tmp_path, random_weights, capsys):
+    """#39 bad input: real MRNet data has no lesion masks; evaluate says so once and reports the rest."""
+    from mrnet.core.weights import load_weights
+    from mrnet.toolchain.evaluate import run_evaluate
+
+    from helpers import write_set
+    report = run_evaluate(write_set(tmp_path / "set", n=4, slices=4), load_weights(random_weights), progress=False,
+                          randomization_exams=0)
+    assert report["mask_localisation"] is None and "pointing_game" not in report
+    assert set(report["auc"]) == {"abnormal", "acl", "meniscus"} and report["n"] == 4
+    said = capsys.readouterr().err.strip().splitlines()
+    assert said == ["Mask measures skipped: this set has no lesion masks (the pointing game, AUPRC and IoU need them)."]
+
+
+def test_auprc_equals_scikit_learns_and_the_best_iou_every_thresholds_best():
+    from sklearn.metrics import average_precision_score
+
+    from mrnet.toolchain.localisation import auprc_and_best_iou
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        scores = np.round(rng.random((24, 24)), 2)  # ties, as an upsampled map has
+        mask = rng.random((24, 24)) < rng.uniform(0.02, 0.4)
+        mask[0, 0] = True
+        ap, iou = auprc_and_best_iou(scores, mask)
+        assert ap == pytest.approx(average_precision_score(mask.ravel(), scores.ravel()))
+        assert iou == pytest.approx(max(((scores >= t) & mask).sum() / ((scores >= t) | mask).sum()
+                                        for t in np.unique(scores)))
+    perfect = auprc_and_best_iou(mask.astype(float), mask)
+    assert perfect == (1.0, 1.0)

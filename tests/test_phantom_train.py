@@ -129,11 +129,16 @@ def test_layout_tiny_train_and_evaluate(tmp_path):
     for scores in filter(None, report["deletion_auc"].values()):  # tasks with a true positive in 3 exams
         assert set(scores) == {*METHODS, "random", "n"} and all(0 <= scores[m] <= 1 for m in
                                                                     (*METHODS, "random"))
+    found = report["mask_localisation"]  # the map's pixels against the whole lesion mask of its top slice
+    assert found["n"] == sum(found["n_per_plane"].values()) > 0 and 0 < found["random_auprc"] < 1
+    for method in METHODS:
+        assert 0 <= found["best_iou"][method]["all"] <= 1 and found["random_auprc"] / 10 <= found["auprc"][method]["all"] <= 1
     assert set(report["pointing_game_by_tolerance"]) == {"15", "10"}
     assert report["pointing_game_by_tolerance"]["15"] == {m: round(v, 4) for m, v in report["pointing_game"].items()} \
         | {"ceiling": round(report["pointing_game_ceiling"], 4)}
     # --record: the card renders what the report holds
     card = (weights / "README.md").read_text()
+    assert "| AUPRC | " + " | ".join(f"{found['auprc'][m]['all']:.3f}" for m in METHODS) + " |" in card
     for px, row in report["pointing_game_by_tolerance"].items():
         assert f"| {px} px | " + " | ".join(f"{row[m]:.3f}" for m in METHODS) in card
     # the side-by-side table: this run beside the earlier one (the same weights and exams, no randomization check)

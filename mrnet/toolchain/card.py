@@ -103,6 +103,18 @@ def deletion_lines(deletion: dict, insertion: dict | None = None) -> list[str]:
     return lines + [""]
 
 
+def localisation_lines(found: dict) -> list[str]:
+    """The top slice's map against the whole lesion mask: AUPRC (random: the lesion's share) and the best IoU."""
+    methods = list(found["auprc"])
+    lines = [f"Localisation against the whole lesion mask, over {found['n']} (exam, task, plane) whose top slice shows "
+             f"the lesion: AUPRC of the map's pixels (random: {found['random_auprc']:.3f}, the lesion's share of the "
+             "slice) and the IoU at the best threshold.", "",
+             "| measure | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|"]
+    for key, title in (("auprc", "AUPRC"), ("best_iou", "best IoU")):
+        lines.append(f"| {title} | " + " | ".join(f"{found[key][m]['all']:.3f}" for m in methods) + " |")
+    return lines + [""]
+
+
 def randomization_lines(check: dict) -> list[str]:
     cascade = check.get("cascade") or list(next(iter(check["layers"].values())))
     lines = [f"Model-randomization check (Adebayo et al., 2018) on {check.get('n')} exams: Spearman / SSIM between "
@@ -156,6 +168,8 @@ def evaluation_section(evaluation: dict | None) -> list[str]:
         lines += pointing_game_lines(evaluation)
     if any(evaluation.get("deletion_auc", {}).values()):
         lines += deletion_lines(evaluation["deletion_auc"], evaluation.get("insertion_auc"))
+    if evaluation.get("mask_localisation"):
+        lines += localisation_lines(evaluation["mask_localisation"])
     if evaluation.get("randomization"):
         lines += randomization_lines(evaluation["randomization"])
     if evaluation.get("compared"):

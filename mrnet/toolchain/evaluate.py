@@ -20,6 +20,10 @@ CAMs point, and whether the explanations are faithful to the model. The JSON rep
   fractions of the exam (0, 0.05, ..., 1).
 - `insertion_auc`: the same pairs and orders, the other way round: the exam rebuilt from each order's first slice
   on; the mean probability over the curve, higher is more faithful.
+- `mask_localisation`: the top slice's map against the whole lesion mask on that slice (localisation.py), per
+  method, over every (exam, task, plane) whose top slice shows the lesion: `auprc` and `best_iou` (the IoU at the
+  threshold that maximises it), over all planes (`all`) and per plane; `random_auprc`: the lesion's mean share of
+  the slice, what a map that ignores the lesion scores. None, with a sentence on stderr, for a set without masks.
 - `randomization`: the cascading model-randomization check on the first `--randomization-exams` exams: per
   method and layer (head first, then conv5 down to conv1, cumulatively) the mean Spearman correlation and
   SSIM to the trained model's maps (`layers`), `chance` (the same measures between two different exams' maps),
@@ -52,6 +56,7 @@ from mrnet.toolchain.faithfulness import (
     on_fractions,
     similarity,
 )
+from mrnet.toolchain.localisation import auprc_and_best_iou, upsampled
 
 TIGHT_PX = 10       # the pointing game is also reported at this tolerance (key pointing_game_by_tolerance)
 HIST_BINS = 32
@@ -124,6 +129,8 @@ def run_evaluate(data, weights, split_name: str = "valid", progress: bool = True
     deletion = {t: [] for t in tasks}                         # (exam, task) true positive, decisive plane: AUCs
     deletion_mean_curves = {t: [] for t in tasks}             # ... and the curves on a common x axis
     insertion = {t: [] for t in tasks}                        # ... and the insertion test's AUCs
+    covered = {m: {p: [] for p in planes} for m in METHODS}   # (exam, task, plane), lesion on the top slice:
+    prevalence = {p: [] for p in planes}                      # (AUPRC, best IoU), and the lesion's share of it
     heads = {p: dict(zip(entry.tasks, model.classifier.weight.detach().float().cpu().numpy()))
              for p in planes for entry, model in weights.for_plane(p)}
     for i in tqdm(range(len(split.ids)), disable=not progress, desc="evaluate"):
@@ -154,6 +161,11 @@ def run_evaluate(data, weights, split_name: str = "valid", progress: bool = True
             for p, lesion in lesions.items():
                 result = analysis.tasks[t].planes[p]
                 top, decisive = result.top_slice, p == analysis.tasks[t].decisive_plane
+                if lesion[top].any():
+                    prevalence[p].append(float(lesion[top].mean()))
+                    for method, maps in result.maps.items():
+                        covered[method][p].append(auprc_and_best_iou(upsampled(maps[top], lesion[top].shape),
+                                                                     lesion[top]))
                 for px in tolerances if decisive else [dilate_px]:
                     zone = hit_zone(lesion[top], px)
                     for method, maps in result.maps.items():
@@ -187,6 +199,12 @@ def run_evaluate(data, weights, split_name: str = "valid", progress: bool = True
                                              for m in hits}
         report["pointing_game_all_planes_n"] = len(sum(hits[DEFAULT_METHOD].values(), []))
         report["pointing_game_dilation_px"] = dilate_px
+    if any(prevalence.values()):
+        report["mask_localisation"] = localisation_report(covered, prevalence)
+    else:
+        report["mask_localisation"] = None
+        print("Mask measures skipped: this set has no lesion masks (the pointing game, AUPRC and IoU need them).",
+              file=sys.stderr)
     if randomization_exams > 0:
         report["randomization"] = randomization(kept, weights, progress)
     if (split.root / "train").is_dir() and split_name != "train":
@@ -195,6 +213,18 @@ def run_evaluate(data, weights, split_name: str = "valid", progress: bool = True
         except MRNetError:  # an empty or partial train split: no baseline, but the rest of the report stands
             report["histogram_baseline_auc"] = None
     return report
+
+
+def localisation_report(covered: dict, prevalence: dict) -> dict:
+    """Per method, the mean AUPRC and best IoU of the top slice's map against its lesion mask, over every plane and
+    per plane, with the random baseline of AUPRC (the lesion's mean share of the slice) and the pairs."""
+    mean = lambda values: round(float(np.mean(values)), 4) if values else None  # noqa: E731
+    every = sum(prevalence.values(), [])
+    return {"n": len(every), "n_per_plane": {p: len(v) for p, v in prevalence.items()},
+            "random_auprc": mean(every), "random_auprc_per_plane": {p: mean(v) for p, v in prevalence.items()},
+            **{key: {m: {"all": mean([pair[k] for v in found.values() for pair in v]),
+                         **{p: mean([pair[k] for pair in v]) for p, v in found.items()}} for m, found in covered.items()}
+               for k, key in ((0, "auprc"), (1, "best_iou"))}}
 
 
 def read_compared(specs: list[str]) -> dict:
