@@ -7,7 +7,8 @@ Debian chromium against the real app, with the network emulated through the DevT
 each: page ready (the Analyze button visible), Analyze -> first overlay on every plane (the viewer's
 data-ready) and -> all slices (data-complete), the same for opening a case in the Cases tab and for an uploaded
 3 x 32 phantom (the issue's exam; the upload is not counted), and the bytes the browser received for each
-analysis. Then the slice coding: the bytes of every plane's slices for the
+analysis. Then links opened in a new page (#35): a case of the phantom set (another each run, so it is analysed)
+and that uploaded phantom shared by its visitor. Then the slice coding: the bytes of every plane's slices for the
 3 x 32 phantom and the real knee in the coding the app sends (PNG's Average filter + deflate with zlib's Z_RLE
 strategy, inflated natively by the browser's DecompressionStream, the filter undone in JS) beside the filter with
 zlib 1 (sent before), zlib 1 and 9 alone, PNG and lossless WebP (OpenCV's encoders), each with its encoding time
@@ -31,6 +32,7 @@ from browser import launch  # noqa: E402
 from server import running_app  # noqa: E402
 
 PROFILES = {"loopback": None, "20 Mbit/s, 40 ms": (20e6, 40), "5 Mbit/s, 80 ms": (5e6, 80)}
+PROFILES_ORDER = {name: i for i, name in enumerate(PROFILES)}  # each profile's case links name cases of their own
 DONE = ("([old, key]) => { const r = document.querySelector('#viewer .mrv'); "
         "return r && r.dataset[key] === '1' && r.dataset.analysis !== old; }")
 
@@ -156,6 +158,35 @@ def payload_bytes(volumes: dict) -> dict:
                 "slice_files": sum(f.stat().st_size for f in Path(tmp).glob("*.bin"))}
 
 
+def shared_link(browser, url, exam: Path) -> str:
+    """An upload shared the way a visitor shares it: its view link."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1200})
+    page.goto(url)
+    page.locator("#files input[type=file]").set_input_files(str(exam))
+    page.locator(f"#files a[data-testid=download-link][download='{exam.name}'][href*='/file=']").wait_for(timeout=180_000)
+    page.locator("#analyze").click()
+    page.wait_for_function("() => document.querySelector('#viewer .mrv')?.dataset.complete === '1'", timeout=180_000)
+    page.locator("#share").click()
+    page.locator("#share-confirm").click()
+    href = page.locator("#share-links a", has_text="View link").get_attribute("href", timeout=60_000)
+    page.close()
+    return url.rstrip("/") + "/" + href.lstrip("/")
+
+
+def link_run(browser, url, profile, share: str, case: str):
+    """A colleague opens a link in a new page: seconds to the first overlays and to the last slice, for a case of the
+    phantom set (`case`: another each run, so that it is analysed as the shared exam is) and for a shared upload."""
+    out = {}
+    for name, link in (("case_link", f"{url.rstrip('/')}/?case={case}&task=acl"), ("shared_link", share)):
+        page, _ = throttled_page(browser, profile)
+        t0 = time.perf_counter()
+        page.goto(link)
+        first, complete = timed_load(page, t0, None)
+        out |= {f"{name}_first_overlay_s": first, f"{name}_all_slices_s": complete}
+        page.close()
+    return out
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=3)
@@ -180,16 +211,21 @@ def main():
         return
     app = {"cwd": args.app_dir.resolve(), "env_extra": {"PYTHONPATH": str(args.app_dir.resolve())}} if args.app_dir else {}
     out["app"] = str(args.app_dir or "this checkout")
-    with tempfile.TemporaryDirectory() as tmp, running_app(**app, process=True) as (url, proc, log), sync_playwright() as pw:
+    tmp = tempfile.mkdtemp()  # the app's flags and shares go here, not into the checkout's data/
+    app["env_extra"] = app.get("env_extra", {}) | {"MRNET_FLAGS": f"{tmp}/flags.sqlite", "MRNET_SHARES": f"{tmp}/shares"}
+    with running_app(**app, process=True) as (url, proc, log), sync_playwright() as pw:
         browser = launch(pw)
         one_run(browser, url, None)  # warm: samples generated, caches filled
         exam = Path(tmp) / "phantom-3x32.npz"
         np.savez(exam, **phantom)
         upload_run(browser, url, None, exam)
+        share = shared_link(browser, url, exam)
+        link_run(browser, url, None, share, "0020")
         for name in args.profiles:
             profile = PROFILES[name]
             runs = [one_run(browser, url, profile) | upload_run(browser, url, profile, exam)
-                    for _ in range(args.repeats)]
+                    | link_run(browser, url, profile, share, f"{30 + 10 * PROFILES_ORDER[name] + r:04d}")
+                    for r in range(args.repeats)]
             out["profiles"][name] = {k: round(statistics.median(r[k] for r in runs), 3) for k in runs[0]}
         browser.close()
     print(json.dumps(out, indent=2))
