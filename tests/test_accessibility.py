@@ -1,6 +1,6 @@
 """#38 The front door: axe-core (the copy bundled by axe-playwright-python) finds no WCAG violation on the real
 page in Debian chromium: at desktop size and 390 px wide with touch, before and after an analysis, and on the
-Cases view."""
+Cases view; each slice image is described by its caption."""
 from importlib.resources import files
 
 import pytest
@@ -45,6 +45,11 @@ def test_axe_core_finds_no_violation_before_and_after_an_analysis_and_on_the_cas
         page.locator("#analyze").click()
         page.wait_for_function("() => document.querySelector('#viewer .mrv')?.dataset.complete === '1'", timeout=90_000)
         assert_no_violation(page)
+        # the canvas's text: each plane's image is described by its caption (slice, contribution, top slice)
+        for plane in ("axial", "coronal", "sagittal"):
+            stage = page.locator(f"#viewer .mrv-plane[data-plane={plane}] .mrv-stage")
+            described = page.locator("#" + stage.get_attribute("aria-describedby")).inner_text()
+            assert described.startswith(f"{plane} slice ") and "top slice" in described, described
         cases_tab(page)
         assert_no_violation(page)
         context.close()

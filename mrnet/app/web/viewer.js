@@ -296,7 +296,7 @@ function buildPane(plane) {
   section.innerHTML = `<div class="mrv-plane-head"><h2>${plane[0].toUpperCase() + plane.slice(1)}</h2><span class="mrv-zoom">
       <button type="button" data-zoom="fit">Fit</button><button type="button" data-zoom="one">1:1</button>
       <button type="button" data-zoom="in" aria-label="zoom in">+</button><button type="button" data-zoom="out" aria-label="zoom out">−</button></span></div>
-    <div class="mrv-stage" tabindex="0" role="img" aria-label="${plane} slices: wheel, arrow keys or a one-finger drag scroll; drag sets window/level; shift-drag or two fingers pan; pinch zooms">
+    <div class="mrv-stage" tabindex="0" role="img" aria-describedby="caption-${plane}" aria-label="${plane} slices: wheel, arrow keys or a one-finger drag scroll; drag sets window/level; shift-drag or two fingers pan; pinch zooms">
       <canvas width="512" height="512"></canvas></div>
     <progress class="mrv-progress" max="${p.slices}" value="0" aria-label="${plane} slices loaded"></progress>
     <input type="range" class="mrv-slider" min="0" max="${p.slices - 1}" step="1" value="0" aria-label="${plane} slice">
