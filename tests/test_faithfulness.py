@@ -167,3 +167,26 @@ def test_auprc_equals_scikit_learns_and_the_best_iou_every_thresholds_best():
                                         for t in np.unique(scores)))
     perfect = auprc_and_best_iou(mask.astype(float), mask)
     assert perfect == (1.0, 1.0)
+
+
+def test_inside_the_top_slice_removing_the_maps_pixels_first_takes_more_evidence_than_its_reverse():
+    """The bundled weights on the ACL-tear sample's decisive plane: the pixels Shapley's map ranks highest, removed
+    first, take more of the top slice's own evidence away than random pixels, and random more than the same map
+    read backwards (its least salient pixels first)."""
+    from mrnet.core.analysis import analyze
+    from mrnet.core.hub import resolve
+    from mrnet.inputs.load import load_exam
+    from mrnet.sets.samples import BY_KEY, sample_file
+    from mrnet.toolchain.faithfulness import within_slice_scores
+    weights = resolve("").weights
+    exam = load_exam([sample_file(BY_KEY["phantom-acl"])])
+    task = analyze(exam, weights).tasks["acl"]
+    result, plane = task.planes[task.decisive_plane], task.decisive_plane
+    entry, model = weights.for_plane(plane)[0]
+    top, norm = result.top_slice, weights.config.normalization
+    shapley = result.maps["shapley"][top]
+    scores = within_slice_scores(model, model.classifier.weight[entry.tasks.index("acl")].detach().float().numpy(),
+                                 result.pooled, top, exam.volumes[plane][top],
+                                 {"shapley": shapley, "backwards": -shapley}, norm.mean, norm.std)
+    assert scores is not None and set(scores) == {"shapley", "backwards", "random"}
+    assert scores["shapley"] < scores["random"] < scores["backwards"], scores

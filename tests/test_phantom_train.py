@@ -123,6 +123,8 @@ def test_layout_tiny_train_and_evaluate(tmp_path):
     assert positives > 0 and report["pointing_game_n"] == positives  # every lesion-positive (exam, task) pair
     assert set(report["pointing_game"]) == set(METHODS) and 0 <= report["pointing_game_ceiling"] <= 1
     assert set(report["deletion_auc"]) == set(TASKS) and set(report["insertion_auc"]) == set(TASKS)
+    for task, scores in report["within_slice_auc"].items():  # inside the top slice: the same pairs, maps and random
+        assert scores is None or (report["deletion_auc"][task] and set(scores) == {*METHODS, "random", "n"})
     for task, scores in report["insertion_auc"].items():  # the same pairs as deletion's
         assert (scores is None) == (report["deletion_auc"][task] is None)
         assert scores is None or (scores["n"] == report["deletion_auc"][task]["n"] and 0 <= scores["random"] <= 1)

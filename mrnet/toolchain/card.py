@@ -86,7 +86,7 @@ def pointing_game_lines(evaluation: dict) -> list[str]:
     return lines
 
 
-def deletion_lines(deletion: dict, insertion: dict | None = None) -> list[str]:
+def deletion_lines(deletion: dict, insertion: dict | None = None, within: dict | None = None) -> list[str]:
     rankings = [k for k in next(v for v in deletion.values() if v) if k != "n"]
     lines = ["Deletion test (lower is more faithful): over true positives, the decisive plane's slices are dropped "
              "one at a time in each explanation's order and the mean probability over the curve is reported "
@@ -94,6 +94,13 @@ def deletion_lines(deletion: dict, insertion: dict | None = None) -> list[str]:
              "| task | " + " | ".join(rankings) + " | pairs |", "|---" * (len(rankings) + 2) + "|"]
     lines += [f"| {TASK_TITLES.get(t, t)} | " + " | ".join(f"{v[r]:.3f}" for r in rankings) + f" | {v['n']} |"
               for t, v in deletion.items() if v]
+    if within and any(within.values()):
+        lines += ["", "Inside the top slice (lower is more faithful): its pixels set to the slice's mean in each map's "
+                  "order, 5 to 40 % of them, against random pixels; the mean share of the slice's own evidence left "
+                  "over the curve.", "",
+                  "| task | " + " | ".join(rankings) + " | pairs |", "|---" * (len(rankings) + 2) + "|"]
+        lines += [f"| {TASK_TITLES.get(t, t)} | " + " | ".join(f"{v[r]:.3f}" if r in v else "-" for r in rankings)
+                  + f" | {v['n']} |" for t, v in within.items() if v]
     if insertion and any(insertion.values()):
         lines += ["", "Insertion test (higher is more faithful): the same pairs, the exam rebuilt slice by slice from "
                   "each order's first.", "",
@@ -167,7 +174,8 @@ def evaluation_section(evaluation: dict | None) -> list[str]:
     if evaluation.get("pointing_game"):
         lines += pointing_game_lines(evaluation)
     if any(evaluation.get("deletion_auc", {}).values()):
-        lines += deletion_lines(evaluation["deletion_auc"], evaluation.get("insertion_auc"))
+        lines += deletion_lines(evaluation["deletion_auc"], evaluation.get("insertion_auc"),
+                                evaluation.get("within_slice_auc"))
     if evaluation.get("mask_localisation"):
         lines += localisation_lines(evaluation["mask_localisation"])
     if evaluation.get("randomization"):

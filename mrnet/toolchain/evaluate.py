@@ -20,6 +20,10 @@ CAMs point, and whether the explanations are faithful to the model. The JSON rep
   fractions of the exam (0, 0.05, ..., 1).
 - `insertion_auc`: the same pairs and orders, the other way round: the exam rebuilt from each order's first slice
   on; the mean probability over the curve, higher is more faithful.
+- `within_slice_auc`: the same pairs, inside the decisive plane's top slice (faithfulness.within_slice_scores):
+  its pixels removed in each map's order (5, 10, 20, 40 %, set to the slice's mean) against random pixels
+  (`random`, mean of 3); the mean share of the slice's own evidence left (w . g'_s / w . g_s) over the curve,
+  lower is more faithful.
 - `mask_localisation`: the top slice's map against the whole lesion mask on that slice (localisation.py), per
   method, over every (exam, task, plane) whose top slice shows the lesion: `auprc` and `best_iou` (the IoU at the
   threshold that maximises it), over all planes (`all`) and per plane; `random_auprc`: the lesion's mean share of
@@ -55,6 +59,7 @@ from mrnet.toolchain.faithfulness import (
     insertion_aucs,
     on_fractions,
     similarity,
+    within_slice_scores,
 )
 from mrnet.toolchain.localisation import auprc_and_best_iou, upsampled
 
@@ -133,6 +138,9 @@ def run_evaluate(data, weights, split_name: str = "valid", progress: bool = True
     prevalence = {p: [] for p in planes}                      # (AUPRC, best IoU), and the lesion's share of it
     heads = {p: dict(zip(entry.tasks, model.classifier.weight.detach().float().cpu().numpy()))
              for p in planes for entry, model in weights.for_plane(p)}
+    models = {p: {t: model for entry, model in weights.for_plane(p) for t in entry.tasks} for p in planes}
+    within = {t: [] for t in tasks}                           # (exam, task) true positive: inside the top slice
+    norm = weights.config.normalization
     for i in tqdm(range(len(split.ids)), disable=not progress, desc="evaluate"):
         exam = Exam(volumes={p: split.volume(p, i) for p in planes})
         analysis = analyze(exam, weights)
@@ -149,6 +157,12 @@ def run_evaluate(data, weights, split_name: str = "valid", progress: bool = True
                 curves = deletion_curves(r.pooled, heads[result.decisive_plane][t], r.bias, shares, seed=i)
                 deletion[t].append(deletion_aucs(curves))
                 insertion[t].append(insertion_aucs(r.pooled, heads[result.decisive_plane][t], r.bias, shares, seed=i))
+                inside = within_slice_scores(
+                    models[result.decisive_plane][t], heads[result.decisive_plane][t], r.pooled, r.top_slice,
+                    exam.volumes[result.decisive_plane][r.top_slice], {m: maps[r.top_slice] for m, maps in r.maps.items()},
+                    norm.mean, norm.std, seed=i)
+                if inside is not None:
+                    within[t].append(inside)
                 deletion_mean_curves[t].append({m: np.mean([on_fractions(c) for c in cs], axis=0)
                                                 for m, cs in curves.items()})
         masks = {p: split.mask(p, i) for p in planes}
@@ -185,6 +199,8 @@ def run_evaluate(data, weights, split_name: str = "valid", progress: bool = True
                                   | {"n": len(rows)} if rows else None) for t, rows in deletion.items()}
     report["insertion_auc"] = {t: ({m: round(float(np.mean([d[m] for d in rows])), 4) for m in rows[0]}
                                    | {"n": len(rows)} if rows else None) for t, rows in insertion.items()}
+    report["within_slice_auc"] = {t: ({m: round(float(np.mean([d[m] for d in rows])), 4) for m in rows[0]}
+                                      | {"n": len(rows)} if rows else None) for t, rows in within.items()}
     report["deletion_curves"] = {t: {m: [round(float(v), 4) for v in np.mean([c[m] for c in rows], axis=0)]
                                      for m in rows[0]} if rows else None for t, rows in deletion_mean_curves.items()}
     pair_hits = tolerance_hits[dilate_px]

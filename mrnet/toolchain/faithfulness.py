@@ -39,6 +39,46 @@ def insertion_curve(pooled: np.ndarray, weight: np.ndarray, bias: float, order: 
     return np.array([sigmoid(float(weight @ pooled[order[:k + 1]].max(axis=0)) + bias) for k in range(len(order))])
 
 
+PIXEL_FRACTIONS = (0.05, 0.1, 0.2, 0.4)  # of the slice's pixels, removed in a map's order
+RANDOM_PIXEL_ORDERS = 3
+
+
+def within_slice_scores(model, weight: np.ndarray, pooled: np.ndarray, index: int, pixels: np.ndarray,
+                        maps: dict[str, np.ndarray], mean: float, std: float, seed: int = 0) -> dict[str, float] | None:
+    """Inside one slice (remove-and-classify, after Hooker et al.'s ROAR without the retraining): the pixels a map
+    ranks highest are set to the slice's mean intensity, PIXEL_FRACTIONS of them in turn, and the slice goes through
+    the model again. What is left of the slice's own evidence, w . g'_s / w . g_s (g: its pooled features; the
+    logit the slice alone would give, less the bias), is read at each step: the exam's probability would not do,
+    since MRNet's max over slices lets the other slices stand in for this one. -> per map (and `random`, the mean
+    of RANDOM_PIXEL_ORDERS random pixel orders) the mean of that curve from 1 (nothing removed): lower is more
+    faithful. None when the slice holds no positive evidence. One batch through the model (float32)."""
+    import torch
+
+    from mrnet.core.model import to_input
+    from mrnet.toolchain.localisation import upsampled
+    evidence = float(weight @ pooled[index])
+    if evidence <= 0:
+        return None
+    rng = np.random.default_rng(seed)
+    n = pixels.size
+    orders = [(name, np.argsort(-upsampled(m, pixels.shape).ravel(), kind="stable")) for name, m in maps.items()]
+    orders += [("random", rng.permutation(n)) for _ in range(RANDOM_PIXEL_ORDERS)]
+    variants = []
+    for _, order in orders:
+        for fraction in PIXEL_FRACTIONS:
+            changed = pixels.copy().ravel()
+            changed[order[:int(fraction * n)]] = int(round(float(pixels.mean())))
+            variants.append(changed.reshape(pixels.shape))
+    with torch.no_grad():
+        x = to_input(np.stack(variants).astype(np.uint8), mean, std)
+        left = model.forward_features(x).float().mean(dim=(2, 3)).cpu().numpy() @ weight / evidence
+    steps = len(PIXEL_FRACTIONS)
+    curves: dict[str, list[float]] = {}
+    for k, (name, _) in enumerate(orders):
+        curves.setdefault(name, []).append(float(np.mean([1.0, *left[k * steps:(k + 1) * steps]])))
+    return {name: float(np.mean(values)) for name, values in curves.items()}
+
+
 def deletion_auc(curve: np.ndarray) -> float:
     """The mean of the curve (the area under it with the removed fraction on [0, 1))."""
     return float(np.mean(curve))
