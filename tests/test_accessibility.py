@@ -53,3 +53,36 @@ def test_axe_core_finds_no_violation_before_and_after_an_analysis_and_on_the_cas
         cases_tab(page)
         assert_no_violation(page)
         context.close()
+
+
+def tab_to(page, selector: str, limit: int = 120) -> int:
+    """Press Tab until the focus is on `selector`: how many presses it took (the keyboard's own path)."""
+    for presses in range(1, limit + 1):
+        page.keyboard.press("Tab")
+        if page.evaluate("(s) => document.activeElement?.matches(s) ?? false", selector):
+            return presses
+    raise AssertionError(f"{limit} presses of Tab never reached {selector}")
+
+
+def test_a_keyboard_alone_analyses_a_sample_scrolls_slices_and_changes_the_method(browser):
+    """#38: no pointer at all: Tab to Analyze and press Enter; Tab to a plane's slices and scroll them with the
+    arrow keys; Tab to the method and change it with an arrow key."""
+    with running_app() as (url, proc, log):
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url)
+        page.wait_for_selector("#analyze")
+        tab_to(page, "#analyze")
+        page.keyboard.press("Enter")
+        page.wait_for_function("() => document.querySelector('#viewer .mrv')?.dataset.complete === '1'", timeout=90_000)
+        stage = "#viewer .mrv-plane[data-plane=axial] .mrv-stage"
+        tab_to(page, stage)
+        before = int(page.locator(stage).get_attribute("data-slice"))
+        for _ in range(3):
+            page.keyboard.press("ArrowDown")
+        page.wait_for_function("([s, n]) => Number(document.querySelector(s).dataset.slice) === n",
+                               arg=[stage, min(before + 3, int(page.locator("#viewer .mrv-plane[data-plane=axial] "
+                                                                          ".mrv-slider").get_attribute("max")))])
+        tab_to(page, "#viewer input[name=mrv-method]:checked")  # on round the page to the method, above the slices
+        chosen = page.locator("#viewer input[name=mrv-method]:checked").get_attribute("value")
+        page.keyboard.press("ArrowRight")
+        assert page.locator("#viewer input[name=mrv-method]:checked").get_attribute("value") != chosen
