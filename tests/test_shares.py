@@ -82,6 +82,19 @@ def test_the_cap_refuses_in_one_sentence_and_never_evicts_a_live_share(tmp_path)
     store.create(exam(1), "w", "192.0.2.2")                   # room again
 
 
+def test_a_share_refused_for_a_full_store_costs_the_address_nothing(tmp_path):
+    store = ShareStore(tmp_path / "shares", max_mb=1, clock=Clock(), per_hour=2)
+    first = store.create(exam(0), "w", "192.0.2.1")
+    for _ in range(3):
+        with pytest.raises(MRNetError, match="Sharing is full"):
+            store.create(exam(1), "w", "192.0.2.1")
+    store.stop(first.stop_token)
+    second = store.create(exam(1), "w", "192.0.2.1")          # the address's second share this hour
+    store.stop(second.stop_token)
+    with pytest.raises(MRNetError, match="At most 2 exams an hour"):
+        store.create(exam(2), "w", "192.0.2.1")
+
+
 def test_shares_are_limited_per_address_and_off_with_zero_days(tmp_path):
     clock = Clock()
     store = ShareStore(tmp_path / "shares", clock=clock, per_hour=2)
@@ -102,6 +115,7 @@ def test_a_file_left_by_a_crash_is_removed_and_a_damaged_one_is_the_same_sentenc
     share = store.create(exam(), "w", "192.0.2.1")
     (tmp_path / "shares" / "0123456789abcdef.npz.partial").write_bytes(b"half")
     store.pixels(share.public).write_bytes(b"PK\x03\x04 not a zip")
+    store = ShareStore(tmp_path / "shares", clock=Clock())   # the server starts again after the crash
     with pytest.raises(MRNetError) as said:
         store.open(share.token)
     assert str(said.value) == UNAVAILABLE

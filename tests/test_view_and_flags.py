@@ -240,7 +240,7 @@ def test_saves_are_limited_per_address_with_a_global_cap_and_forgotten_after(mon
         limit.check("192.0.2.1")
     now[0] += 61
     limit.check("192.0.2.1")
-    assert list(limit.saves) == ["192.0.2.1"]  # the quiet addresses are gone
+    assert list(limit.recent) == ["192.0.2.1"]  # the quiet addresses are gone
 
 
 def raw_rows(db, rows):

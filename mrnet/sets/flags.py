@@ -13,9 +13,7 @@ import builtins
 import csv
 import io
 import sqlite3
-import threading
 import time
-from collections import deque
 from contextlib import closing
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -24,6 +22,7 @@ import numpy as np
 
 from mrnet.core.errors import MRNetError
 from mrnet.core.text import CONTROL, visible_controls
+from mrnet.sets.limits import RateLimit
 from mrnet.sets.statistics import bootstrap_interval, cohen_kappas, fleiss_kappas, wilson_interval
 
 VERDICTS = {"on": "CAM on the lesion", "off": "CAM off the lesion", "unsure": "unsure"}
@@ -378,29 +377,10 @@ def inert(value):
     return "'" + value if value.startswith(FORMULA_START) else value
 
 
-class SaveLimit:
+class SaveLimit(RateLimit):
     """At most `count` saves per `seconds` from one client address, and `total` from everyone: a flood of flags
-    is refused with a sentence, and no visitor can fill the database for the others. Keyed by what the client
-    cannot choose (its address, not the session id it sends); addresses with no recent save are forgotten."""
+    is refused with a sentence, and no visitor can fill the database for the others."""
 
     def __init__(self, count: int = SAVES_PER_MINUTE_PER_ADDRESS, seconds: float = 60, total: int = SAVES_PER_MINUTE):
-        self.count, self.seconds, self.total = count, seconds, total
-        self.saves: dict[str, deque] = {}
-        self.everyone: deque = deque()
-        self.lock = threading.Lock()
-
-    def check(self, address: str) -> None:
-        now = time.monotonic()
-        with self.lock:
-            for key in [k for k, recent in self.saves.items() if not recent or now - recent[-1] > self.seconds]:
-                del self.saves[key]
-            recent = self.saves.setdefault(address, deque())
-            for queue in (recent, self.everyone):
-                while queue and now - queue[0] > self.seconds:
-                    queue.popleft()
-            if len(recent) >= self.count:
-                raise MRNetError(f"At most {self.count} flags a minute can be saved from one address; wait a moment.")
-            if len(self.everyone) >= self.total:
-                raise MRNetError("Reviewers are saving many flags right now; wait a moment and save again.")
-            recent.append(now)
-            self.everyone.append(now)
+        super().__init__(count, seconds, f"At most {count} flags a minute can be saved from one address; wait a moment.",
+                         total, "Reviewers are saving many flags right now; wait a moment and save again.")

@@ -27,6 +27,7 @@ import numpy as np
 from mrnet.core.config import PLANES
 from mrnet.core.errors import MRNetError
 from mrnet.core.exam import Exam
+from mrnet.sets.limits import RateLimit
 
 DAY = 86400
 PUBLIC = 16                     # hex characters of the public id
@@ -67,9 +68,14 @@ class ShareStore:
     def __init__(self, folder: str | Path, days: float = 7, max_mb: int = 2000,
                  clock: Callable[[], float] = time.time, per_hour: int = SHARES_PER_HOUR_PER_ADDRESS):
         self.folder, self.days, self.max_bytes, self.clock = Path(folder), days, max_mb * 2**20, clock
-        self.per_hour = per_hour
-        self.recent: dict[str, list[float]] = {}   # client address -> when it shared, this past hour
+        self.rate = RateLimit(per_hour, 3600, f"At most {per_hour} exams an hour can be shared from one address; "
+                              "try again later.", clock=clock)
         self.lock = threading.Lock()                # one share is made at a time: the cap holds
+        if self.enabled and self.folder.is_dir():
+            try:
+                self.purge()  # what expired while the server was down, and a share cut short by a crash
+            except MRNetError:
+                pass          # each use says that sharing is unavailable
 
     @property
     def enabled(self) -> bool:
@@ -89,26 +95,22 @@ class ShareStore:
     def pixels(self, public: str) -> Path:
         return self.folder / f"{public}.npz"
 
-    def purge(self) -> int:
-        """Delete expired shares (rows and files), and files no row names (a share cut short by a crash).
-        Returns how many shares expired."""
+    def expire(self, db: sqlite3.Connection) -> None:
+        """Delete expired shares: their rows, then their files."""
+        with db:
+            gone = [row[0] for row in db.execute("SELECT public FROM shares WHERE expires <= ?", (self.clock(),))]
+            db.executemany("DELETE FROM shares WHERE public = ?", [(p,) for p in gone])
+        for public in gone:
+            self.pixels(public).unlink(missing_ok=True)
+
+    def purge(self) -> None:
+        """Delete expired shares, and files no row names (a share cut short by a crash)."""
         with closing(self.connect()) as db:
-            with db:
-                gone = [row[0] for row in db.execute("SELECT public FROM shares WHERE expires <= ?", (self.clock(),))]
-                db.executemany("DELETE FROM shares WHERE public = ?", [(p,) for p in gone])
+            self.expire(db)
             live = {row[0] for row in db.execute("SELECT public FROM shares")}
         for path in self.folder.glob("*.npz*"):
             if path.name.split(".")[0] not in live:
                 path.unlink(missing_ok=True)
-        return len(gone)
-
-    def limit(self, address: str) -> None:
-        now = self.clock()
-        recent = [t for t in self.recent.get(address, []) if now - t < 3600]
-        if len(recent) >= self.per_hour:
-            raise MRNetError(f"At most {self.per_hour} exams an hour can be shared from one address; try again later.")
-        self.recent = {a: ts for a, ts in self.recent.items() if ts and now - ts[-1] < 3600}
-        self.recent[address] = recent + [now]
 
     def create(self, exam: Exam, weights: str, address: str) -> Share:
         """Keep the exam's planes and return its links' tokens; a full store or a busy address is one sentence,
@@ -121,12 +123,12 @@ class ShareStore:
         size = sum(v.nbytes for v in volumes.values())
         with self.lock:
             self.purge()
-            self.limit(address)
             with closing(self.connect()) as db:
                 used = db.execute("SELECT COALESCE(SUM(bytes), 0) FROM shares").fetchone()[0]
-            if used + size > self.max_bytes:
+            if used + size > self.max_bytes:  # refused before the address's count: a full store costs it nothing
                 raise MRNetError(f"Sharing is full on this server ({self.max_bytes // 2**20} MB of shared exams); "
                                  "try again when older shares expire.")
+            self.rate.check(address)
             public = secrets.token_hex(PUBLIC // 2)
             secret, stop = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
             path, partial = self.pixels(public), self.folder / f"{public}.npz.partial"
@@ -149,10 +151,10 @@ class ShareStore:
     def find(self, token, column: str) -> tuple | None:
         """The live share a token names (its secret checked in constant time), or None. Every token, well formed
         or not, known or not, takes the same steps: one lookup and one comparison."""
-        self.purge()
         text = token if isinstance(token, str) and TOKEN.fullmatch(token) else "0" * PUBLIC + "-" * 22
         public, secret = text[:PUBLIC], text[PUBLIC:]
         with closing(self.connect()) as db:
+            self.expire(db)
             row = db.execute(f"SELECT public, {column}, weights, expires FROM shares WHERE public = ?",
                              (public,)).fetchone()
         expected = row[1] if row else digest("not a share")

@@ -54,7 +54,7 @@ from mrnet.toolchain.faithfulness import (
     CASCADE,
     CHANCE_MARGIN,
     cascade,
-    deletion_aucs,
+    curve_aucs,
     deletion_curves,
     insertion_aucs,
     on_fractions,
@@ -120,6 +120,13 @@ def randomization(originals: list, weights, progress: bool) -> dict:
             "cascade": CASCADE}
 
 
+def mean_scores(rows: list[dict]) -> dict | None:
+    """Each ranking's mean score over a task's pairs, and the pairs' count; None without a pair."""
+    if not rows:
+        return None
+    return {m: round(float(np.mean([r[m] for r in rows])), 4) for m in rows[0]} | {"n": len(rows)}
+
+
 def run_evaluate(data, weights, split_name: str = "valid", progress: bool = True, dilate_px: int = DILATE_PX,
                  randomization_exams: int = 20) -> dict:
     tasks = [t for t in weights.config.tasks]
@@ -155,7 +162,7 @@ def run_evaluate(data, weights, split_name: str = "valid", progress: bool = True
                 r = result.planes[result.decisive_plane]
                 shares = {m: r.maps[m].mean(axis=(-2, -1)) for m, spec in METHODS.items() if spec.additive}
                 curves = deletion_curves(r.pooled, heads[result.decisive_plane][t], r.bias, shares, seed=i)
-                deletion[t].append(deletion_aucs(curves))
+                deletion[t].append(curve_aucs(curves))
                 insertion[t].append(insertion_aucs(r.pooled, heads[result.decisive_plane][t], r.bias, shares, seed=i))
                 inside = within_slice_scores(
                     models[result.decisive_plane][t], heads[result.decisive_plane][t], r.pooled, r.top_slice,
@@ -195,12 +202,8 @@ def run_evaluate(data, weights, split_name: str = "valid", progress: bool = True
         "auc": {t: {"fused": auc(split.labels[t], fused[t]), **{p: auc(split.labels[t], logits[t][p]) for p in planes}}
                 for t in tasks},
     }
-    report["deletion_auc"] = {t: ({m: round(float(np.mean([d[m] for d in rows])), 4) for m in rows[0]}
-                                  | {"n": len(rows)} if rows else None) for t, rows in deletion.items()}
-    report["insertion_auc"] = {t: ({m: round(float(np.mean([d[m] for d in rows])), 4) for m in rows[0]}
-                                   | {"n": len(rows)} if rows else None) for t, rows in insertion.items()}
-    report["within_slice_auc"] = {t: ({m: round(float(np.mean([d[m] for d in rows])), 4) for m in rows[0]}
-                                      | {"n": len(rows)} if rows else None) for t, rows in within.items()}
+    for key, pairs in (("deletion_auc", deletion), ("insertion_auc", insertion), ("within_slice_auc", within)):
+        report[key] = {t: mean_scores(rows) for t, rows in pairs.items()}
     report["deletion_curves"] = {t: {m: [round(float(v), 4) for v in np.mean([c[m] for c in rows], axis=0)]
                                      for m in rows[0]} if rows else None for t, rows in deletion_mean_curves.items()}
     pair_hits = tolerance_hits[dilate_px]

@@ -93,31 +93,34 @@ def rankings(pooled: np.ndarray, weight: np.ndarray, contributions: dict[str, np
             "random": [rng.permutation(len(pooled)) for _ in range(RANDOM_ORDERS)]}
 
 
+def ranked_curves(curve, pooled: np.ndarray, weight: np.ndarray, bias: float, contributions: dict[str, np.ndarray],
+                  seed: int = 0) -> dict[str, list[np.ndarray]]:
+    """Each ranking's curves (`curve`: deletion_curve or insertion_curve) for one exam, plane and task (random: one
+    per order, the same orders for the same seed)."""
+    return {name: [curve(pooled, weight, bias, o) for o in (order if isinstance(order, list) else [order])]
+            for name, order in rankings(pooled, weight, contributions, seed).items()}
+
+
 def deletion_curves(pooled: np.ndarray, weight: np.ndarray, bias: float, contributions: dict[str, np.ndarray],
                     seed: int = 0) -> dict[str, list[np.ndarray]]:
-    """Each ranking's deletion curves for one exam, plane and task (random: one per order)."""
-    return {name: [deletion_curve(pooled, weight, bias, o) for o in (order if isinstance(order, list) else [order])]
-            for name, order in rankings(pooled, weight, contributions, seed).items()}
+    return ranked_curves(deletion_curve, pooled, weight, bias, contributions, seed)
 
 
-def insertion_aucs(pooled: np.ndarray, weight: np.ndarray, bias: float, contributions: dict[str, np.ndarray],
-                   seed: int = 0) -> dict[str, float]:
-    """Insertion AUC per ranking for one exam, plane and task (random: the mean over its orders, the same orders
-    as the deletion test's for the same seed)."""
-    return {name: float(np.mean([np.mean(insertion_curve(pooled, weight, bias, o))
-                                 for o in (order if isinstance(order, list) else [order])]))
-            for name, order in rankings(pooled, weight, contributions, seed).items()}
-
-
-def deletion_aucs(curves: dict[str, list[np.ndarray]]) -> dict[str, float]:
-    """deletion_curves' output -> the deletion AUC per ranking (random: the mean over its orders)."""
+def curve_aucs(curves: dict[str, list[np.ndarray]]) -> dict[str, float]:
+    """ranked_curves' output -> the area under each ranking's curve (random: the mean over its orders)."""
     return {name: float(np.mean([deletion_auc(c) for c in cs])) for name, cs in curves.items()}
 
 
 def deletion_scores(pooled: np.ndarray, weight: np.ndarray, bias: float, contributions: dict[str, np.ndarray],
                     seed: int = 0) -> dict[str, float]:
-    """Deletion AUC per ranking for one exam, plane and task (random: the mean over its orders)."""
-    return deletion_aucs(deletion_curves(pooled, weight, bias, contributions, seed))
+    """Deletion AUC per ranking for one exam, plane and task (lower is more faithful)."""
+    return curve_aucs(deletion_curves(pooled, weight, bias, contributions, seed))
+
+
+def insertion_aucs(pooled: np.ndarray, weight: np.ndarray, bias: float, contributions: dict[str, np.ndarray],
+                   seed: int = 0) -> dict[str, float]:
+    """Insertion AUC per ranking for one exam, plane and task (higher is more faithful)."""
+    return curve_aucs(ranked_curves(insertion_curve, pooled, weight, bias, contributions, seed))
 
 
 def on_fractions(curve: np.ndarray, points: int = 21) -> np.ndarray:
