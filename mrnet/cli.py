@@ -200,6 +200,34 @@ def cmd_flags_summary(a) -> int:
     else:
         print("pointing game: on a set with lesion masks, whether the judged map's maximum lies within 15 px of "
               "the lesion on that slice; it agrees with an 'on' verdict that hits and an 'off' verdict that misses.")
+    print_marks(FlagStore(a.db).marks())
+    return 0
+
+
+def print_marks(marks: list[dict]) -> None:
+    from mrnet.sets.flags import inert
+    if not marks:
+        return
+    print(f"\nthe pointing game against reviewers' marks (the judged map's maximum within {DILATE_PX} px of the mark):")
+    print(f"{'weights':18} {'method':10} {'plane':9} {'marks':>5} {'on the mark':>11}  95% interval (Wilson)  "
+          "marks on the lesion (sets with masks)")
+    for r in marks:
+        print(f"{inert(r['weights'])[:18]:18} {inert(r['method'])[:10]:10} {inert(r['plane'])[:9]:9} {r['n']:5d} "
+              f"{r['share']:11.2f}  [{r['low']:.2f}, {r['high']:.2f}]{'':>10}"
+              + (f"{r['on_lesion']} of {r['with_mask']}" if r["with_mask"] else "-"))
+
+
+def cmd_flags_marks(a) -> int:
+    from mrnet.sets.flags import FlagStore
+    if not Path(a.db).is_file():
+        raise MRNetError(f"There is no flag database at {a.db}; give the app's MRNET_FLAGS with --db.")
+    marks = FlagStore(a.db).marks()
+    if a.json:
+        print(json.dumps(marks, indent=2))
+    elif marks:
+        print_marks(marks)
+    else:
+        print("(no lesion marks yet)")
     return 0
 
 
@@ -294,6 +322,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--db", default=settings().flags, help="the SQLite database; default: $MRNET_FLAGS, else data/flags.sqlite")
     e.add_argument("--json", action="store_true")
     e.set_defaults(run=cmd_flags_summary)
+    e = flags.add_parser("marks", allow_abbrev=False, help="per weights, method and plane: the pointing game against "
+                         "reviewers' lesion marks with its Wilson 95%% interval, and (sets with masks) how many marks "
+                         "touch the lesion")
+    e.add_argument("--db", default=settings().flags, help="the SQLite database; default: $MRNET_FLAGS, else data/flags.sqlite")
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(run=cmd_flags_marks)
 
     p = sub.add_parser("compare", allow_abbrev=False, help="two score tables of the same labelled set (two weights): "
                        "AUCs with DeLong's test, McNemar's exact test, disagreements, ECE and Brier per task")

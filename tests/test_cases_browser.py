@@ -395,3 +395,87 @@ def test_compare_mode_viewer_shows_both_maps_swipes_links_and_flags_the_weights_
     other.wait_for_selector("#viewer .mrv[data-compare='ready'][data-maps='b'][data-complete='1']", timeout=120_000)
     assert close_to(canvas_pixels(other, plane), server["b"].overlay(task, plane, index, "shapley", 0.4))
     assert not page.errors and not other.errors, (page.errors, other.errors)
+
+
+def test_a_lesion_mark_tapped_at_2x_zoom_is_stored_at_its_exam_pixel_and_shown_after_a_restart(app, browser, broken_set):
+    """#35: on a phone, "Mark lesion", pinch to 2x, tap: the flag keeps the slice pixel under the finger, and its
+    link shows the mark again from a restarted app. With a mouse, a drag marks a box."""
+    import sqlite3
+    url, flags = app
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=3, is_mobile=True,
+                                  has_touch=True)
+    page = context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    page.goto(url)
+    cases_tab(page, PHANTOM)
+    open_row(page, "0005")
+    cdp = context.new_cdp_session(page)
+
+    def touch(kind, points):
+        cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [{"x": x, "y": y} for x, y in points]})
+    stage = page.locator("#viewer .mrv-plane[data-plane=coronal] .mrv-stage")
+    stage.scroll_into_view_if_needed()
+    box = stage.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    touch("touchStart", [(x - 20, y), (x + 20, y)])  # pinch about the centre: slice pixel (128, 128) stays there
+    for k in range(1, 5):
+        touch("touchMove", [(x - 20 - 5 * k, y), (x + 20 + 5 * k, y)])
+    touch("touchEnd", [])
+    zoom = float(stage.get_attribute("data-zoom"))
+    assert zoom == pytest.approx(2.0, rel=0.05)
+    page.wait_for_timeout(400)  # the pinch's lift is not a tap
+    toggle = page.locator("#viewer .mrv-mark-mode")
+    toggle.tap()
+    assert toggle.get_attribute("aria-pressed") == "true"
+    stage.scroll_into_view_if_needed()  # the toolbar's button scrolled the page
+    box = stage.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    slice_before = stage.get_attribute("data-slice")
+    dx, dy = 30, -24                                 # CSS pixels from the centre
+    touch("touchStart", [(x + dx, y + dy)])
+    touch("touchEnd", [])
+    per_css_px = 256 / (zoom * box["width"])         # slice pixels per CSS pixel at this zoom
+    expected = (int(np.floor(128 + dx * per_css_px)), int(np.floor(128 + dy * per_css_px)))
+    mark = stage.get_attribute("data-mark")
+    assert mark is not None and stage.get_attribute("data-slice") == slice_before  # a tap marks; it does not scroll
+    mx, my, mw, mh = map(int, mark.split(","))
+    assert (mw, mh) == (0, 0) and abs(mx - expected[0]) <= 1 and abs(my - expected[1]) <= 1, (mark, expected)
+    page.wait_for_function("() => document.querySelector('#viewer .mrv-link').value.includes('mark=coronal')")
+    link = page.locator("#viewer .mrv-link").input_value()
+    page.locator("#flag-verdict label:has-text('CAM on the lesion')").tap()
+    page.locator("#flag-save").tap()
+    page.wait_for_function("() => document.querySelector('#flag-note')?.innerText.includes('Lesion mark')", timeout=30_000)
+    assert f"a point at ({mx}, {my})" in page.locator("#flag-note").inner_text()
+    with sqlite3.connect(flags) as db:
+        stored = db.execute("SELECT case_id, plane, slice, mark_x, mark_y, mark_w, mark_h, mark_hit, mark_on_lesion "
+                            "FROM flags ORDER BY id DESC LIMIT 1").fetchone()
+    assert stored[:7] == ("0005", "coronal", int(slice_before), mx, my, 0, 0)
+    assert stored[7] in (0, 1) and stored[8] in (0, 1)   # the phantom set has masks: the mark's accuracy is known
+    assert "pointing game against reviewers' marks" in page.locator("#flags-summary").inner_text()
+    context.close()
+    with running_app({"MRNET_DATA": str(broken_set), "MRNET_FLAGS": str(flags)}) as (url2, proc, log):
+        again = new_page(browser, url2 + "?" + urllib.parse.urlsplit(link).query)
+        again.wait_for_selector("#viewer .mrv[data-ready='1']", timeout=90_000)
+        shown = again.locator("#viewer .mrv-plane[data-plane=coronal] .mrv-stage")
+        again.wait_for_function("() => document.querySelector('#viewer .mrv-plane[data-plane=coronal] .mrv-stage')"
+                                "?.dataset.mark", timeout=30_000)
+        assert shown.get_attribute("data-mark") == mark and shown.get_attribute("data-slice") == slice_before
+        assert again.locator("#viewer .mrv-mark-clear").is_visible()
+        # a mouse drag marks a box; "Remove mark" takes it away, and the link with it
+        again.locator("#viewer .mrv-mark-mode").click()
+        sagittal = again.locator("#viewer .mrv-plane[data-plane=sagittal] .mrv-stage")
+        sagittal.scroll_into_view_if_needed()
+        b = sagittal.bounding_box()
+        again.mouse.move(b["x"] + b["width"] * 0.25, b["y"] + b["height"] * 0.25)
+        again.mouse.down()
+        again.mouse.move(b["x"] + b["width"] * 0.5, b["y"] + b["height"] * 0.75, steps=4)
+        again.mouse.up()
+        bx, by, bw, bh = map(int, sagittal.get_attribute("data-mark").split(","))
+        assert (bx, by) == (64, 64) and abs(bw - 64) <= 1 and abs(bh - 128) <= 1
+        assert shown.get_attribute("data-mark") is None   # one mark at a time
+        again.locator("#viewer .mrv-mark-clear").click()
+        assert sagittal.get_attribute("data-mark") is None
+        again.wait_for_function("() => !document.querySelector('#viewer .mrv-link').value.includes('mark=')")
+        assert not again.errors, again.errors
+    assert not page.errors, page.errors

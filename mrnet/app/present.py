@@ -79,6 +79,22 @@ def flags_summary_markdown(rows: list[dict], names: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
+def marks_markdown(rows: list[dict], names: dict[str, str]) -> str:
+    """The pointing game against reviewers' lesion marks (flags.FlagStore.marks): per weights, method and plane,
+    how often the judged map's maximum lay within 15 px of the mark, and on sets with masks how often the marks
+    touched the lesion."""
+    if not rows:
+        return ""
+    lines = [f"| {markdown_text(names.get(r['weights'], r['weights']))} | {markdown_text(r['method'])} | "
+             f"{markdown_text(r['plane'])} | {r['n']} | {r['hits']} of {r['n']}: {percent(r['share'])} "
+             f"[{percent(r['low'])}, {percent(r['high'])}] | "
+             + (f"{r['on_lesion']} of {r['with_mask']}" if r["with_mask"] else "—") + " |" for r in rows]
+    return ("\n\n**The pointing game against reviewers' marks** (the judged map's maximum within 15 px of the "
+            "reviewer's point or box; Wilson 95 % intervals; on sets with lesion masks, how many marks touch the "
+            "lesion)\n\n| weights | method | plane | marks | map on the mark | marks on the lesion |\n"
+            "|---|---|---|---|---|---|\n" + "\n".join(lines))
+
+
 def agreement_markdown(rows: list[dict], names: dict[str, str]) -> str:
     """How far reviewers agree (flags.FlagStore.agreement), where more than one reviewer flagged: each one's
     counts, Cohen's kappa per pair and Fleiss' kappa, with 95 % bootstrap intervals and the shared views."""

@@ -33,14 +33,20 @@ from mrnet.app.context import Context, create_context
 from mrnet.app.kept import GONE, remove
 from mrnet.app.memory import fewer_malloc_arenas, released
 from mrnet.app.payload import viewer_payload, with_comparison
-from mrnet.app.present import agreement_markdown, flags_summary_markdown, predictions_markdown, weights_markdown
+from mrnet.app.present import (
+    agreement_markdown,
+    flags_summary_markdown,
+    marks_markdown,
+    predictions_markdown,
+    weights_markdown,
+)
 from mrnet.app.text import html_text, markdown_text
-from mrnet.app.view import View
+from mrnet.app.view import Mark, View
 from mrnet.core.analysis import Analysis
 from mrnet.core.config import DISCLAIMER
 from mrnet.core.errors import MRNetError
 from mrnet.core.export import write_report_zip
-from mrnet.core.pointing import judged_hit
+from mrnet.core.pointing import judged_hit, mark_hit, mark_on_lesion, mark_zone
 from mrnet.core.settings import settings
 from mrnet.core.text import quoted
 from mrnet.inputs.load import load_items
@@ -233,7 +239,8 @@ class Page:
             if self.ctx.second_id:
                 names[self.ctx.second_id] = self.ctx.names["b"]
             summary, skipped = self.ctx.flags.summary()
-            said = flags_summary_markdown(summary, names) + agreement_markdown(self.ctx.flags.agreement(), names)
+            said = (flags_summary_markdown(summary, names) + marks_markdown(self.ctx.flags.marks(), names)
+                    + agreement_markdown(self.ctx.flags.agreement(), names))
             return ([[getattr(f, c) for c in FLAG_COLUMNS] for f in self.ctx.flags.list(limit=PAGE)],
                     said, f"⚠️ {skipped_sentence(skipped)}" if skipped else "")
         except MRNetError as exc:
@@ -392,17 +399,25 @@ class Page:
         comment = comment if isinstance(comment, str) else ""
         dataset, case = state.case
         try:
+            mark = Mark.parse(view.get("mark") if isinstance(view, dict) else None, shown_analysis)
+            if mark and (mark.plane, mark.slice) != (plane, index):
+                raise MRNetError(f"The lesion mark is on {mark.plane} slice {mark.slice}, not on the slice judged "
+                                 f"({plane} slice {index}): go back to it, or remove the mark.")
             self.ctx.saves.check(request.client.host if request.client else "")
             analysis = self.ctx.browser.second(dataset, case).analysis if judged == "b" else shown_analysis
             pointing, unscored = self.pointing(analysis, dataset, case, task, plane, index, method)
+            marked = self.marked(analysis, dataset, case, task, method, mark) if mark else {}
             weights = self.ctx.second_id if judged == "b" and self.ctx.second_id else self.ctx.weights_id
             flag = self.ctx.flags.add(Flag(dataset, self.ctx.sets[dataset].cases.split, case, task, plane, index, method,
                                            verdict, comment, weights, pointing=pointing,
-                                           reviewer=request.username or "anonymous"))
+                                           reviewer=request.username or "anonymous", **marked))
         except MRNetError as exc:
             raise gr.Error(html_text(exc)) from None
         cut = f" The comment was cut to its first {MAX_COMMENT} characters." if flag.comment != comment.strip() else ""
         cut += unscored
+        if mark:
+            cut += (f" Lesion mark: {'a point' if not (mark.w or mark.h) else 'a box'} at ({mark.x}, {mark.y}); the map's "
+                    f"maximum is {'on' if flag.mark_hit else 'not on'} it.")
         rows, said, problem = self.flag_rows()
         whose = f" of {self.ctx.names[judged]}" if state.compared else ""
         return {self.flag_note: markdown_text(f"Saved: case {case}, {task}, {plane} slice {index}, {method}{whose} — "
@@ -417,6 +432,21 @@ class Page:
             return judged_hit(analysis, self.ctx.browser.masks(dataset, case), task, plane, index, method), ""
         except (MRNetError, ValueError, TypeError, IndexError, cv2.error):
             return None, " Its pointing game could not be scored: the case's lesion mask does not fit its slices."
+
+    def marked(self, analysis: Analysis, dataset: str, case: str, task: str, method: str, mark: Mark) -> dict:
+        """A flag's lesion-mark columns: the mark, the pointing game against it, and on a set with masks whether
+        the mark touches the lesion."""
+        volume = analysis.exam.volumes[mark.plane]
+        zone = mark_zone(volume.shape[1:], mark.x, mark.y, mark.w, mark.h)
+        columns = {"mark_x": mark.x, "mark_y": mark.y, "mark_w": mark.w, "mark_h": mark.h,
+                   "mark_hit": mark_hit(analysis.tasks[task].planes[mark.plane].maps[method][mark.slice], zone)}
+        try:
+            mask = self.ctx.browser.masks(dataset, case).get(mark.plane)
+            if mask is not None and mask.shape == volume.shape:
+                columns["mark_on_lesion"] = mark_on_lesion(mask[mark.slice], task, zone)
+        except (MRNetError, ValueError, TypeError, IndexError, cv2.error):
+            pass  # a set whose mask cannot be read or does not fit: the mark is kept, its accuracy unknown
+        return columns
 
     @released
     def on_download(self, state: Session | None, view: dict | None, request: gr.Request) -> dict:

@@ -47,3 +47,23 @@ def judged_hit(analysis, masks: dict[str, np.ndarray], task: str, plane: str, in
     if mask is None or result is None or not 0 <= index < len(mask) or method not in result.maps:
         return None
     return int(pointing_hit(result.maps[method][index], hit_zone(task_mask(mask[index], task))))
+
+
+def mark_zone(shape: tuple[int, int], x: int, y: int, w: int = 0, h: int = 0) -> np.ndarray:
+    """A reviewer's mark on a slice of `shape` (rows, columns) as a boolean zone: the pixel (x, y) for a point
+    (w = h = 0), else the box from (x, y) to (x + w, y + h) inclusive, clipped to the slice."""
+    zone = np.zeros(shape, bool)
+    zone[max(0, y):max(0, y + h + 1), max(0, x):max(0, x + w + 1)] = True
+    return zone
+
+
+def mark_hit(cam: np.ndarray, mark: np.ndarray, dilate_px: int = DILATE_PX) -> int:
+    """The pointing game against a reviewer's mark (mark_zone) instead of a lesion mask: 1 if the map's maximum
+    is inside the mark or within `dilate_px` of it, else 0. Works on any set, masks or not."""
+    return int(pointing_hit(cam, hit_zone(mark, dilate_px)))
+
+
+def mark_on_lesion(mask_slice: np.ndarray, task: str, mark: np.ndarray, dilate_px: int = DILATE_PX) -> int:
+    """The reviewer's own accuracy on a set with masks: 1 if the mark touches the task's lesion on that slice
+    (within `dilate_px`, the map's tolerance), else 0."""
+    return int((hit_zone(task_mask(mask_slice, task), dilate_px) & mark).any())

@@ -27,13 +27,18 @@ from mrnet.sets.statistics import bootstrap_interval, cohen_kappas, fleiss_kappa
 
 VERDICTS = {"on": "CAM on the lesion", "off": "CAM off the lesion", "unsure": "unsure"}
 CODES = {verdict: i for i, verdict in enumerate(VERDICTS)}  # a verdict's number in kappa's arrays
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 SCHEMA = """CREATE TABLE IF NOT EXISTS flags (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     dataset TEXT NOT NULL, split TEXT NOT NULL, case_id TEXT NOT NULL, task TEXT NOT NULL,
     plane TEXT NOT NULL, slice INTEGER NOT NULL, method TEXT NOT NULL,
     verdict TEXT NOT NULL, comment TEXT NOT NULL, weights TEXT NOT NULL, created TEXT NOT NULL, pointing INTEGER,
-    reviewer TEXT NOT NULL DEFAULT 'anonymous')"""
+    reviewer TEXT NOT NULL DEFAULT 'anonymous',
+    mark_x INTEGER, mark_y INTEGER, mark_w INTEGER, mark_h INTEGER, mark_hit INTEGER, mark_on_lesion INTEGER)"""
+MARK_COLUMNS = ("mark_x", "mark_y", "mark_w", "mark_h", "mark_hit", "mark_on_lesion")
+# the marked flags, read by the marks' summary alone (marks are few beside verdicts)
+MARKED = ("CREATE INDEX IF NOT EXISTS flags_marked ON flags (weights, method, plane, mark_hit, mark_on_lesion) "
+          "WHERE mark_hit IS NOT NULL")
 MIN_SHARED = 10         # views both reviewers judged, below which no kappa is given
 MAX_COMMENT = 1000      # characters; a longer comment is cut, and the save says so
 PAGE = 50               # the most recent flags shown with a page load or a save
@@ -152,11 +157,19 @@ class Flag:
     pointing: int | None = None  # on a set with lesion masks: 1 if the judged map's maximum is on the lesion
                                  # (the pointing game, core.pointing), else 0; None without masks
     reviewer: str = "anonymous"  # the logged-in reviewer's name (MRNET_USERS, MRNET_AUTH); "anonymous" without one
+    # the reviewer's lesion mark on the flagged slice, in exam pixels: a point (w = h = 0) or a box; None without
+    mark_x: int | None = None
+    mark_y: int | None = None
+    mark_w: int | None = None
+    mark_h: int | None = None
+    mark_hit: int | None = None        # the pointing game against the mark: 1 if the judged map's maximum is on it
+    mark_on_lesion: int | None = None  # on a set with masks: 1 if the mark touches the lesion; else None
 
 
 def migrate(db: sqlite3.Connection) -> None:
     """Bring a database of any earlier schema to SCHEMA_VERSION. Version 0 or 1 lacked `split` (flags were
-    then always of the validation split); version 2 lacked `pointing` (unknown for its flags: NULL)."""
+    then always of the validation split); version 2 lacked `pointing` (unknown for its flags: NULL); version 6
+    lacked lesion marks (NULL: none)."""
     if db.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
         return
     # one process migrates at a time: the write lock first (waiting up to the busy timeout), then the version
@@ -172,6 +185,10 @@ def migrate(db: sqlite3.Connection) -> None:
         db.execute("ALTER TABLE flags ADD COLUMN pointing INTEGER")
     if "reviewer" not in columns:  # version 4 and before: flags of an anonymous reviewer
         db.execute("ALTER TABLE flags ADD COLUMN reviewer TEXT NOT NULL DEFAULT 'anonymous'")
+    for column in MARK_COLUMNS:    # version 6 and before: no lesion marks
+        if column not in columns:
+            db.execute(f"ALTER TABLE flags ADD COLUMN {column} INTEGER")
+    db.execute(MARKED)
     # version 3 lacked the counts: made from the flags there, once
     for old in ("TRIGGER IF EXISTS flags_counted", "TRIGGER IF EXISTS flags_uncounted",
                 "TRIGGER IF EXISTS flags_counted_not_understood", "TRIGGER IF EXISTS flags_uncounted_not_understood",
@@ -291,6 +308,29 @@ class FlagStore:
                                                            if row["pointing_n"] else (None, None))
         return [groups[key] for key in sorted(groups)], skipped
 
+
+    def marks(self) -> builtins.list[dict]:
+        """The pointing game against reviewers' marks, per (weights, method, plane): n marked flags, `hits` whose
+        judged map's maximum was on the mark (within the tolerance), the share with its Wilson 95 % interval; and
+        on sets with masks, how many marks touched the lesion (`on_lesion` of `with_mask`: the reviewers' own
+        accuracy). Read through the marked flags' index."""
+        if not self.path.is_file():
+            return []
+        with closing(self.connect()) as db:
+            try:
+                rows = db.execute(
+                    "SELECT weights, method, plane, COUNT(*), SUM(mark_hit = 1), COUNT(mark_on_lesion), "
+                    "SUM(mark_on_lesion = 1) FROM flags WHERE mark_hit IS NOT NULL AND weights IS NOT NULL AND "
+                    "method IS NOT NULL AND plane IS NOT NULL GROUP BY weights, method, plane").fetchall()
+            except sqlite3.Error:
+                raise MRNetError("Flags are unavailable right now: their database is busy or damaged.") from None
+        found = []
+        for weights, method, plane, n, hits, with_mask, on_lesion in rows:
+            low, high = wilson_interval(hits or 0, n)
+            found.append({"weights": str(weights), "method": str(method), "plane": str(plane), "n": n,
+                          "hits": hits or 0, "share": (hits or 0) / n, "low": low, "high": high,
+                          "with_mask": with_mask, "on_lesion": on_lesion or 0})
+        return sorted(found, key=lambda row: (row["weights"], row["method"], row["plane"]))
 
     def agreement(self) -> builtins.list[dict]:
         """Per (weights, task, method): each reviewer's counts of verdicts, Cohen's kappa for each pair of

@@ -19,10 +19,12 @@ let wl = { center: 127.5, width: 255 };
 let wlTable = identityTable();
 let swipeX = 128;
 let outline = false;      // outline the true lesion (cases of sets with masks)
-const LINK_KEYS = ["sample", "share", "dataset", "case", "task", "method", "plane", "slice", "maps"];
+const LINK_KEYS = ["sample", "share", "dataset", "case", "task", "method", "plane", "slice", "maps", "mark"];
 const MAPS = ["a", "b", "ab"];
 let syncTimer = null;
 let touchMode = "slices"; // what one finger does on the image: "slices" or "wl" (window/level)
+let marking = false;      // "Mark lesion" on: a click, a tap or a one-pointer drag marks the lesion (cases of a set)
+const MARK_TOLERANCE = 15; // slice pixels: the pointing game's, drawn around a point mark
 
 // One pass of a plane's slices: base64 inside the payload, or a file the server left for us (the app), fetched
 // with one retry; `signal` stops it when a newer analysis arrives.
@@ -113,6 +115,7 @@ function draw(plane) {
   ctx.imageSmoothingEnabled = false;
   ctx.setTransform(scale, 0, 0, scale, off + pane.pan[0], off + pane.pan[1]);
   ctx.drawImage(pane.native, 0, 0);
+  drawMark(pane, plane, index, scale);
   pane.slider.value = String(index);
   const shown = nearestLoaded(data.planes[plane], index);
   pane.caption.textContent = caption(plane, index) + (shown !== index ? ` — still loading; showing slice ${shown}` : "");
@@ -123,6 +126,27 @@ function draw(plane) {
   if (pane.current) pane.current.classList.remove("current");
   pane.current = pane.barRects[index];
   if (pane.current) pane.current.classList.add("current");
+}
+
+// The reviewer's lesion mark, where it was made (plane and slice): a box, or a point with the pointing game's
+// tolerance around it; dark under light, so that it shows on any overlay colour.
+function drawMark(pane, plane, index, scale) {
+  const m = view.mark;
+  if (!m || m.plane !== plane || m.slice !== index) { delete pane.stage.dataset.mark; return; }
+  const ctx = pane.ctx;
+  for (const [colour, width] of [["#000", 3], ["#fff", 1.5]]) {
+    ctx.strokeStyle = colour;
+    ctx.lineWidth = width / scale;
+    ctx.beginPath();
+    if (m.w || m.h) ctx.rect(m.x, m.y, m.w + 1, m.h + 1);
+    else {
+      ctx.arc(m.x + 0.5, m.y + 0.5, MARK_TOLERANCE, 0, 2 * Math.PI);
+      ctx.moveTo(m.x + 0.5 - 4, m.y + 0.5); ctx.lineTo(m.x + 0.5 + 4, m.y + 0.5);
+      ctx.moveTo(m.x + 0.5, m.y + 0.5 - 4); ctx.lineTo(m.x + 0.5, m.y + 0.5 + 4);
+    }
+    ctx.stroke();
+  }
+  pane.stage.dataset.mark = `${m.x},${m.y},${m.w},${m.h}`;
 }
 
 function signed(x, digits) { return (x >= 0 ? "+" : "") + x.toFixed(digits); }
@@ -217,6 +241,8 @@ function syncLink() {
     url.searchParams.set("plane", view.plane);
     url.searchParams.set("slice", String(view.slices[view.plane]));
     if (view.maps !== "a") url.searchParams.set("maps", view.maps);
+    const m = view.mark;
+    if (m) url.searchParams.set("mark", [m.plane, m.slice, m.x, m.y, m.w, m.h].join(","));
   }
   if (url.href !== window.location.href) window.history.replaceState(window.history.state, "", url.href);
   root.querySelector(".mrv-link").value = link ? url.href : "";
@@ -336,6 +362,7 @@ function buildPane(plane) {
     e.preventDefault();
   });
   pane.stage.addEventListener("focus", () => { if (view.plane !== plane) { view.plane = plane; syncSoon(); } });
+  markController(plane, pane);  // first: while marking, it keeps the pointer from the others
   mouseController(plane, pane);
   touchController(plane, pane);
   section.querySelector(".mrv-zoom").addEventListener("click", (e) => {
@@ -352,6 +379,63 @@ function fit(plane) {
   const pane = panes[plane];
   pane.zoom = 1; pane.pan = [0, 0];
   draw(plane);
+}
+
+// The slice pixel under a pointer (client coordinates), at the pane's zoom and pan, kept inside the slice.
+function slicePixel(pane, clientX, clientY) {
+  const rect = pane.canvas.getBoundingClientRect(), k = pane.canvas.width / rect.width, { scale, off } = placement(pane);
+  const at = (client, edge, pan) => Math.max(0, Math.min(SIZE - 1, Math.floor(((client - edge) * k - off - pan) / scale)));
+  return [at(clientX, rect.left, pane.pan[0]), at(clientY, rect.top, pane.pan[1])];
+}
+
+// "Mark lesion": mouse, pen or one finger. A click or tap marks a point, a drag a box, in slice pixels at any zoom.
+const MARK_BOX_PX = 3;   // a drag shorter than this (slice pixels) is a point
+function markController(plane, pane) {
+  let from = null;
+  const mark = (e) => {
+    const to = slicePixel(pane, e.clientX, e.clientY);
+    const box = Math.abs(to[0] - from[0]) >= MARK_BOX_PX || Math.abs(to[1] - from[1]) >= MARK_BOX_PX;
+    const before = view.mark && view.mark.plane;  // one mark at a time: another plane's goes
+    view.mark = box
+      ? { plane, slice: view.slices[plane], x: Math.min(from[0], to[0]), y: Math.min(from[1], to[1]), w: Math.abs(to[0] - from[0]), h: Math.abs(to[1] - from[1]) }
+      : { plane, slice: view.slices[plane], x: from[0], y: from[1], w: 0, h: 0 };
+    view.plane = plane;
+    markButtons();
+    draw(plane);
+    if (before && before !== plane) draw(before);
+  };
+  pane.stage.addEventListener("pointerdown", (e) => {
+    if (!marking || !e.isPrimary) return;
+    e.stopImmediatePropagation();
+    e.preventDefault();
+    from = slicePixel(pane, e.clientX, e.clientY);
+    pane.stage.setPointerCapture(e.pointerId);
+    mark(e);
+  });
+  pane.stage.addEventListener("pointermove", (e) => {
+    if (!from) return;
+    e.stopImmediatePropagation();
+    mark(e);
+  });
+  const end = (e) => {
+    if (!from) return;
+    e.stopImmediatePropagation();
+    mark(e);
+    from = null;
+    syncSoon();
+  };
+  pane.stage.addEventListener("pointerup", end);
+  pane.stage.addEventListener("pointercancel", end);
+}
+
+// The mark buttons: shown for a labelled set's case (what a flag is saved for); "Remove mark" while there is one.
+function markButtons() {
+  const on = Boolean(data && data.link && data.link.case), toggle = root.querySelector(".mrv-mark-mode");
+  toggle.hidden = !on;
+  if (!on) marking = false;
+  toggle.setAttribute("aria-pressed", String(marking));
+  root.dataset.marking = marking ? "1" : "0";
+  root.querySelector(".mrv-mark-clear").hidden = !(on && view && view.mark);
 }
 
 // Mouse and pen: drag sets window/level, shift- or middle-drag pans.
@@ -482,6 +566,7 @@ function applyView(next) {
     mode: ["overlay", "slice", "swipe"].includes(next.mode) ? next.mode : "overlay",
     maps: explanationOf("b") && MAPS.includes(next.maps) ? next.maps : "a",
     slices: {},
+    mark: validMark(next.mark),
   };
   view.plane = next.plane in data.planes ? next.plane : Object.keys(data.planes)[0];
   for (const plane of Object.keys(data.planes)) {
@@ -497,8 +582,17 @@ function applyView(next) {
   root.dataset.mode = view.mode;
   root.dataset.maps = view.maps;
   comparedProbabilities();
+  markButtons();
   for (const plane of Object.keys(panes)) drawBars(plane);
   redrawAll();
+}
+
+// A mark the server or a link sent, if it lies inside a slice of this exam; else none.
+function validMark(m) {
+  if (!m || typeof m !== "object" || !(m.plane in data.planes)) return null;
+  const whole = ["slice", "x", "y", "w", "h"].every((k) => Number.isInteger(m[k]) && m[k] >= 0);
+  if (!whole || m.slice >= data.planes[m.plane].slices || m.x + m.w >= SIZE || m.y + m.h >= SIZE) return null;
+  return { plane: m.plane, slice: m.slice, x: m.x, y: m.y, w: m.w, h: m.h };
 }
 
 // Every task's, plane's and method's maps, each deflated uint16 (payload.packed_levels), inflated at once.
@@ -649,6 +743,13 @@ root.querySelector(".mrv-touch-mode").addEventListener("click", (e) => {
   touchMode = touchMode === "slices" ? "wl" : "slices";
   e.target.setAttribute("aria-pressed", String(touchMode === "wl"));
   e.target.textContent = touchMode === "wl" ? "Touch: window/level" : "Touch: slices";
+});
+root.querySelector(".mrv-mark-mode").addEventListener("click", () => { marking = !marking; markButtons(); });
+root.querySelector(".mrv-mark-clear").addEventListener("click", () => {
+  view.mark = null;
+  markButtons();
+  redrawAll();
+  syncSoon();
 });
 root.dataset.input = window.matchMedia("(pointer: coarse)").matches ? "touch" : "mouse";
 root.querySelector(".mrv-outline").addEventListener("change", (e) => { outline = e.target.checked; redrawAll(); });
