@@ -320,8 +320,8 @@ class FlagStore:
             try:
                 rows = db.execute(
                     "SELECT weights, method, plane, COUNT(*), SUM(mark_hit = 1), COUNT(mark_on_lesion), "
-                    "SUM(mark_on_lesion = 1) FROM flags WHERE mark_hit IS NOT NULL AND weights IS NOT NULL AND "
-                    "method IS NOT NULL AND plane IS NOT NULL GROUP BY weights, method, plane").fetchall()
+                    "SUM(mark_on_lesion = 1) FROM flags WHERE mark_hit IS NOT NULL AND mark_hit IN (0, 1) AND weights "
+                    "IS NOT NULL AND method IS NOT NULL AND plane IS NOT NULL GROUP BY weights, method, plane").fetchall()
             except sqlite3.Error:
                 raise MRNetError("Flags are unavailable right now: their database is busy or damaged.") from None
         found = []
