@@ -81,9 +81,11 @@ def cmd_evaluate(a) -> int:
     if a.compare and not a.record:
         raise MRNetError("--compare goes with --record (it adds a side-by-side table to the card).")
     compared = read_compared(a.compare)  # before the long run: a bad file fails at once
+    from mrnet.toolchain.evaluate import read_marks
+    marks = read_marks(a.marks, a.split, a.marks_dataset) if a.marks else None  # before the long run, too
     weights = load_weights(a.weights)
     report = run_evaluate(a.data, weights, a.split, progress=sys.stderr.isatty(), dilate_px=a.dilation,
-                          randomization_exams=a.randomization_exams)
+                          randomization_exams=a.randomization_exams, marks=marks)
     if a.record:
         record(weights, report, a.data, a.data_note, compared)
     print(json.dumps(report, indent=2))
@@ -422,6 +424,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--record", action="store_true",
                    help="also write the result and this command into the (local) weights folder's config and card")
     p.add_argument("--data-note", default="", help="with --record: how the evaluation data was made")
+    p.add_argument("--marks", metavar="FLAGS_DB", help="the app's flags database: add the pointing game against "
+                   "reviewers' lesion marks (pointing_game_marks), on any set, masks or not")
+    p.add_argument("--marks-dataset", metavar="NAME", help="with --marks: only the marks of this labelled set "
+                   "(as the app names it); default: every mark of the split")
     p.add_argument("--compare", action="append", default=[], metavar="NAME=REPORT.json",
                    help="with --record: another evaluate report (e.g. another recipe's weights on the same exams) "
                         "shown beside this one in the card; repeatable")

@@ -131,3 +131,53 @@ def test_a_schema_6_database_gains_marks_in_place(tmp_path):
     assert [(r["n"], r["hits"]) for r in store.marks()] == [(1, 0)]
     with sqlite3.connect(db) as again:
         assert again.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_evaluate_scores_each_map_against_reviewers_marks_on_a_set_without_masks(tmp_path, random_weights, capsys):
+    """`evaluate --marks FLAGS_DB`: a set with no masks still gets a pointing game, from the marks reviewers left
+    in the app: a box over the whole slice is hit by every map, a point far from every map's maximum by none;
+    marks naming nothing in the set are counted as unused; each reviewer's latest mark of a view counts."""
+    from mrnet.cli import main
+    from mrnet.core.analysis import analyze
+    from mrnet.core.exam import Exam
+    from mrnet.core.weights import load_weights
+    from mrnet.toolchain.dataset import read_split
+
+    from helpers import write_set
+    data = write_set(tmp_path / "set", n=4, slices=6)
+    split = read_split(data, "valid")
+    volumes = {p: split.volume(p, 1) for p in split.planes}
+    maps = analyze(Exam(volumes=volumes), load_weights(random_weights)).tasks["acl"].planes["coronal"].maps
+    rows, columns = volumes["coronal"].shape[1:]
+    peaks = []
+    for cam in maps.values():
+        up = cv2.resize(cam[1].astype(np.float32), (columns, rows), interpolation=cv2.INTER_LINEAR)
+        peaks.append(np.unravel_index(int(np.argmax(up)), up.shape))
+    far = next((x, y) for y in range(rows) for x in range(columns)
+               if all(np.hypot(x - px, y - py) > DILATE_PX + 2 for py, px in peaks))
+    db = tmp_path / "flags.sqlite"
+    store = FlagStore(db)
+
+    def marked(case, plane, index, x, y, w=0, h=0, reviewer="ann", dataset="hospital"):
+        store.add(Flag(dataset, "valid", case, "acl", plane, index, "shapley", "on", "", "w", reviewer=reviewer,
+                       mark_x=x, mark_y=y, mark_w=w, mark_h=h, mark_hit=0))
+    marked(split.ids[0], "sagittal", 2, *far)                                  # replaced by ann's later mark
+    marked(split.ids[0], "sagittal", 2, 0, 0, columns - 1, rows - 1)           # the whole slice
+    marked(split.ids[1], "coronal", 1, *far)                                   # far from every map's maximum
+    marked("9999", "coronal", 1, 3, 3)                                         # no such case: unused
+    marked(split.ids[2], "coronal", 99, 3, 3)                                  # no such slice: unused
+    marked(split.ids[2], "coronal", 1, 3, 3, dataset="another set")            # left out by --marks-dataset
+    code = main([str(x) for x in ("evaluate", "--data", data, "--weights", random_weights, "--randomization-exams",
+                                  0, "--marks", db, "--marks-dataset", "hospital")])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    found = json.loads(out.out)["pointing_game_marks"]
+    assert (found["n"], found["unused"], found["dilation_px"]) == (2, 2, DILATE_PX)
+    assert found["n_per_plane"] == {"axial": 0, "coronal": 1, "sagittal": 1}
+    for method, hits in found["hits"].items():
+        assert (hits["all"], hits["sagittal"], hits["coronal"], hits["axial"]) == (0.5, 1.0, 0.0, None), method
+        assert (hits["low"], hits["high"]) == pytest.approx(wilson_interval(1, 2), abs=1e-4)
+    assert "Mask measures skipped" in out.err  # the mask-based measures say why they are absent
+    code = main(["evaluate", "--data", str(data), "--weights", str(random_weights), "--marks", str(tmp_path / "no.db")])
+    err = capsys.readouterr().err
+    assert code == 2 and "There is no flag database" in err and len(err.strip().splitlines()) == 1

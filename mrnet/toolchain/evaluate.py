@@ -32,12 +32,18 @@ CAMs point, and whether the explanations are faithful to the model. The JSON rep
   method and layer (head first, then conv5 down to conv1, cumulatively) the mean Spearman correlation and
   SSIM to the trained model's maps (`layers`), `chance` (the same measures between two different exams' maps),
   `verdict` per method (pass: both within `chance_margin` of chance once every layer is random), `n`, `cascade`.
+- `pointing_game_marks` (with `--marks FLAGS_DB`): the pointing game against reviewers' lesion marks instead of
+  masks, on any set: each method's map of the marked slice hits when its maximum lies within `dilation_px` of the
+  reviewer's point or box; per method over every plane (`all`, with its Wilson 95 % interval `low`-`high`) and
+  per plane, `n` marks (each reviewer's latest per case, task, plane and slice), `unused`: marks naming nothing in
+  this set.
 - `histogram_baseline_auc`: a logistic regression on intensity histograms, fitted on DIR/train: near 0.5 when
   the lesions are not given away by global image statistics (absent without a train split).
 """
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
@@ -46,8 +52,18 @@ from mrnet.core.analysis import analyze
 from mrnet.core.errors import MRNetError
 from mrnet.core.exam import Exam
 from mrnet.core.explain import DEFAULT_METHOD, METHODS
-from mrnet.core.pointing import DILATE_PX, cell_centre_in_zone, hit_zone, pointing_hit, task_mask
+from mrnet.core.pointing import (
+    DILATE_PX,
+    cell_centre_in_zone,
+    hit_zone,
+    mark_hit,
+    mark_zone,
+    pointing_hit,
+    task_mask,
+)
+from mrnet.sets.flags import Flag, FlagStore
 from mrnet.sets.metrics import auc
+from mrnet.sets.statistics import wilson_interval
 from mrnet.toolchain.card import summary, write_card
 from mrnet.toolchain.dataset import fit_logistic, read_split
 from mrnet.toolchain.faithfulness import (
@@ -127,8 +143,49 @@ def mean_scores(rows: list[dict]) -> dict | None:
     return {m: round(float(np.mean([r[m] for r in rows])), 4) for m in rows[0]} | {"n": len(rows)}
 
 
+def read_marks(db, split_name: str, dataset: str | None = None) -> dict[str, list[Flag]]:
+    """Reviewers' lesion marks in a flags database (the app's MRNET_FLAGS), by case id: each reviewer's latest mark
+    per (case, task, plane, slice) of the split, of `dataset` when given."""
+    if not Path(db).is_file():
+        raise MRNetError(f"There is no flag database at {db}; give the app's MRNET_FLAGS with --marks.")
+    latest: dict[tuple, Flag] = {}
+    for f in FlagStore(db).list():
+        if f.mark_x is not None and f.split == split_name and (dataset is None or f.dataset == dataset):
+            latest[(f.reviewer, f.case_id, f.task, f.plane, f.slice)] = f
+    by_case: dict[str, list[Flag]] = {}
+    for f in latest.values():
+        by_case.setdefault(f.case_id, []).append(f)
+    return by_case
+
+
+def marked_zone(f: Flag, volume: np.ndarray) -> np.ndarray | None:
+    """A flag's mark on its slice as a zone, or None when it does not lie inside that slice."""
+    box = (f.slice, f.mark_x, f.mark_y, f.mark_w or 0, f.mark_h or 0)
+    if not all(isinstance(v, int) and v >= 0 for v in box) or f.slice >= len(volume):
+        return None
+    rows, columns = volume.shape[1:]
+    if f.mark_x + (f.mark_w or 0) >= columns or f.mark_y + (f.mark_h or 0) >= rows:
+        return None
+    return mark_zone((rows, columns), f.mark_x, f.mark_y, f.mark_w or 0, f.mark_h or 0)
+
+
+def marks_report(found: dict, unused: int, dilate_px: int) -> dict:
+    """The pointing game against reviewers' marks, per method over every plane (with its Wilson interval) and
+    per plane; `unused`: marks that name no case, task, plane or slice of this set."""
+    every = {m: sum(per_plane.values(), []) for m, per_plane in found.items()}
+    n = len(next(iter(every.values()), []))
+    report: dict = {"n": n, "n_per_plane": {p: len(v) for p, v in next(iter(found.values()), {}).items()},
+                    "unused": unused, "dilation_px": dilate_px, "hits": {}}
+    for method, hits in every.items():
+        low, high = wilson_interval(int(sum(hits)), len(hits))
+        report["hits"][method] = {"all": round(float(np.mean(hits)), 4) if hits else None, "low": round(low, 4),
+                                  "high": round(high, 4),
+                                  **{p: round(float(np.mean(h)), 4) if h else None for p, h in found[method].items()}}
+    return report
+
+
 def run_evaluate(data, weights, split_name: str = "valid", progress: bool = True, dilate_px: int = DILATE_PX,
-                 randomization_exams: int = 20) -> dict:
+                 randomization_exams: int = 20, marks: dict[str, list[Flag]] | None = None) -> dict:
     tasks = [t for t in weights.config.tasks]
     split = read_split(data, split_name, tasks)
     planes = [p for p in split.planes if weights.for_plane(p)]
@@ -148,6 +205,8 @@ def run_evaluate(data, weights, split_name: str = "valid", progress: bool = True
     models = {p: {t: model for entry, model in weights.for_plane(p) for t in entry.tasks} for p in planes}
     within = {t: [] for t in tasks}                           # (exam, task) true positive: inside the top slice
     norm = weights.config.normalization
+    mark_hits = {m: {p: [] for p in planes} for m in METHODS}  # reviewers' marks (--marks): each method's map
+    unused_marks = sum(len(v) for k, v in (marks or {}).items() if k not in set(split.ids))
     for i in tqdm(range(len(split.ids)), disable=not progress, desc="evaluate"):
         exam = Exam(volumes={p: split.volume(p, i) for p in planes})
         analysis = analyze(exam, weights)
@@ -172,6 +231,14 @@ def run_evaluate(data, weights, split_name: str = "valid", progress: bool = True
                     within[t].append(inside)
                 deletion_mean_curves[t].append({m: np.mean([on_fractions(c) for c in cs], axis=0)
                                                 for m, cs in curves.items()})
+        for f in (marks or {}).get(split.ids[i], []):
+            marked = analysis.tasks[f.task].planes.get(f.plane) if f.task in analysis.tasks else None
+            zone = marked_zone(f, exam.volumes[f.plane]) if marked is not None else None
+            if zone is None:
+                unused_marks += 1
+                continue
+            for method, maps in marked.maps.items():
+                mark_hits[method][f.plane].append(mark_hit(maps[f.slice], zone, dilate_px))
         masks = {p: split.mask(p, i) for p in planes}
         if any(m is None for m in masks.values()):
             continue
@@ -224,6 +291,8 @@ def run_evaluate(data, weights, split_name: str = "valid", progress: bool = True
         report["mask_localisation"] = None
         print("Mask measures skipped: this set has no lesion masks (the pointing game, AUPRC and IoU need them).",
               file=sys.stderr)
+    if marks is not None:
+        report["pointing_game_marks"] = marks_report(mark_hits, unused_marks, dilate_px)
     if randomization_exams > 0:
         report["randomization"] = randomization(kept, weights, progress)
     if (split.root / "train").is_dir() and split_name != "train":
