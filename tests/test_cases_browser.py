@@ -453,6 +453,7 @@ def test_a_lesion_mark_tapped_at_2x_zoom_is_stored_at_its_exam_pixel_and_shown_a
     assert stored[:7] == ("0005", "coronal", int(slice_before), mx, my, 0, 0)
     assert stored[7] in (0, 1) and stored[8] in (0, 1)   # the phantom set has masks: the mark's accuracy is known
     assert "pointing game against reviewers' marks" in page.locator("#flags-summary").inner_text()
+    assert f"point ({mx}, {my})" in page.locator("#flags").inner_text()
     context.close()
     with running_app({"MRNET_DATA": str(broken_set), "MRNET_FLAGS": str(flags)}) as (url2, proc, log):
         again = new_page(browser, url2 + "?" + urllib.parse.urlsplit(link).query)

@@ -76,7 +76,18 @@ FOCUSABLE_TABLES = """() => {
   focusable();
 }"""
 FLAG_COLUMNS = ["dataset", "case_id", "task", "plane", "slice", "method", "verdict", "comment", "weights", "created",
-                "pointing", "reviewer"]
+                "pointing", "reviewer", "mark"]
+
+
+def flag_cell(flag: Flag, column: str):
+    """One cell of the flags table; `mark`: the lesion mark in exam pixels, and whether the map's maximum was on it."""
+    if column != "mark":
+        return getattr(flag, column)
+    if flag.mark_x is None:
+        return ""
+    where = (f"point ({flag.mark_x}, {flag.mark_y})" if not (flag.mark_w or flag.mark_h) else
+             f"box ({flag.mark_x}, {flag.mark_y}) {flag.mark_w}x{flag.mark_h}")
+    return where + (" · map on it" if flag.mark_hit == 1 else " · map off it" if flag.mark_hit == 0 else "")
 
 
 @dataclass
@@ -241,7 +252,7 @@ class Page:
             summary, skipped = self.ctx.flags.summary()
             said = (flags_summary_markdown(summary, names) + marks_markdown(self.ctx.flags.marks(), names)
                     + agreement_markdown(self.ctx.flags.agreement(), names))
-            return ([[getattr(f, c) for c in FLAG_COLUMNS] for f in self.ctx.flags.list(limit=PAGE)],
+            return ([[flag_cell(f, c) for c in FLAG_COLUMNS] for f in self.ctx.flags.list(limit=PAGE)],
                     said, f"⚠️ {skipped_sentence(skipped)}" if skipped else "")
         except MRNetError as exc:
             return [], "", f"⚠️ {markdown_text(exc)}"
