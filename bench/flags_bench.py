@@ -1,5 +1,6 @@
-"""What a page load reads of the flags (the most recent page, the summary and the reviewers' agreement), with
-none and with 300,000 flags by two reviewers, each page load right after a new flag (so nothing is cached).
+"""What a page load reads of the flags (the most recent page, the summary, the lesion marks' summary and the
+reviewers' agreement), with none and with 300,000 flags by two reviewers (one in ten with a lesion mark), each page
+load right after a new flag (so nothing is cached).
 
     .venv/bin/python bench/flags_bench.py [--flags 300000] [--repeats 7]
 
@@ -26,10 +27,13 @@ def fill(db: Path, n: int) -> None:
     with sqlite3.connect(db) as conn:
         # 1,200 cases, each flagged again and again: the reviewers share a few thousand views
         conn.executemany("INSERT INTO flags (dataset, split, case_id, task, plane, slice, method, verdict, comment, "
-                         "weights, created, pointing, reviewer) VALUES ('phantom', 'valid', ?, ?, 'coronal', 3, ?, ?, "
-                         "'a comment', 'abc', '2026-12-07T00:00:00Z', ?, ?)",
+                         "weights, created, pointing, reviewer, mark_x, mark_y, mark_w, mark_h, mark_hit, mark_on_lesion) "
+                         "VALUES ('phantom', 'valid', ?, ?, 'coronal', 3, ?, ?, 'a comment', 'abc', "
+                         "'2026-12-07T00:00:00Z', ?, ?, ?, ?, ?, ?, ?, ?)",
                          ((f"{i % 1200:04d}", ("abnormal", "acl", "meniscus")[i % 3], ("shapley", "exact")[i % 2],
-                           ("on", "off", "unsure")[i % 5 % 3], i % 2, ("ada", "grace")[i // 7 % 2]) for i in range(n)))
+                           ("on", "off", "unsure")[i % 5 % 3], i % 2, ("ada", "grace")[i // 7 % 2],
+                           *((100, 120, 0, 0, i % 3 % 2, i % 4 % 2) if i % 10 == 0 else (None,) * 6))
+                          for i in range(n)))
 
 
 def new_flag(store: FlagStore, i: int) -> None:
@@ -39,6 +43,7 @@ def new_flag(store: FlagStore, i: int) -> None:
 def reads(store: FlagStore) -> list[dict]:
     store.list(limit=PAGE)
     store.summary()
+    store.marks()
     return store.agreement()
 
 
