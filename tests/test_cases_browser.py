@@ -480,3 +480,22 @@ def test_a_lesion_mark_tapped_at_2x_zoom_is_stored_at_its_exam_pixel_and_shown_a
         again.wait_for_function("() => !document.querySelector('#viewer .mrv-link').value.includes('mark=')")
         assert not again.errors, again.errors
     assert not page.errors, page.errors
+
+
+def test_a_sample_is_flagged_under_its_key(app, browser):
+    """#35: a sample has a stable id (its key): its flag is kept under the set name and split "sample"."""
+    import sqlite3
+    url, flags = app
+    page = new_page(browser, url)
+    before = analysis_id(page)
+    page.locator("#analyze").click()  # the sample patient chosen when the page opens
+    viewer_shows(page, before)
+    key = urllib.parse.parse_qs(urllib.parse.urlparse(page.locator("#viewer .mrv-link").input_value()).query)["sample"][0]
+    page.locator("#flag-verdict label:has-text('unsure')").click()
+    page.locator("#flag-save").click()
+    page.wait_for_function("() => document.querySelector('#flag-note')?.innerText.includes('Saved')", timeout=30_000)
+    assert f"Saved: sample {key}, " in page.locator("#flag-note").inner_text()
+    with sqlite3.connect(flags) as db:
+        assert db.execute("SELECT dataset, split, case_id, verdict, pointing FROM flags ORDER BY id DESC LIMIT 1"
+                          ).fetchone() == ("sample", "sample", key, "unsure", None)
+    assert not page.errors, page.errors

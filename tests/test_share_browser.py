@@ -2,6 +2,7 @@
 browser context opens the view link and sees equal probabilities and equal canvas pixels on the shared slice; the
 cap refuses another share in one sentence; the stop-sharing link deletes it; an expired share (the store's clock
 moved by the test) is gone from disk."""
+import sqlite3
 import time
 import urllib.parse
 
@@ -74,6 +75,21 @@ def test_a_shared_upload_opens_alike_elsewhere_is_capped_stopped_and_expires(bro
         assert probabilities(colleague) == probabilities(sharer) and "%" in probabilities(sharer)
         assert "Exam: shared exam" in colleague.locator("#predictions").inner_text()
         np.testing.assert_array_equal(canvas_pixels(colleague, "sagittal"), canvas_pixels(sharer, "sagittal"))
+        # the colleague flags the shared exam, with a lesion mark: kept under its public id, never a file name
+        colleague.locator("#viewer .mrv-mark-mode").click()
+        shown = colleague.locator("#viewer .mrv-plane[data-plane=sagittal] .mrv-stage")
+        box = shown.bounding_box()
+        colleague.mouse.click(box["x"] + box["width"] / 4, box["y"] + box["height"] / 2)
+        assert shown.get_attribute("data-mark") == "64,128,0,0"
+        colleague.locator("#flag-verdict label:has-text('CAM off the lesion')").click()
+        colleague.locator("#flag-save").click()
+        colleague.wait_for_function("() => document.querySelector('#flag-note')?.innerText.includes('Saved')",
+                                    timeout=30_000)
+        public = urllib.parse.parse_qs(urllib.parse.urlparse(view_link).query)["share"][0][:16]
+        assert f"Saved: shared exam {public}, " in colleague.locator("#flag-note").inner_text()
+        with sqlite3.connect(tmp_path / "f.sqlite") as db:
+            assert db.execute("SELECT dataset, split, case_id, plane, slice, verdict, mark_x, mark_y, pointing FROM "
+                              "flags").fetchall() == [("shared", "shared", public, "sagittal", 5, "off", 64, 128, None)]
 
         another = new_page(browser, url)     # a third visitor: the cap is reached, nothing of theirs is kept
         upload(another, exam)

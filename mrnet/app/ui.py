@@ -18,7 +18,7 @@ import sys
 import time
 import urllib.parse
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import gradio as gr
@@ -93,12 +93,14 @@ def flag_cell(flag: Flag, column: str):
 @dataclass
 class Session:
     """One visitor's screen: the key of its analysis among the kept ones (Context.kept: what draws the zip and what
-    a flag judges; the viewer draws in the browser), and the labelled set's case it is (None for an upload or a sample:
-    those are never flagged), or the upload it is (which its visitor may share)."""
+    a flag judges; the viewer draws in the browser), and the labelled set's case it is, or the sample or shared
+    exam it is (flagged too, under a stable id), or the upload it is (which its visitor may share; an upload that
+    is not shared is never flagged: it has no stable id, and its file name may identify a patient)."""
     analysis: str                         # the key of its analysis in Context.kept
     case: tuple[str, str] | None = None   # (set name, case id)
     compared: bool = False                # the viewer may show the second weights' maps (compare mode)
     upload: str = ""                      # an upload's viewer payload id: the exam its visitor may share
+    other: tuple[str, str] | None = None  # ("sample", its key) or ("shared", the share's public id)
 
 
 def flags_table(rows: list[list]) -> dict:
@@ -173,7 +175,7 @@ class Page:
                 raise gr.Error(html_text(exc)) from None
             # a new id: the viewer draws it as a new analysis (it refetches slices that failed before)
             payload, truth = {**payload, "id": uuid.uuid4().hex}, sample.truth or None
-            session = Session(self.ctx.kept.put(analysis))
+            session = Session(self.ctx.kept.put(analysis), other=("sample", sample.key))
         return {self.session: session, self.predictions: predictions_markdown(analysis, truth),
                 self.viewer: gr.update(value=View.of(None, analysis).to_dict(), data=payload),
                 **self.share_offer(bool(session.upload))}
@@ -309,7 +311,8 @@ class Page:
         parsed, unread = View.from_link(params, analysis)
         note = (gr.Markdown(f"⚠️ Part of this link was not understood ({', '.join(unread)}); the sample opens with "
                             "its defaults there.", visible=True) if unread else gr.Markdown(visible=False))
-        return {self.session: Session(self.ctx.kept.put(analysis)), self.sample: gr.Dropdown(value=sample.title),
+        return {self.session: Session(self.ctx.kept.put(analysis), other=("sample", sample.key)),
+                self.sample: gr.Dropdown(value=sample.title),
                 self.predictions: predictions_markdown(analysis, sample.truth or None), self.link_note: note,
                 self.viewer: gr.update(value=parsed.to_dict(), data={**payload, "id": uuid.uuid4().hex})}
 
@@ -330,7 +333,8 @@ class Page:
             notes.append(f"⚠️ Part of this link was not understood ({', '.join(unread)}); the exam opens with its "
                          "defaults there.")
         payload = viewer_payload(analysis, store=self.ctx.pixels, link={"share": params["share"]})
-        return {self.session: Session(self.ctx.kept.put(analysis)), self.link_note: gr.Markdown(" ".join(notes), visible=True),
+        return {self.session: Session(self.ctx.kept.put(analysis), other=("shared", shared.public)),
+                self.link_note: gr.Markdown(" ".join(notes), visible=True),
                 self.predictions: predictions_markdown(analysis, None),
                 self.viewer: gr.update(value=parsed.to_dict(), data=payload)}
 
@@ -355,7 +359,8 @@ class Page:
                  "exam at once. Keep it now: it is shown only here, once.")
         return {self.share_links: gr.Markdown(links, visible=True), self.share_panel: gr.update(visible=False),
                 self.share_button: gr.update(visible=False),
-                self.viewer: gr.update(data={"id": state.upload, "link": {"share": share.token}})}
+                self.viewer: gr.update(data={"id": state.upload, "link": {"share": share.token}}),
+                self.session: replace(state, other=("shared", share.public))}  # shared: its sharer may flag it too
 
     @released
     def stop_sharing(self, token) -> dict:
@@ -393,10 +398,12 @@ class Page:
 
     @released
     def save_flag(self, state: Session | None, view: dict | None, verdict: str | None, comment: str, request: gr.Request):
-        """The view on screen (case, task, plane, slice, method) + the reviewer's verdict -> one row in SQLite."""
-        if not state or not state.case:
-            raise gr.Error("Flags are kept for cases of a labelled set (open one in the Cases tab); an upload or a "
-                           "sample is never stored.")
+        """The view on screen (case, task, plane, slice, method) + the reviewer's verdict -> one row in SQLite. A
+        sample is flagged under the set name and split "sample" and its key, a shared exam under "shared" and its
+        public id (never a file name); they have no lesion masks here, so no pointing game but a mark's."""
+        if not state or not (state.case or state.other):
+            raise gr.Error("Flags are kept for cases of a labelled set, samples and shared exams; share an upload "
+                           "first to flag it (an upload's file name may identify a patient).")
         shown_analysis = self.kept_analysis(state)
         if not isinstance(verdict, str) or verdict not in VERDICTS:
             raise gr.Error("Choose whether the CAM is on the lesion, off it, or you are unsure.")
@@ -408,7 +415,9 @@ class Page:
         if state.compared and shown_view.maps == "ab":
             raise gr.Error("The viewer shows A's and B's maps in one swipe: choose A or B to flag the map you judged.")
         comment = comment if isinstance(comment, str) else ""
-        dataset, case = state.case
+        in_set = state.case is not None
+        dataset, case = state.case or state.other or ("", "")
+        split = self.ctx.sets[dataset].cases.split if in_set else dataset
         try:
             mark = Mark.parse(view.get("mark") if isinstance(view, dict) else None, shown_analysis)
             if mark and (mark.plane, mark.slice) != (plane, index):
@@ -416,10 +425,10 @@ class Page:
                                  f"({plane} slice {index}): go back to it, or remove the mark.")
             self.ctx.saves.check(request.client.host if request.client else "")
             analysis = self.ctx.browser.second(dataset, case).analysis if judged == "b" else shown_analysis
-            pointing, unscored = self.pointing(analysis, dataset, case, task, plane, index, method)
-            marked = self.marked(analysis, dataset, case, task, method, mark) if mark else {}
+            pointing, unscored = self.pointing(analysis, dataset, case, task, plane, index, method) if in_set else (None, "")
+            marked = self.marked(analysis, dataset if in_set else None, case, task, method, mark) if mark else {}
             weights = self.ctx.second_id if judged == "b" and self.ctx.second_id else self.ctx.weights_id
-            flag = self.ctx.flags.add(Flag(dataset, self.ctx.sets[dataset].cases.split, case, task, plane, index, method,
+            flag = self.ctx.flags.add(Flag(dataset, split, case, task, plane, index, method,
                                            verdict, comment, weights, pointing=pointing,
                                            reviewer=request.username or "anonymous", **marked))
         except MRNetError as exc:
@@ -431,7 +440,8 @@ class Page:
                     f"maximum is {'on' if flag.mark_hit else 'not on'} it.")
         rows, said, problem = self.flag_rows()
         whose = f" of {self.ctx.names[judged]}" if state.compared else ""
-        return {self.flag_note: markdown_text(f"Saved: case {case}, {task}, {plane} slice {index}, {method}{whose} — "
+        what = {"sample": "sample", "shared": "shared exam"}.get(split, "case") if not in_set else "case"
+        return {self.flag_note: markdown_text(f"Saved: {what} {case}, {task}, {plane} slice {index}, {method}{whose} — "
                                          f"{VERDICTS[verdict]} ({flag.created}).{cut}") + (f"\n\n{problem}" if problem else ""),
                 self.flags_table: flags_table(rows), self.flags_said: said, self.flag_comment: ""}
 
@@ -444,13 +454,15 @@ class Page:
         except (MRNetError, ValueError, TypeError, IndexError, cv2.error):
             return None, " Its pointing game could not be scored: the case's lesion mask does not fit its slices."
 
-    def marked(self, analysis: Analysis, dataset: str, case: str, task: str, method: str, mark: Mark) -> dict:
+    def marked(self, analysis: Analysis, dataset: str | None, case: str, task: str, method: str, mark: Mark) -> dict:
         """A flag's lesion-mark columns: the mark, the pointing game against it, and on a set with masks whether
-        the mark touches the lesion."""
+        the mark touches the lesion (`dataset` None: not a labelled set's case)."""
         volume = analysis.exam.volumes[mark.plane]
         zone = mark_zone(volume.shape[1:], mark.x, mark.y, mark.w, mark.h)
         columns = {"mark_x": mark.x, "mark_y": mark.y, "mark_w": mark.w, "mark_h": mark.h,
                    "mark_hit": mark_hit(analysis.tasks[task].planes[mark.plane].maps[method][mark.slice], zone)}
+        if dataset is None:
+            return columns
         try:
             mask = self.ctx.browser.masks(dataset, case).get(mark.plane)
             if mask is not None and mask.shape == volume.shape:
@@ -559,7 +571,8 @@ def build_stop_panel(page: Page) -> None:
 
 
 def build_review(page: Page) -> None:
-    with gr.Accordion("Review: is the CAM on the lesion? (cases of a labelled set; saved with the view on screen)",
+    with gr.Accordion("Review: is the CAM on the lesion? (cases of a labelled set, samples and shared exams; saved "
+                      "with the view on screen)",
                       open=True, elem_id="review"):
         with gr.Row():
             page.flag_verdict = gr.Radio([(title, key) for key, title in VERDICTS.items()], label="Verdict",
@@ -580,7 +593,7 @@ def wire(page: Page, demo: gr.Blocks) -> None:
     p.cases_view.open(p.open_case, None, [p.session, p.predictions, p.viewer, *offer], api_visibility="private")
     p.share_button.click(p.ask_to_share, None, [p.share_panel], api_visibility="private")
     p.share_cancel.click(p.not_shared, None, [p.share_panel], api_visibility="private")
-    p.share_confirm.click(p.share_exam, [p.session], [*offer, p.viewer], api_visibility="private")
+    p.share_confirm.click(p.share_exam, [p.session], [*offer, p.viewer, p.session], api_visibility="private")
     p.stop_button.click(p.stop_sharing, [p.stop_token], [p.stop_note, p.stop_button], api_visibility="private")
     p.dataset_choice.change(p.choose_set, [p.dataset_choice], [p.cases_view], api_visibility="private")
     p.flag_button.click(p.save_flag, [p.session, p.viewer, p.flag_verdict, p.flag_comment],

@@ -222,7 +222,14 @@ function redrawAll() {
 // compare the component's props, which hold the whole payload).
 function syncSoon() {
   clearTimeout(syncTimer);
-  syncTimer = setTimeout(() => { props.value = JSON.parse(JSON.stringify(view)); syncLink(); }, 200);
+  syncTimer = setTimeout(syncNow, 200);
+}
+
+// A mark is one event, not a stream: it reaches the server at once (a flag saved right after it carries it).
+function syncNow() {
+  clearTimeout(syncTimer);
+  props.value = JSON.parse(JSON.stringify(view));
+  syncLink();
 }
 
 // The URL names the view of a labelled set's case, a sample or a shared upload (an upload has no link until
@@ -422,15 +429,16 @@ function markController(plane, pane) {
     e.stopImmediatePropagation();
     mark(e);
     from = null;
-    syncSoon();
+    syncNow();
   };
   pane.stage.addEventListener("pointerup", end);
   pane.stage.addEventListener("pointercancel", end);
 }
 
-// The mark buttons: shown for a labelled set's case (what a flag is saved for); "Remove mark" while there is one.
+// The mark buttons: shown for what a flag is saved for (a labelled set's case, a sample, a shared exam: what has a
+// link); "Remove mark" while there is one.
 function markButtons() {
-  const on = Boolean(data && data.link && data.link.case), toggle = root.querySelector(".mrv-mark-mode");
+  const on = Boolean(data && data.link), toggle = root.querySelector(".mrv-mark-mode");
   toggle.hidden = !on;
   if (!on) marking = false;
   toggle.setAttribute("aria-pressed", String(marking));
@@ -749,7 +757,7 @@ root.querySelector(".mrv-mark-clear").addEventListener("click", () => {
   view.mark = null;
   markButtons();
   redrawAll();
-  syncSoon();
+  syncNow();
 });
 root.dataset.input = window.matchMedia("(pointer: coarse)").matches ? "touch" : "mouse";
 root.querySelector(".mrv-outline").addEventListener("change", (e) => { outline = e.target.checked; redrawAll(); });
