@@ -23,7 +23,7 @@ const LINK_KEYS = ["sample", "share", "dataset", "case", "task", "method", "plan
 const MAPS = ["a", "b", "ab"];
 let syncTimer = null;
 let touchMode = "slices"; // what one finger does on the image: "slices" or "wl" (window/level)
-let marking = false;      // "Mark lesion" on: a click, a tap or a one-pointer drag marks the lesion (cases of a set)
+let marking = false;      // "Mark lesion" on: a click, a tap or a one-pointer drag marks the lesion
 const MARK_TOLERANCE = 15; // slice pixels: the pointing game's, drawn around a point mark
 
 // One pass of a plane's slices: base64 inside the payload, or a file the server left for us (the app), fetched
@@ -781,6 +781,7 @@ const reload = () => {
     if (data && data.id === loadingId && props.data.link !== undefined) {  // the exam was shared: its link
       data.link = props.data.link;
       syncLink();
+      markButtons();  // a shared exam can be flagged, and marked
     }
     if (data && data.id === loadingId && props.data.compare !== undefined) {
       const id = data.id;
