@@ -11,15 +11,10 @@ import sys
 from dataclasses import fields, replace
 from pathlib import Path
 
-from mrnet.core.config import DEFAULT_OPACITY, PLANES, TASKS
+from mrnet.core.config import DEFAULT_METHOD, DEFAULT_OPACITY, DILATE_PX, PLANES, TASKS
 from mrnet.core.errors import MRNetError
 from mrnet.core.settings import settings
 from mrnet.toolchain.options import RECIPES, TrainOptions
-
-# Kept here so that --help imports no torch; a test keeps them equal to pointing.DILATE_PX and
-# explain.DEFAULT_METHOD.
-DILATE_PX = 15
-DEFAULT_METHOD = "shapley"
 
 
 def load_weights(source: str, device: str = "cpu"):

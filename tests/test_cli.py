@@ -34,7 +34,7 @@ def test_predict_png_is_the_overlay(random_weights, small_exam_files, tmp_path):
     import cv2
 
     from mrnet import analyze, compute_for, load_exam, load_weights
-    from mrnet.core.explain import DEFAULT_METHOD
+    from mrnet.core.config import DEFAULT_METHOD
     from mrnet.core.render import Renderer
     out = tmp_path / "out"
     run = mrnet("predict", small_exam_files / "axial.npy", "--weights", random_weights, "--out", out,

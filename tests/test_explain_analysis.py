@@ -8,7 +8,8 @@ import torch
 from mrnet import MRNetError, analyze, load_exam, load_weights
 from mrnet.core.analysis import fuse, sigmoid
 from mrnet.core.compute import compute_for
-from mrnet.core.explain import DEFAULT_METHOD, METHODS, classic_cam, exact_attribution, overlay, shapley_attribution, shapley_shares
+from mrnet.core.config import DEFAULT_METHOD
+from mrnet.core.explain import METHODS, classic_cam, exact_attribution, overlay, shapley_attribution, shapley_shares
 from mrnet.core.model import to_input
 from mrnet.core.render import Renderer
 from mrnet.toolchain.bench import blog_return_cam

@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 
 from mrnet.core.errors import MRNetError
-from mrnet.sets.scores import FIELDS, read_scores
+from mrnet.sets.scores import FIELDS, read_score_columns, read_scores
 from mrnet.sets.statistics import binomial_half_tail
 
 from helpers import mrnet_cli
@@ -37,13 +37,36 @@ HOSTILE = {
 
 
 @pytest.mark.parametrize("name", list(HOSTILE))
-def test_a_hostile_table_is_one_sentence(tmp_path, name):
+@pytest.mark.parametrize("reader", ["rows", "columns"])
+def test_a_hostile_table_is_one_sentence(tmp_path, name, reader):
+    """The same sentence from the Cases view's reader and from `compare`'s (arrays for 10^6 cases)."""
     text, sentence = HOSTILE[name]
     path = tmp_path / "table.csv"
     path.write_text(text)
     with pytest.raises(MRNetError) as err:
-        read_scores(path)
+        read_scores(path) if reader == "rows" else read_score_columns(path, {})
     assert sentence in str(err.value) and "table.csv" in str(err.value), str(err.value)
+
+
+def test_the_earliest_repeated_row_is_named_whatever_its_task(tmp_path):
+    path = tmp_path / "table.csv"
+    path.write_text(HEADER + row("0001", "acl") + row("0002", "meniscus") + row("0002", "meniscus", probability="0.2")
+                    + row("0001", "acl", probability="0.3"))
+    for read in (read_scores, lambda p: read_score_columns(p, {})):
+        with pytest.raises(MRNetError, match=r"case '0002' is listed twice for 'meniscus' \(lines 3 and 4\)"):
+            read(path)
+
+
+def test_compare_pairs_cases_by_id_whatever_the_rows_order(tmp_path):
+    """B's rows shuffled (and its cases first seen in another order) give the same report, number for number."""
+    import random
+    rows = (SHIPPED.read_text().splitlines())
+    shuffled = rows[1:]
+    random.Random(0).shuffle(shuffled)
+    (tmp_path / "b.csv").write_text("\n".join([rows[0], *shuffled]) + "\n")
+    from mrnet.toolchain.compare import compare_tables
+    same, moved = compare_tables(SHIPPED, SHIPPED), compare_tables(SHIPPED, tmp_path / "b.csv")
+    assert moved["tasks"] == same["tasks"] and same["tasks"]["acl"]["auc_difference"] == 0
 
 
 def test_encodings_size_and_special_files(tmp_path):

@@ -62,11 +62,10 @@ def test_the_cli_and_the_package_load_no_torch_until_a_command_runs():
 
 
 def test_the_cli_takes_methods_from_the_registry_and_evaluate_defaults(small_exam_files, random_weights):
-    from mrnet.core.explain import DEFAULT_METHOD
-    from mrnet.core.pointing import DILATE_PX
+    from mrnet.core.config import DEFAULT_METHOD, DILATE_PX
 
     from helpers import mrnet_cli
-    assert cli.DILATE_PX == DILATE_PX and cli.DEFAULT_METHOD == DEFAULT_METHOD
+    assert cli.DILATE_PX is DILATE_PX and cli.DEFAULT_METHOD is DEFAULT_METHOD  # one home: core/config.py
     run = mrnet_cli("predict", small_exam_files / "axial.npy", "--weights", random_weights, "--method", "gradcam")
     assert run.returncode == 2 and run.stderr.strip().startswith(
         "error: Unknown CAM method 'gradcam'; use shapley, exact or classic.")

@@ -13,8 +13,8 @@ import numpy as np
 
 from mrnet.app.pixels import PixelStore
 from mrnet.core.analysis import Analysis
-from mrnet.core.config import DEFAULT_OPACITY, PLANES, TASK_BITS, TASK_TITLES
-from mrnet.core.explain import DEFAULT_METHOD, LEVEL_FRACTION, METHODS, display_levels
+from mrnet.core.config import DEFAULT_METHOD, DEFAULT_OPACITY, PLANES, TASK_BITS, TASK_TITLES
+from mrnet.core.explain import LEVEL_FRACTION, METHODS, display_levels
 
 
 def packed_levels(levels: np.ndarray) -> str:

@@ -8,9 +8,9 @@ import math
 from dataclasses import asdict, dataclass, field
 
 from mrnet.core.analysis import Analysis
-from mrnet.core.config import DEFAULT_OPACITY, PLANES
+from mrnet.core.config import DEFAULT_METHOD, DEFAULT_OPACITY, PLANES
 from mrnet.core.errors import MRNetError
-from mrnet.core.explain import DEFAULT_METHOD, METHODS
+from mrnet.core.explain import METHODS
 
 MODES = ("overlay", "slice", "swipe")
 MAPS = ("a", "b", "ab")  # compare mode: the first weights' maps, the second's, or a swipe between them

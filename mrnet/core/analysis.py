@@ -10,10 +10,10 @@ import numpy as np
 import torch
 
 from mrnet.core.compute import Compute, compute_for
-from mrnet.core.config import DISCLAIMER, TASKS
+from mrnet.core.config import DEFAULT_METHOD, DISCLAIMER, TASKS
 from mrnet.core.errors import MRNetError
 from mrnet.core.exam import Exam
-from mrnet.core.explain import DEFAULT_METHOD, METHODS
+from mrnet.core.explain import METHODS
 from mrnet.core.explain import method as explain_method
 from mrnet.core.ood import NO_STATISTICS, distance, exam_vector, flipped_probability, orientation_warning, warning
 from mrnet.core.weights import Weights

@@ -122,4 +122,6 @@ DISCLAIMER = ("Research demo, not for diagnosis. The bundled weights were traine
 MASK_BITS = {"acl": 1, "meniscus": 2, "other": 4}
 TASK_BITS = {"abnormal": 7, "acl": 1, "meniscus": 2}   # abnormal: any lesion
 
+DEFAULT_METHOD = "shapley"  # the CAM method shown first, and the one that picks a task's top slice
+DILATE_PX = 15          # the pointing game's tolerance in pixels (Zhang et al.)
 DEFAULT_OPACITY = 0.4  # the CAM's weight over the slice, wherever an overlay is drawn (the viewer gets it too)

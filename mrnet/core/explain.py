@@ -97,7 +97,6 @@ METHODS: dict[str, CamMethod] = {}
 # The maps shown first, and the slice contributions (top slice, slice ranking) everywhere: Shapley's, because on
 # held-out phantoms it localizes better than exact attribution and its ranking passes the deletion test that
 # exact attribution's fails (README, "Held-out evaluation").
-DEFAULT_METHOD = "shapley"
 
 
 def method(name: str) -> CamMethod:

@@ -9,9 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from mrnet.core.config import TASK_BITS
-
-DILATE_PX = 15      # the tolerance of Zhang et al.
+from mrnet.core.config import DILATE_PX, TASK_BITS
 
 
 def task_mask(mask: np.ndarray, task: str) -> np.ndarray:

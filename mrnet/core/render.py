@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from mrnet.core.analysis import Analysis
-from mrnet.core.config import DEFAULT_OPACITY
-from mrnet.core.explain import DEFAULT_METHOD, overlay, upsample
+from mrnet.core.config import DEFAULT_METHOD, DEFAULT_OPACITY
+from mrnet.core.explain import overlay, upsample
 
 
 class Renderer:

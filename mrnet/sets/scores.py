@@ -11,16 +11,21 @@ import csv
 import hashlib
 import io
 import json
+from array import array
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mrnet.core.analysis import Analysis
-from mrnet.core.config import PLANES
+import numpy as np
+
+from mrnet.core.config import DEFAULT_METHOD, PLANES
 from mrnet.core.errors import MRNetError
-from mrnet.core.explain import DEFAULT_METHOD
 from mrnet.core.files import atomic_write
 from mrnet.core.text import quoted
-from mrnet.core.weights import Weights
+
+if TYPE_CHECKING:  # `compare` reads score tables without torch
+    from mrnet.core.analysis import Analysis
+    from mrnet.core.weights import Weights
 
 FIELDS = ["case", "task", "label", "probability", "decisive_plane", "top_slice",
           *[f"p_{p}" for p in PLANES], "weights", "content"]
@@ -75,60 +80,160 @@ class Scores:
         return table
 
 
-MAX_TABLE_MB = 512      # a score table is a few hundred bytes per case: 10^6 cases x 3 tasks fit
+MAX_TABLE_MB = 512      # a score table is about 100 bytes per case and task: 10^6 cases x 3 tasks fit
 MAX_FIELD = 1000        # characters in one cell (a case id, a digest): a longer one is not a score table's
+MAX_TASKS = 64          # distinct tasks in one table (MRNet has 3)
+REQUIRED = ("case", "task", "label", "probability", "weights")
+
+
+class ScoreRows:
+    """A score table's rows as CSV lists, checked as they are read: at most `max_mb` (its size is read before its
+    content), UTF-8 with or without a BOM, the columns `python -m mrnet score` writes, no cell over MAX_FIELD
+    characters. `parse` checks one row's label and probability. Anything else is one sentence naming the file (and
+    the line). Iterating streams the file: nothing but the current row is held."""
+
+    def __init__(self, path: Path, max_mb: int = MAX_TABLE_MB):
+        self.path, self.name = Path(path), Path(path).name
+        try:
+            if not self.path.is_file():
+                raise MRNetError(f"The score file {self.name} is not a regular file.")
+            if self.path.stat().st_size > max_mb * 2**20:
+                raise MRNetError(f"The score file {self.name} is larger than {max_mb} MB: not a table `python -m "
+                                 "mrnet score` writes.")
+        except OSError as exc:
+            raise MRNetError(f"The score file {self.name} cannot be read ({exc.strerror}).") from None
+
+    def __iter__(self):
+        """(line, row) for each row, with `self.columns`: column name -> index, set once the header is read."""
+        name = self.name
+        try:
+            with self.path.open(encoding="utf-8-sig", newline="") as fh:
+                reader = csv.reader(fh)
+                try:
+                    header = next(reader, None)
+                except csv.Error:
+                    raise MRNetError(f"{name}: its first line is not CSV.") from None
+                if not header or not set(REQUIRED) <= set(header):
+                    raise MRNetError(f"{name} is not a score file written by `python -m mrnet score`.")
+                self.columns = {c: header.index(c) for c in header}
+                width = len(header)
+                try:
+                    for row in reader:
+                        if not row:
+                            continue  # a blank line
+                        if max(map(len, row)) > MAX_FIELD:
+                            raise MRNetError(f"{name}: line {reader.line_num} has a cell longer than {MAX_FIELD} "
+                                             "characters.")
+                        if len(row) < width:
+                            row += [""] * (width - len(row))
+                        yield reader.line_num, row
+                except csv.Error:
+                    raise MRNetError(f"{name}: line {reader.line_num} is not CSV (a cell too long, or a stray "
+                                     "quote).") from None
+        except UnicodeDecodeError:
+            raise MRNetError(f"The score file {name} is not UTF-8 text.") from None
+        except OSError as exc:
+            raise MRNetError(f"The score file {name} cannot be read ({exc.strerror}).") from None
+
+    def parse(self, line: int, row: list[str]) -> tuple[int | None, float]:
+        """One row's label (0, 1 or None) and probability (finite, in [0, 1])."""
+        columns = self.columns
+        text = row[columns["probability"]]
+        try:
+            probability = float(text)
+            label_text = row[columns["label"]]
+            label = int(label_text) if label_text else None
+        except ValueError:
+            raise MRNetError(f"{self.name}: line {line} has a malformed number.") from None
+        if not 0.0 <= probability <= 1.0:  # False for NaN too
+            raise MRNetError(f"{self.name}: line {line} has the probability {text[:20]}, which is not a number "
+                             "between 0 and 1.")
+        if label not in (None, 0, 1):
+            raise MRNetError(f"{self.name}: line {line} has the label {label}, which is not 0, 1 or empty.")
+        return label, probability
+
+    def listed_twice(self, case: str, task: str, first: int, again: int) -> MRNetError:
+        return MRNetError(f"{self.name}: case {quoted(case)} is listed twice for {quoted(task)} (lines {first} and "
+                          f"{again}); a table has one row per case and task.")
 
 
 def read_scores(path: Path, max_mb: int = MAX_TABLE_MB) -> Scores:
-    """A score table, checked before anything uses it: at most `max_mb` (its size is read before its content),
-    UTF-8 with or without a BOM, no cell over MAX_FIELD characters, each probability finite and in [0, 1], each
-    label 0, 1 or empty, and each (case, task) once. Anything else is one sentence naming the file (and the line)."""
-    path = Path(path)
-    name = path.name
-    try:
-        if not path.is_file():
-            raise MRNetError(f"The score file {name} is not a regular file.")
-        if path.stat().st_size > max_mb * 2**20:
-            raise MRNetError(f"The score file {name} is larger than {max_mb} MB: not a table `python -m mrnet score` "
-                             "writes.")
-        with path.open("rb") as fh:
-            raw = fh.read(max_mb * 2**20 + 1)
-    except OSError as exc:
-        raise MRNetError(f"The score file {name} cannot be read ({exc.strerror}).") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise MRNetError(f"The score file {name} is not UTF-8 text (byte {exc.start}).") from None
-    reader = csv.DictReader(io.StringIO(text))
-    try:
-        names = reader.fieldnames
-    except csv.Error:
-        raise MRNetError(f"{name}: its first line is not CSV.") from None
-    if not names or not {"case", "task", "label", "probability", "weights"} <= set(names):
-        raise MRNetError(f"{name} is not a score file written by `python -m mrnet score`.")
+    """A score table as one dict per row, checked by ScoreRows, with each (case, task) once (for the Cases view:
+    `read_score_columns` reads a large table for `compare`)."""
+    table = ScoreRows(path, max_mb)
     rows: list[dict] = []
     first_line: dict[tuple[str, str], int] = {}
-    try:
-        for r in reader:
-            line = reader.line_num
-            if any(len(v) > MAX_FIELD for v in r.values() if isinstance(v, str)):
-                raise MRNetError(f"{name}: line {line} has a cell longer than {MAX_FIELD} characters.")
-            probability = float(r["probability"])
-            if not 0.0 <= probability <= 1.0:  # False for NaN too
-                raise MRNetError(f"{name}: line {line} has the probability {r['probability'][:20]}, which is not a "
-                                 "number between 0 and 1.")
-            label = int(r["label"]) if r["label"] not in ("", None) else None
-            if label not in (None, 0, 1):
-                raise MRNetError(f"{name}: line {line} has the label {label}, which is not 0, 1 or empty.")
-            key = (r["case"], r["task"])
-            if key in first_line:
-                raise MRNetError(f"{name}: case {quoted(r['case'])} is listed twice for {quoted(r['task'])} (lines "
-                                 f"{first_line[key]} and {line}); a table has one row per case and task.")
-            first_line[key] = line
-            rows.append({**r, "label": label, "probability": probability, "top_slice": int(r.get("top_slice") or 0)})
-    except csv.Error:
-        raise MRNetError(f"{name}: line {reader.line_num + 1} is not CSV (a cell too long, or a stray quote).") from None
-    except (ValueError, TypeError):
-        raise MRNetError(f"{name}: line {reader.line_num} has a malformed number.") from None
+    for line, row in table:
+        label, probability = table.parse(line, row)
+        r = {c: row[i] for c, i in table.columns.items() if i < len(row)}
+        key = (r["case"], r["task"])
+        if key in first_line:
+            raise table.listed_twice(*key, first_line[key], line)
+        first_line[key] = line
+        try:
+            top_slice = int(r.get("top_slice") or 0)
+        except ValueError:
+            raise MRNetError(f"{table.name}: line {line} has a malformed number.") from None
+        rows.append({**r, "label": label, "probability": probability, "top_slice": top_slice})
     return Scores(rows)
+
+
+@dataclass
+class TaskColumns:
+    """One task's rows of a score table, as arrays (what `compare` needs of 10^6 cases, in tens of MB)."""
+    case: np.ndarray          # int64: the case's index in the `ids` the tables were read with
+    label: np.ndarray         # int8: 0, 1, or -1 for none
+    probability: np.ndarray   # float64
+    content: np.ndarray       # int64: the content cell's hash (compared between tables, never shown)
+    line: np.ndarray          # int64: the row's line in its file, for sentences
+
+
+@dataclass
+class ScoreColumns:
+    tasks: dict[str, TaskColumns]
+    weights: set[str]
+
+
+def read_score_columns(path: Path, ids: dict[str, int], max_mb: int = MAX_TABLE_MB) -> ScoreColumns:
+    """A score table checked as `read_scores` checks it, kept as arrays per task. `ids` maps case ids to numbers
+    and grows with new ones: two tables read with the same `ids` name their cases alike."""
+    table = ScoreRows(path, max_mb)
+    built: dict[str, tuple[array, array, array, array, array]] = {}
+    weights: set[str] = set()
+    for line, row in table:
+        label, probability = table.parse(line, row)
+        columns = table.columns
+        task = row[columns["task"]]
+        columns_of_task = built.get(task)
+        if columns_of_task is None:
+            if len(built) == MAX_TASKS:
+                raise MRNetError(f"{table.name} names more than {MAX_TASKS} tasks: not a score table.")
+            columns_of_task = built[task] = (array("q"), array("b"), array("d"), array("q"), array("q"))
+        case = row[columns["case"]]
+        index = ids.setdefault(case, len(ids))
+        cases, labels, probabilities, contents, lines = columns_of_task
+        cases.append(index)
+        labels.append(-1 if label is None else label)
+        probabilities.append(probability)
+        contents.append(hash(row[columns["content"]]) if "content" in columns else 0)
+        lines.append(line)
+        weights.add(row[columns["weights"]])
+        if len(weights) > MAX_TASKS:
+            raise MRNetError(f"{table.name} names more than {MAX_TASKS} weights: not a score table.")
+    tasks = {task: TaskColumns(*(np.frombuffer(a, dtype=d) if len(a) else np.zeros(0, d)
+                                 for a, d in zip(arrays, (np.int64, np.int8, np.float64, np.int64, np.int64))))
+             for task, arrays in built.items()}
+    repeated = []  # each (case, task) once: the earliest repeated row in the file is named, as read_scores does
+    for task, t in tasks.items():
+        first = np.unique(t.case, return_index=True)[1]
+        if len(first) < len(t.case):
+            again = np.ones(len(t.case), bool)
+            again[first] = False
+            row = int(np.flatnonzero(again)[np.argmin(t.line[again])])
+            earlier = int(t.line[np.flatnonzero(t.case == t.case[row])[0]])
+            repeated.append((int(t.line[row]), earlier, task, int(t.case[row])))
+    if repeated:
+        line, earlier, task, index = min(repeated)
+        raise table.listed_twice(next(c for c, i in ids.items() if i == index), task, earlier, line)
+    return ScoreColumns(tasks, weights)
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from mrnet.core.config import TASK_TITLES, WeightsConfig
+from mrnet.core.config import DEFAULT_METHOD, TASK_TITLES, WeightsConfig
 from mrnet.core.errors import MRNetError
-from mrnet.core.explain import DEFAULT_METHOD, METHODS
+from mrnet.core.explain import METHODS
 
 REQUIRED_YAML = ("license", "library_name", "tags", "pipeline_tag")
 MODEL_NAME = "MRNet (AlexNet per slice, max over slices) with CAM explanations"

@@ -49,9 +49,10 @@ import numpy as np
 from tqdm import tqdm
 
 from mrnet.core.analysis import analyze
+from mrnet.core.config import DEFAULT_METHOD
 from mrnet.core.errors import MRNetError
 from mrnet.core.exam import Exam
-from mrnet.core.explain import DEFAULT_METHOD, METHODS
+from mrnet.core.explain import METHODS
 from mrnet.core.pointing import (
     DILATE_PX,
     cell_centre_in_zone,

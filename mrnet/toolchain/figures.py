@@ -14,10 +14,10 @@ import cv2
 import numpy as np
 
 from mrnet.core.analysis import analyze
-from mrnet.core.config import TASK_TITLES
+from mrnet.core.config import DEFAULT_METHOD, TASK_TITLES
 from mrnet.core.errors import MRNetError
 from mrnet.core.exam import Exam
-from mrnet.core.explain import DEFAULT_METHOD, METHODS
+from mrnet.core.explain import METHODS
 from mrnet.core.pointing import task_mask
 from mrnet.core.render import Renderer
 from mrnet.phantom import generate_exam
