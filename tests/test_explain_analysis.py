@@ -185,3 +185,28 @@ def test_cam_functions_take_every_task_at_once():
     for t in range(3):
         torch.testing.assert_close(maps[t], exact_attribution(features, pooled, weights[t])[0])
         torch.testing.assert_close(classic_cam(features, weights)[t], classic_cam(features, weights[t]))
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_a_long_series_in_parts_gives_the_same_analysis_bit_for_bit(random_weights, monkeypatch, precision):
+    """analyze() runs a long series through the convolutions SLICES_AT_ONCE slices at a time (it bounds memory):
+    the logits, stem statistics and every map equal those of one batch."""
+    from mrnet.core import analysis as analysis_module
+    from mrnet.core.analysis import analyze
+    from mrnet.core.compute import bf16_supported, compute_for
+    from mrnet.core.exam import Exam
+    from mrnet.core.weights import load_weights
+    if precision == "bf16" and not bf16_supported():
+        pytest.skip("this CPU has no native bf16")
+    rng = np.random.default_rng(3)
+    exam = Exam(volumes={"sagittal": rng.integers(0, 255, (13, 256, 256), dtype=np.uint8)})
+    weights, compute = load_weights(random_weights), compute_for("cpu", precision)
+    monkeypatch.setattr(analysis_module, "SLICES_AT_ONCE", 5)     # 5 + 5 + 3
+    parts = analyze(exam, weights, compute)
+    monkeypatch.setattr(analysis_module, "SLICES_AT_ONCE", 1000)  # one batch
+    whole = analyze(exam, weights, compute)
+    for task, result in whole.tasks.items():
+        a, b = result.planes["sagittal"], parts.tasks[task].planes["sagittal"]
+        assert a.logit == b.logit and np.array_equal(a.pooled, b.pooled)
+        assert all(np.array_equal(a.maps[m], b.maps[m]) for m in a.maps)
+    assert whole.ood == parts.ood

@@ -122,6 +122,12 @@ def fuse(task: str, logits: dict[str, float], fusion: dict) -> tuple[float, str,
     return sigmoid(sum(terms.values())), "mean-logit", terms
 
 
+# Slices through the convolutions at a time. A convolution does not mix slices, so this bounds memory: a
+# 128-slice plane's input and first activations (~250 MB) are held in halves. The phantoms' series (20-40 slices)
+# and typical knee series still go in one batch, bit for bit as before.
+SLICES_AT_ONCE = 64
+
+
 @torch.inference_mode()
 def analyze(exam: Exam, weights: Weights, compute: Compute | None = None) -> Analysis:
     """The model runs where `compute` says (default: this machine's auto choice); the weights' models must
@@ -135,10 +141,12 @@ def analyze(exam: Exam, weights: Weights, compute: Compute | None = None) -> Ana
     per_task: dict[str, dict[str, PlaneResult]] = {t: {} for t in weights.config.tasks}
     ood = {} if weights.config.ood else None
     for plane in planes:
-        x = compute.slices(exam.volumes[plane], norm)
+        volume = exam.volumes[plane]
         for entry, model in weights.for_plane(plane):
-            with compute.autocast():
-                maps, stem = model.forward_features(x, with_stem=True)
+            with compute.autocast():  # a long series in parts: its activations are never all held at once
+                parts = [model.forward_features(compute.slices(volume[start:start + SLICES_AT_ONCE], norm),
+                                                with_stem=True) for start in range(0, len(volume), SLICES_AT_ONCE)]
+            maps, stem = (torch.cat([part[k] for part in parts]) for k in (0, 1)) if len(parts) > 1 else parts[0]
             features = maps.float()
             pooled, logits = model.forward_head(features)
             stats = weights.config.ood.get(plane)
