@@ -11,7 +11,7 @@ import sys
 from dataclasses import fields, replace
 from pathlib import Path
 
-from mrnet.core.config import DEFAULT_METHOD, DEFAULT_OPACITY, DILATE_PX, PLANES, TASKS
+from mrnet.core.config import DEFAULT_METHOD, DEFAULT_OPACITY, DEFAULT_PALETTE, DILATE_PX, PALETTES, PLANES, TASKS
 from mrnet.core.errors import MRNetError
 from mrnet.core.settings import settings
 from mrnet.toolchain.options import RECIPES, TrainOptions
@@ -40,7 +40,8 @@ def cmd_predict(a) -> int:
     for text in analysis.warnings:
         print(f"warning: {text}", file=sys.stderr)
     if a.out:
-        n = export(Renderer(analysis), Path(a.out), method=a.method, opacity=a.opacity, progress=sys.stderr.isatty())
+        n = export(Renderer(analysis), Path(a.out), method=a.method, opacity=a.opacity, progress=sys.stderr.isatty(),
+                   palette=a.palette)
         print(f"wrote {n} overlays and report.json to {a.out}", file=sys.stderr)
     print(json.dumps(analysis.report(a.method), indent=2))
     return 0
@@ -291,6 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default=DEFAULT_METHOD, help="CAM method of the overlays: a name in "
                    "mrnet.core.explain.METHODS (shapley, exact, classic, ...); checked when the overlays are drawn")
     p.add_argument("--opacity", type=float, default=DEFAULT_OPACITY)
+    p.add_argument("--palette", choices=PALETTES, default=DEFAULT_PALETTE, help="the overlays' colours: jet, or "
+                   "viridis (perceptually uniform, readable with red-green colour blindness)")
     device_arg(p)
     precision_arg(p)
     p.set_defaults(run=cmd_predict)

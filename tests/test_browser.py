@@ -259,6 +259,47 @@ def test_a_broken_payload_is_said_and_the_next_analysis_still_loads(page, tmp_pa
     alone.close()
 
 
+def test_the_colour_blind_palette_is_drawn_kept_in_the_link_and_used_in_the_zip(page, browser, server_view, tmp_path):
+    """#38: viridis beside jet. The canvas is the server's viridis overlay (as jet's is, test above), the link
+    carries it, a colleague's page opens in it, and the zip's PNGs are drawn with it."""
+    import cv2
+    shows_sample(page)
+    choose(page, "mode", "overlay")
+    choose(page, "task", "acl")
+    choose(page, "method", "exact")
+    stage = page.locator("#viewer .mrv-plane[data-plane=sagittal] .mrv-stage")
+    stage.focus()
+    page.keyboard.press("Home")
+    set_range(page, "#viewer .mrv-opacity", 0.4)
+    jet = canvas_pixels(page, "sagittal")
+    choose(page, "palette", "viridis")
+    shown = canvas_pixels(page, "sagittal")
+    diff = np.abs(shown.astype(int) - server_view.overlay("acl", "sagittal", 0, "exact", 0.4, "viridis"))
+    assert diff.max() <= 2 and (diff > 0).mean() <= 0.005, (diff.max(), (diff > 0).mean())
+    assert (np.abs(shown.astype(int) - jet) > 10).mean() > 0.1  # not jet
+    page.wait_for_function("() => new URL(document.querySelector('#viewer .mrv-link').value).searchParams"
+                           ".get('palette') === 'viridis'")
+    link = page.locator("#viewer .mrv-link").input_value()
+    other = browser.new_context(viewport={"width": 1500, "height": 1000}).new_page()
+    other.goto(link)
+    other.wait_for_function("() => document.querySelector('#viewer .mrv')?.dataset.ready === '1'", timeout=90_000)
+    assert other.locator("#viewer input[name=mrv-palette][value=viridis]").is_checked()
+    np.testing.assert_array_equal(canvas_pixels(other, "sagittal"), shown)
+    other.context.close()
+    page.locator("#zip").click()
+    zipped = page.locator("#zip-file a").first
+    zipped.wait_for(timeout=60_000)
+    with page.expect_download() as info:
+        zipped.click()
+    path = tmp_path / "overlays.zip"
+    info.value.save_as(path)
+    with zipfile.ZipFile(path) as zf:
+        png = cv2.imdecode(np.frombuffer(zf.read("acl/sagittal/000.png"), np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
+    np.testing.assert_array_equal(png, server_view.overlay("acl", "sagittal", 0, "exact", 0.4, "viridis"))
+    choose(page, "palette", "jet")
+    assert not page.errors, page.errors
+
+
 def test_a_samples_link_reopens_the_same_view(page, browser):
     """#35: a sample's view has a link like a case's; a colleague opening it sees the same sample, task, method,
     plane and slice. Nothing is stored for it."""

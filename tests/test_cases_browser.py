@@ -448,9 +448,9 @@ def test_a_lesion_mark_tapped_at_2x_zoom_is_stored_at_its_exam_pixel_and_shown_a
     page.wait_for_function("() => document.querySelector('#flag-note')?.innerText.includes('Lesion mark')", timeout=30_000)
     assert f"a point at ({mx}, {my})" in page.locator("#flag-note").inner_text()
     with sqlite3.connect(flags) as db:
-        stored = db.execute("SELECT case_id, plane, slice, mark_x, mark_y, mark_w, mark_h, mark_hit, mark_on_lesion "
-                            "FROM flags ORDER BY id DESC LIMIT 1").fetchone()
-    assert stored[:7] == ("0005", "coronal", int(slice_before), mx, my, 0, 0)
+        stored = db.execute("SELECT case_id, plane, slice, mark_x, mark_y, mark_w, mark_h, mark_hit, mark_on_lesion, "
+                            "palette FROM flags ORDER BY id DESC LIMIT 1").fetchone()
+    assert stored[:7] == ("0005", "coronal", int(slice_before), mx, my, 0, 0) and stored[9] == "jet"
     assert stored[7] in (0, 1) and stored[8] in (0, 1)   # the phantom set has masks: the mark's accuracy is known
     assert "pointing game against reviewers' marks" in page.locator("#flags-summary").inner_text()
     assert f"point ({mx}, {my})" in page.locator("#flags").inner_text()

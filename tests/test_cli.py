@@ -43,6 +43,16 @@ def test_predict_png_is_the_overlay(random_weights, small_exam_files, tmp_path):
     analysis = analyze(load_exam([small_exam_files / "axial.npy"]), load_weights(random_weights), compute_for("cpu", "fp32"))
     png = cv2.imread(str(out / "acl" / "axial" / "005.png"))[:, :, ::-1]
     np.testing.assert_array_equal(png, Renderer(analysis).overlay("acl", "axial", 5, DEFAULT_METHOD, 0.6))  # the default
+    viridis = tmp_path / "viridis"
+    run = mrnet("predict", small_exam_files / "axial.npy", "--weights", random_weights, "--out", viridis,
+                "--precision", "fp32", "--opacity", "0.6", "--palette", "viridis")
+    assert run.returncode == 0, run.stderr
+    png = cv2.imread(str(viridis / "acl" / "axial" / "005.png"))[:, :, ::-1]
+    expected = Renderer(analysis).overlay("acl", "axial", 5, DEFAULT_METHOD, 0.6, "viridis")
+    np.testing.assert_array_equal(png, expected)
+    assert (expected != Renderer(analysis).overlay("acl", "axial", 5, DEFAULT_METHOD, 0.6)).any()
+    wrong = mrnet("predict", small_exam_files / "axial.npy", "--weights", random_weights, "--palette", "rainbow")
+    assert wrong.returncode == 2 and "invalid choice: 'rainbow'" in wrong.stderr
 
 
 def test_bad_input_exits_2_with_one_line(tmp_path, random_weights):

@@ -121,11 +121,11 @@ def test_a_schema_6_database_gains_marks_in_place(tmp_path):
     FlagStore(db).add(flag(1, mark_x=1, mark_y=1, mark_w=0, mark_h=0, mark_hit=1))
     with sqlite3.connect(db) as old:  # as version 6 left it: no mark columns
         old.execute("DROP INDEX flags_marked")
-        for column in ("mark_x", "mark_y", "mark_w", "mark_h", "mark_hit", "mark_on_lesion"):
+        for column in ("mark_x", "mark_y", "mark_w", "mark_h", "mark_hit", "mark_on_lesion", "palette"):
             old.execute(f"ALTER TABLE flags DROP COLUMN {column}")
         old.execute("PRAGMA user_version = 6")
     store = FlagStore(db)
-    assert [(f.case_id, f.mark_x, f.mark_hit) for f in store.list()] == [("0001", None, None)]
+    assert [(f.case_id, f.mark_x, f.mark_hit, f.palette) for f in store.list()] == [("0001", None, None, None)]
     assert store.marks() == []
     store.add(flag(2, mark_x=3, mark_y=4, mark_w=0, mark_h=0, mark_hit=0))
     assert [(r["n"], r["hits"]) for r in store.marks()] == [(1, 0)]

@@ -42,8 +42,9 @@ def test_any_value_gives_a_valid_view_with_defaults(analysis, raw):
 def test_a_valid_view_is_kept_as_asked(analysis):
     asked = {"task": "acl", "method": "classic", "opacity": 0.7, "mode": "swipe", "plane": "coronal",
              "slices": {"coronal": 2, "sagittal": 5}, "maps": "b",
-             "mark": {"plane": "coronal", "slice": 2, "x": 5, "y": 6, "w": 0, "h": 0}}
+             "mark": {"plane": "coronal", "slice": 2, "x": 5, "y": 6, "w": 0, "h": 0}, "palette": "viridis"}
     assert View.of(asked, analysis).to_dict() == asked
+    assert View.of({**asked, "palette": "rainbow"}, analysis).palette == "jet"
     assert View.of({**asked, "opacity": 3}, analysis).opacity == 1.0
     assert View.of({**asked, "maps": "c"}, analysis).maps == "a"  # A's maps unless B's or the A | B swipe are named
 

@@ -1,6 +1,6 @@
 """The server half of the slice viewer (mrnet/app/web/viewer.js): what one analysis sends to the browser, from
 which it draws any slice, task and method (slices as PNG-filtered deflated files, maps as 16-bit display levels,
-the JET table, the numbers for captions and bars), and compare mode's second maps."""
+the palettes' tables, the numbers for captions and bars), and compare mode's second maps."""
 from __future__ import annotations
 
 import base64
@@ -8,13 +8,12 @@ import uuid
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 
-import cv2
 import numpy as np
 
 from mrnet.app.pixels import PixelStore
 from mrnet.core.analysis import Analysis
-from mrnet.core.config import DEFAULT_METHOD, DEFAULT_OPACITY, PLANES, TASK_BITS, TASK_TITLES
-from mrnet.core.explain import LEVEL_FRACTION, METHODS, display_levels
+from mrnet.core.config import DEFAULT_METHOD, DEFAULT_OPACITY, PALETTES, PLANES, TASK_BITS, TASK_TITLES
+from mrnet.core.explain import LEVEL_FRACTION, METHODS, display_levels, palette_table
 
 
 def packed_levels(levels: np.ndarray) -> str:
@@ -29,11 +28,6 @@ def packed_levels(levels: np.ndarray) -> str:
 
 def b64(array: np.ndarray) -> str:
     return base64.b64encode(np.ascontiguousarray(array).tobytes()).decode("ascii")
-
-
-def jet_table() -> np.ndarray:
-    """OpenCV's JET colormap as 256 RGB rows: the browser colours CAMs with the server's own table."""
-    return cv2.applyColorMap(np.arange(256, dtype=np.uint8)[None, :], cv2.COLORMAP_JET)[0, :, ::-1]
 
 
 def analysed_planes(analysis: Analysis) -> list[str]:
@@ -79,7 +73,7 @@ def viewer_payload(analysis: Analysis, masks: dict[str, np.ndarray] | None = Non
         "tasks": [[t, TASK_TITLES.get(t, t)] for t in analysis.tasks],
         "methods": [[name, m.title] for name, m in METHODS.items()],
         **explanation(analysis),
-        "jet": b64(jet_table()),
+        "palettes": {name: b64(palette_table(name)) for name in PALETTES},  # the browser colours with these tables
         "masks": {p: base64.b64encode(zlib_bytes(m)).decode("ascii") for p, m in masks.items()},
         "taskBits": TASK_BITS,
         "defaultOpacity": DEFAULT_OPACITY,

@@ -430,7 +430,8 @@ class Page:
             weights = self.ctx.second_id if judged == "b" and self.ctx.second_id else self.ctx.weights_id
             flag = self.ctx.flags.add(Flag(dataset, split, case, task, plane, index, method,
                                            verdict, comment, weights, pointing=pointing,
-                                           reviewer=request.username or "anonymous", **marked))
+                                           reviewer=request.username or "anonymous", palette=shown_view.palette,
+                                           **marked))
         except MRNetError as exc:
             raise gr.Error(html_text(exc)) from None
         cut = f" The comment was cut to its first {MAX_COMMENT} characters." if flag.comment != comment.strip() else ""
@@ -480,7 +481,7 @@ class Page:
         path = self.ctx.zips.new_path(request.session_hash or "")
         try:
             with self.ctx.analyzer.slots:  # drawing every overlay is as heavy as an analysis: it takes one of their slots
-                write_report_zip(path, analysis, shown_view.method, shown_view.opacity)
+                write_report_zip(path, analysis, shown_view.method, shown_view.opacity, shown_view.palette)
         except OSError:
             remove(path)
             raise gr.Error("The zip could not be written: the server's disk is full. Try again later.") from None

@@ -8,7 +8,7 @@ import math
 from dataclasses import asdict, dataclass, field
 
 from mrnet.core.analysis import Analysis
-from mrnet.core.config import DEFAULT_METHOD, DEFAULT_OPACITY, PLANES
+from mrnet.core.config import DEFAULT_METHOD, DEFAULT_OPACITY, DEFAULT_PALETTE, PALETTES, PLANES
 from mrnet.core.errors import MRNetError
 from mrnet.core.explain import METHODS
 
@@ -66,6 +66,7 @@ class View:
     slices: dict[str, int] = field(default_factory=dict)   # plane -> slice index
     maps: str = "a"                                        # whose maps (MAPS); "a" outside compare mode
     mark: Mark | None = None                               # the reviewer's lesion mark, if any
+    palette: str = DEFAULT_PALETTE                         # the maps' colours (config.PALETTES)
 
     @classmethod
     def of(cls, raw, analysis: Analysis) -> "View":
@@ -81,6 +82,7 @@ class View:
         opacity = min(max(float(opacity), 0.0), 1.0) if is_number(opacity) else DEFAULT_OPACITY
         mode = raw.get("mode") if raw.get("mode") in MODES else "overlay"
         maps = raw.get("maps") if raw.get("maps") in MAPS else "a"
+        palette = raw.get("palette") if raw.get("palette") in PALETTES else DEFAULT_PALETTE
         plane = raw.get("plane") if isinstance(raw.get("plane"), str) and raw.get("plane") in result.planes \
             else result.decisive_plane
         asked = raw.get("slices") if isinstance(raw.get("slices"), dict) else {}
@@ -93,20 +95,21 @@ class View:
             mark = Mark.parse(raw.get("mark"), analysis)
         except MRNetError:
             mark = None  # read by the flag save with its sentence (Mark.parse); elsewhere it is only drawn
-        return cls(task, method, opacity, mode, plane, slices, maps, mark)
+        return cls(task, method, opacity, mode, plane, slices, maps, mark, palette)
 
     @classmethod
     def from_link(cls, params: dict, analysis: Analysis) -> tuple["View", list[str]]:
-        """A link's query (?task=&method=&plane=&slice=, &maps= in compare mode, &mark= with a lesion mark) -> the
+        """A link's query (?task=&method=&plane=&slice=, &maps= in compare mode, &mark= with a lesion mark, &palette=) -> the
         view, and the parameters it named that were ignored because they do not parse or name nothing in this
         case."""
-        raw = {k: params.get(k) for k in ("task", "method", "plane", "maps")}
+        raw = {k: params.get(k) for k in ("task", "method", "plane", "maps", "palette")}
         raw["mark"] = Mark.from_link(params.get("mark"))
         plane, index = params.get("plane"), parse_index(params.get("slice"))
         if isinstance(plane, str) and plane in PLANES and index is not None:
             raw["slices"] = {plane: index}
         view = cls.of(raw, analysis)
-        ignored = [k for k in ("task", "method", "plane", "maps") if k in params and params[k] != getattr(view, k)]
+        ignored = [k for k in ("task", "method", "plane", "maps", "palette")
+                   if k in params and params[k] != getattr(view, k)]
         if "slice" in params and view.slices.get(view.plane) != index:
             ignored.append("slice")
         if "mark" in params and view.mark is None:

@@ -124,4 +124,7 @@ TASK_BITS = {"abnormal": 7, "acl": 1, "meniscus": 2}   # abnormal: any lesion
 
 DEFAULT_METHOD = "shapley"  # the CAM method shown first, and the one that picks a task's top slice
 DILATE_PX = 15          # the pointing game's tolerance in pixels (Zhang et al.)
+# the CAM's colours: jet (the field's habit) or viridis (perceptually uniform, readable with red-green colour blindness)
+PALETTES = ("jet", "viridis")
+DEFAULT_PALETTE = "jet"
 DEFAULT_OPACITY = 0.4  # the CAM's weight over the slice, wherever an overlay is drawn (the viewer gets it too)

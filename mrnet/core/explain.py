@@ -11,7 +11,7 @@ beside it (the shape of torchcam and pytorch-grad-cam). Nothing here needs gradi
 - classic CAM (the blog code): map_s = w_task . f_s, min-max normalised per slice.
 
 Adding a method is one `register(...)` here: the app, the CLI and evaluate list the methods from METHODS.
-Overlays: JET colormap blended over the grey slice.
+Overlays: the JET colormap (or viridis, config.PALETTES) blended over the grey slice.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 import torch
 
-from mrnet.core.config import DEFAULT_OPACITY
+from mrnet.core.config import DEFAULT_OPACITY, DEFAULT_PALETTE, PALETTES
 from mrnet.core.errors import MRNetError
 
 
@@ -147,10 +147,20 @@ def upsample(maps: np.ndarray, size: int = 256) -> np.ndarray:
     return np.round(out).astype(np.uint8).transpose(2, 0, 1)
 
 
-def overlay(gray: np.ndarray, cam: np.ndarray, opacity: float = DEFAULT_OPACITY) -> np.ndarray:
-    """gray and cam uint8 (..., H, W) -> RGB uint8 (..., H, W, 3): (1 - opacity) * slice + opacity * JET(cam)."""
+COLORMAPS = {"jet": cv2.COLORMAP_JET, "viridis": cv2.COLORMAP_VIRIDIS}
+assert set(COLORMAPS) == set(PALETTES)
+
+
+def palette_table(palette: str = DEFAULT_PALETTE) -> np.ndarray:
+    """A palette (config.PALETTES) as OpenCV draws it: 256 RGB rows (the browser colours maps with the same table)."""
+    return cv2.applyColorMap(np.arange(256, dtype=np.uint8)[None, :], COLORMAPS[palette])[0, :, ::-1]
+
+
+def overlay(gray: np.ndarray, cam: np.ndarray, opacity: float = DEFAULT_OPACITY,
+            palette: str = DEFAULT_PALETTE) -> np.ndarray:
+    """gray and cam uint8 (..., H, W) -> RGB uint8 (..., H, W, 3): (1 - opacity) * slice + opacity * palette(cam)."""
     shape = gray.shape
-    heat = cv2.applyColorMap(cam.reshape(-1, shape[-1]), cv2.COLORMAP_JET)[:, :, ::-1]
+    heat = cv2.applyColorMap(cam.reshape(-1, shape[-1]), COLORMAPS[palette])[:, :, ::-1]
     grey3 = np.repeat(gray.reshape(-1, shape[-1])[:, :, None], 3, axis=2)
     a = float(np.clip(opacity, 0.0, 1.0))
     blended = cv2.addWeighted(np.ascontiguousarray(heat), a, grey3, 1.0 - a, 0.0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from mrnet.core.analysis import Analysis
-from mrnet.core.config import DEFAULT_METHOD, DEFAULT_OPACITY
+from mrnet.core.config import DEFAULT_METHOD, DEFAULT_OPACITY, DEFAULT_PALETTE
 from mrnet.core.explain import overlay, upsample
 
 
@@ -25,9 +25,12 @@ class Renderer:
             self._cams[key] = volume
         return volume
 
-    def overlay(self, task: str, plane: str, index: int, method: str = DEFAULT_METHOD, opacity: float = DEFAULT_OPACITY) -> np.ndarray:
-        return overlay(self.analysis.exam.volumes[plane][index], self.cam_volume(task, plane, method)[index], opacity)
+    def overlay(self, task: str, plane: str, index: int, method: str = DEFAULT_METHOD, opacity: float = DEFAULT_OPACITY,
+                palette: str = DEFAULT_PALETTE) -> np.ndarray:
+        return overlay(self.analysis.exam.volumes[plane][index], self.cam_volume(task, plane, method)[index], opacity,
+                       palette)
 
-    def overlay_volume(self, task: str, plane: str, method: str = DEFAULT_METHOD, opacity: float = DEFAULT_OPACITY) -> np.ndarray:
+    def overlay_volume(self, task: str, plane: str, method: str = DEFAULT_METHOD, opacity: float = DEFAULT_OPACITY,
+                       palette: str = DEFAULT_PALETTE) -> np.ndarray:
         """RGB uint8 (S, 256, 256, 3): every slice's overlay in one batched call."""
-        return overlay(self.analysis.exam.volumes[plane], self.cam_volume(task, plane, method), opacity)
+        return overlay(self.analysis.exam.volumes[plane], self.cam_volume(task, plane, method), opacity, palette)

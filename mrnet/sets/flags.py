@@ -34,7 +34,8 @@ SCHEMA = """CREATE TABLE IF NOT EXISTS flags (
     plane TEXT NOT NULL, slice INTEGER NOT NULL, method TEXT NOT NULL,
     verdict TEXT NOT NULL, comment TEXT NOT NULL, weights TEXT NOT NULL, created TEXT NOT NULL, pointing INTEGER,
     reviewer TEXT NOT NULL DEFAULT 'anonymous',
-    mark_x INTEGER, mark_y INTEGER, mark_w INTEGER, mark_h INTEGER, mark_hit INTEGER, mark_on_lesion INTEGER)"""
+    mark_x INTEGER, mark_y INTEGER, mark_w INTEGER, mark_h INTEGER, mark_hit INTEGER, mark_on_lesion INTEGER,
+    palette TEXT)"""
 MARK_COLUMNS = ("mark_x", "mark_y", "mark_w", "mark_h", "mark_hit", "mark_on_lesion")
 # the marked flags, read by the marks' summary alone (marks are few beside verdicts)
 MARKED = ("CREATE INDEX IF NOT EXISTS flags_marked ON flags (weights, method, plane, mark_hit, mark_on_lesion) "
@@ -164,12 +165,13 @@ class Flag:
     mark_h: int | None = None
     mark_hit: int | None = None        # the pointing game against the mark: 1 if the judged map's maximum is on it
     mark_on_lesion: int | None = None  # on a set with masks: 1 if the mark touches the lesion; else None
+    palette: str | None = None         # the maps' colours the reviewer saw (config.PALETTES); None before version 7
 
 
 def migrate(db: sqlite3.Connection) -> None:
     """Bring a database of any earlier schema to SCHEMA_VERSION. Version 0 or 1 lacked `split` (flags were
     then always of the validation split); version 2 lacked `pointing` (unknown for its flags: NULL); version 6
-    lacked lesion marks (NULL: none)."""
+    lacked lesion marks (NULL: none) and the palette (NULL: unknown)."""
     if db.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
         return
     # one process migrates at a time: the write lock first (waiting up to the busy timeout), then the version
@@ -185,9 +187,11 @@ def migrate(db: sqlite3.Connection) -> None:
         db.execute("ALTER TABLE flags ADD COLUMN pointing INTEGER")
     if "reviewer" not in columns:  # version 4 and before: flags of an anonymous reviewer
         db.execute("ALTER TABLE flags ADD COLUMN reviewer TEXT NOT NULL DEFAULT 'anonymous'")
-    for column in MARK_COLUMNS:    # version 6 and before: no lesion marks
+    for column in MARK_COLUMNS:    # version 6 and before: no lesion marks, no palette
         if column not in columns:
             db.execute(f"ALTER TABLE flags ADD COLUMN {column} INTEGER")
+    if "palette" not in columns:
+        db.execute("ALTER TABLE flags ADD COLUMN palette TEXT")
     db.execute(MARKED)
     # version 3 lacked the counts: made from the flags there, once
     for old in ("TRIGGER IF EXISTS flags_counted", "TRIGGER IF EXISTS flags_uncounted",

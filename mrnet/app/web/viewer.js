@@ -1,7 +1,7 @@
 // The slice viewer, drawn in the browser (gr.HTML js_on_load: `element`, `props`, `watch` come from Gradio).
 // The server sends each plane's slices once (PNG's Average filter, deflated) and every task's and method's low-resolution
 // CAM maps (16-bit display levels, deflated); this code upsamples them bilinearly as cv2.resize does,
-// colours them with the server's JET table and blends them as cv2.addWeighted does. Scrolling, task,
+// colours them with the server's table of the palette chosen (jet or viridis) and blends them as cv2.addWeighted does. Scrolling, task,
 // method, opacity, window/level, zoom and swipe never call the server. The view (task, method, opacity,
 // mode, slice per plane, and `plane`: the one last used) is written back to props.value, which server events
 // read; a server event that sets props.value moves the viewer. A case of a labelled set comes with its link
@@ -19,7 +19,7 @@ let wl = { center: 127.5, width: 255 };
 let wlTable = identityTable();
 let swipeX = 128;
 let outline = false;      // outline the true lesion (cases of sets with masks)
-const LINK_KEYS = ["sample", "share", "dataset", "case", "task", "method", "plane", "slice", "maps", "mark"];
+const LINK_KEYS = ["sample", "share", "dataset", "case", "task", "method", "plane", "slice", "maps", "mark", "palette"];
 const MAPS = ["a", "b", "ab"];
 let syncTimer = null;
 let touchMode = "slices"; // what one finger does on the image: "slices" or "wl" (window/level)
@@ -70,7 +70,7 @@ function camInto(which, task, plane, method, index, out) {
 function compose(plane, wanted, image, mode, task, method, opacity, maps = "a") {
   const p = data.planes[plane], index = Math.max(0, nearestLoaded(p, wanted));
   const grey = p.pixels.subarray(index * SIZE * SIZE, (index + 1) * SIZE * SIZE);
-  const px = image.data, jet = data.jet, table = wlTable;
+  const px = image.data, colours = data.palettes[view.palette] || data.palettes.jet, table = wlTable;
   if (mode === "slice") {
     for (let i = 0, j = 0; i < grey.length; i++, j += 4) { const g = table[grey[i]]; px[j] = px[j + 1] = px[j + 2] = g; px[j + 3] = 255; }
     return;
@@ -82,7 +82,7 @@ function compose(plane, wanted, image, mode, task, method, opacity, maps = "a") 
     const g = table[grey[i]], cam = (i & 255) < split ? left : right;
     if (cam) {
       const c = cam[i] * 3;
-      px[j] = jet[c] * a + g * b; px[j + 1] = jet[c + 1] * a + g * b; px[j + 2] = jet[c + 2] * a + g * b;
+      px[j] = colours[c] * a + g * b; px[j + 1] = colours[c + 1] * a + g * b; px[j + 2] = colours[c + 2] * a + g * b;
     } else {
       px[j] = px[j + 1] = px[j + 2] = g;
     }
@@ -248,6 +248,7 @@ function syncLink() {
     url.searchParams.set("plane", view.plane);
     url.searchParams.set("slice", String(view.slices[view.plane]));
     if (view.maps !== "a") url.searchParams.set("maps", view.maps);
+    if (view.palette !== "jet") url.searchParams.set("palette", view.palette);
     const m = view.mark;
     if (m) url.searchParams.set("mark", [m.plane, m.slice, m.x, m.y, m.w, m.h].join(","));
   }
@@ -575,6 +576,7 @@ function applyView(next) {
     maps: explanationOf("b") && MAPS.includes(next.maps) ? next.maps : "a",
     slices: {},
     mark: validMark(next.mark),
+    palette: next.palette in data.palettes ? next.palette : "jet",
   };
   view.plane = next.plane in data.planes ? next.plane : Object.keys(data.planes)[0];
   for (const plane of Object.keys(data.planes)) {
@@ -584,6 +586,8 @@ function applyView(next) {
   choices(root.querySelector(".mrv-task"), "mrv-task", data.tasks, view.task);
   choices(root.querySelector(".mrv-method"), "mrv-method", data.methods, view.method);
   markChecked("mode", view.mode);
+  markChecked("palette", view.palette);
+  root.dataset.palette = view.palette;
   root.querySelector(".mrv-opacity").value = String(view.opacity);
   root.querySelector(".mrv-opacity-out").textContent = view.opacity.toFixed(2);
   markChecked("maps", view.maps);
@@ -665,7 +669,7 @@ async function load(payload, generation, signal) {
   const [h, w] = payload.grid;
   data = {
     planes, cams, grid: payload.grid, tasks: payload.tasks, methods: payload.methods, results: payload.results,
-    top: payload.top, probability: payload.probability || {}, jet: bytesOf(payload.jet), tapsX: linearTaps(w, SIZE),
+    top: payload.top, probability: payload.probability || {}, palettes: Object.fromEntries(Object.entries(payload.palettes).map(([name, table]) => [name, bytesOf(table)])), tapsX: linearTaps(w, SIZE),
     tapsY: linearTaps(h, SIZE), rowScratch: new Float32Array(h * SIZE), camScratch: new Uint8ClampedArray(SIZE * SIZE),
     camScratchB: new Uint8ClampedArray(SIZE * SIZE), id: payload.id, masks, taskBits: payload.taskBits || {},
     link: payload.link || null, defaultOpacity: payload.defaultOpacity, compare: null,
@@ -741,6 +745,10 @@ function showError(text) {
 }
 
 root.querySelectorAll("input[name=mrv-mode]").forEach((input) => input.addEventListener("change", () => setChoice("mode", input.value)));
+root.querySelectorAll("input[name=mrv-palette]").forEach((input) => input.addEventListener("change", () => {
+  root.dataset.palette = input.value;
+  setChoice("palette", input.value);
+}));
 root.querySelector(".mrv-opacity").addEventListener("input", (e) => {
   root.querySelector(".mrv-opacity-out").textContent = Number(e.target.value).toFixed(2);
   setChoice("opacity", Number(e.target.value));
