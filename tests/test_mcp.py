@@ -59,6 +59,22 @@ def test_an_assistant_lists_and_calls_the_analysis_tools(tmp_path):
         for got, expected in ((report_of(sample), api_sample), (report_of(planes), api_planes)):
             assert got["tasks"] == expected["tasks"] and got["disclaimer"] == expected["disclaimer"]
             assert "not for diagnosis" in got["disclaimer"].lower()
+        # the decisive slices' overlays, as links an assistant can fetch: the app's own overlay of that slice
+        import cv2
+
+        from mrnet import analyze, compute_for, load_exam
+        from mrnet.core.hub import resolve
+        from mrnet.core.render import Renderer
+        served = Renderer(analyze(load_exam([sample_file(BY_KEY["phantom-acl"])]), resolve("").weights, compute_for()))
+        for report in (report_of(sample), api_sample):
+            link = report["overlays"]["acl"]
+            assert link["url"].startswith(url) and link["method"] == "shapley"
+            assert (link["plane"], link["slice"]) == (report["tasks"]["acl"]["decisive_plane"],
+                                                      report["tasks"]["acl"]["planes"][link["plane"]]["top_slice"])
+            fetched = httpx.get(link["url"])
+            assert fetched.status_code == 200 and fetched.headers["content-type"] == "image/png"
+            png = cv2.imdecode(np.frombuffer(fetched.content, np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
+            np.testing.assert_array_equal(png, served.overlay("acl", link["plane"], link["slice"], "shapley"))
         assert hostile.isError and "not a valid .npy file" in hostile.content[0].text
         assert "Traceback" not in hostile.content[0].text
         assert elsewhere.isError and "not a file uploaded with this request" in elsewhere.content[0].text

@@ -16,16 +16,17 @@ class PixelStore:
         self.folder, self.max_age_s = Path(folder), max_age_s
         self.folder.mkdir(parents=True, exist_ok=True)
 
-    def __call__(self, data: bytes) -> str:
+    def __call__(self, data: bytes, suffix: str = ".bin") -> str:
+        """`data` as a file (`suffix`: how Gradio names its type: .bin, or .png for an image) -> its URL path."""
         now = time.time()
-        for old in self.folder.glob("*.bin"):
+        for old in self.folder.glob("*.*"):
             try:
                 if now - old.stat().st_mtime > self.max_age_s:
                     old.unlink()
             except OSError:
                 pass  # another thread removed it
         self.folder.mkdir(parents=True, exist_ok=True)  # Gradio's own cache cleaning may have removed it
-        path = self.folder / f"{uuid.uuid4().hex}.bin"
+        path = self.folder / f"{uuid.uuid4().hex}{suffix}"
         write_private(path, data)
         return f"gradio_api/file={path}"   # relative to the page, so that it works under a proxy's path too
 

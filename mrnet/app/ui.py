@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 
 import cv2
 import gradio as gr
+from gradio import route_utils
 from gradio.data_classes import FileData
 from gradio.utils import get_upload_folder
 from starlette.middleware import Middleware
@@ -43,10 +44,11 @@ from mrnet.app.present import (
 from mrnet.app.text import html_text, markdown_text
 from mrnet.app.view import Mark, View
 from mrnet.core.analysis import Analysis
-from mrnet.core.config import DISCLAIMER
+from mrnet.core.config import DEFAULT_METHOD, DISCLAIMER
 from mrnet.core.errors import MRNetError
-from mrnet.core.export import write_report_zip
+from mrnet.core.export import png_bytes, write_report_zip
 from mrnet.core.pointing import judged_hit, mark_hit, mark_on_lesion, mark_zone
+from mrnet.core.render import Renderer
 from mrnet.core.settings import settings
 from mrnet.core.text import quoted
 from mrnet.inputs.load import load_items
@@ -489,7 +491,7 @@ class Page:
         return gr.update(value=str(path), visible=True)
 
     @released
-    def analyze_sample(self, sample: str) -> dict:
+    def analyze_sample(self, sample: str, request: gr.Request) -> dict:
         """One of the app's sample patients -> its JSON report, the same as `analyze` gives for the sample's file.
 
         Args:
@@ -497,18 +499,20 @@ class Page:
 
         Returns:
             The report: per task (abnormal, acl, meniscus) the fused probability and each plane's probability and
-            decisive slices, the exam's notes and warnings, the weights (trained on synthetic phantoms), and the
-            disclaimer: a research demo, not for diagnosis.
+            decisive slices, the exam's notes and warnings, the weights (trained on synthetic phantoms), the
+            disclaimer (a research demo, not for diagnosis), and `overlays`: per task, a link to the decisive
+            slice's CAM overlay as a PNG (kept an hour).
         """
         found = BY_KEY.get(sample) if isinstance(sample, str) else None
         if found is None:
             raise gr.Error(f"There is no sample {quoted(sample)}; the samples are {', '.join(BY_KEY)}.")
         try:
-            return self.ctx.samples.get(found.key)[0].report()
+            analysis = self.ctx.samples.get(found.key)[0]
         except MRNetError as exc:
             raise gr.Error(html_text(exc)) from None
+        return analysis.report() | {"overlays": self.overlay_links(analysis, request)}
 
-    def analyze(self, files: list[FileData]) -> dict:
+    def analyze(self, files: list[FileData], request: gr.Request) -> dict:
         """A knee MRI exam's files -> the JSON report, the same as `python -m mrnet predict` writes.
 
         Args:
@@ -516,12 +520,32 @@ class Page:
 
         Returns:
             The report: per task (abnormal, acl, meniscus) the fused probability and each plane's probability and
-            decisive slices, the exam's notes and warnings, the weights (trained on synthetic phantoms), and the
-            disclaimer: a research demo, not for diagnosis.
+            decisive slices, the exam's notes and warnings, the weights (trained on synthetic phantoms), the
+            disclaimer (a research demo, not for diagnosis), and `overlays`: per task, a link to the decisive
+            slice's CAM overlay as a PNG (kept an hour).
         """
         if not isinstance(files, list) or not files:
             raise gr.Error("Send the exam's files: a list of one or more files.")
-        return self.analyze_exam(lambda: self.uploaded_exam(files)).report()
+        analysis = self.analyze_exam(lambda: self.uploaded_exam(files))
+        return analysis.report() | {"overlays": self.overlay_links(analysis, request)}
+
+    def overlay_links(self, analysis: Analysis, request: gr.Request | None) -> dict:
+        """Per task: the decisive plane's top slice drawn with the default method, opacity and palette, as a PNG the
+        app serves for an hour under a random name; its URL absolute where the request says the app's address."""
+        renderer = Renderer(analysis, cache=False)
+        try:  # the app's public address: the request's URL without its route (/gradio_api/queue/join, /gradio_api/mcp/)
+            path = request.request.url.path
+            route = path[path.find("/gradio_api"):] if "/gradio_api" in path else ""
+            root = route_utils.get_root_url(request.request, route, None) + "/"
+        except (AttributeError, TypeError, ValueError):
+            root = ""  # a relative link: the app's own address before it
+        links = {}
+        for task, result in analysis.tasks.items():
+            plane, index = result.decisive_plane, result.planes[result.decisive_plane].top_slice
+            png = png_bytes(renderer.overlay(task, plane, index, DEFAULT_METHOD))
+            links[task] = {"plane": plane, "slice": index, "method": DEFAULT_METHOD,
+                           "url": root + self.ctx.pixels(png, ".png")}
+        return links
 
 
 def build_exam_tab(page: Page) -> None:
