@@ -139,3 +139,44 @@ def test_a_bad_second_table_is_one_notice_and_the_cases_view_still_draws(tmp_pat
     payload = json.loads(json.dumps(table_payload(first), allow_nan=False))
     assert "scores-phantom.csv: line" in payload["compare"]["notice"] and not payload["compare"]["scored"]
     assert payload["scored"] and payload["calibration"]  # A's view draws as before
+
+
+def test_the_fast_reader_and_the_row_reader_read_the_same_numbers(tmp_path, monkeypatch):
+    """compare's fast path (pandas' C parser) and the row reader give the same arrays wherever the fast path
+    reads a table at all; the shipped table goes the fast way."""
+    import numpy as np
+
+    from mrnet.sets import scores
+    shipped = SHIPPED.read_text()
+    lines = shipped.splitlines()
+    header = lines[0].split(",")
+    moved = [",".join(reversed(line.split(","))) for line in lines]  # the columns in another order
+    variants = {
+        "shipped": shipped,
+        "BOM": "\ufeff" + shipped,
+        "CRLF": shipped.replace("\n", "\r\n"),
+        "blank lines": shipped.replace("\n0001,", "\n\n0001,"),
+        "columns reordered": "\n".join(moved) + "\n",
+        "a quoted comma": shipped.replace("phantom-v2-seed350000", '"phantom, v2"'),
+        "a quoted newline": shipped.replace("phantom-v2-seed350000", '"phantom\nv2"'),
+        "extra column": "\n".join(line + ",x" for line in lines) + "\n",
+        "label 01": shipped.replace(",acl,0,", ",acl,00,", 1),
+    }
+    assert len(header) == 11
+    fast_used = set()
+    for name, text in variants.items():
+        path = tmp_path / f"{len(fast_used)}-{name}.csv"
+        path.write_bytes(text.encode())
+        fast = scores.fast_columns(scores.ScoreRows(path), {})
+        with monkeypatch.context() as m:
+            m.setattr(scores, "fast_columns", lambda table, ids: None)
+            rows = scores.read_score_columns(path, {})
+        got = scores.read_score_columns(path, {})
+        if fast is not None:
+            fast_used.add(name)
+        for result in filter(None, (fast, got)):
+            assert result.weights == rows.weights and set(result.tasks) == set(rows.tasks), name
+            for task, t in rows.tasks.items():
+                for column in ("case", "label", "probability", "content"):
+                    assert np.array_equal(getattr(result.tasks[task], column), getattr(t, column)), (name, column)
+    assert {"shipped", "BOM", "CRLF", "columns reordered", "a quoted comma"} <= fast_used

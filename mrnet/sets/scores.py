@@ -13,6 +13,7 @@ import io
 import json
 from array import array
 from dataclasses import asdict, dataclass
+from itertools import repeat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -185,7 +186,7 @@ class TaskColumns:
     label: np.ndarray         # int8: 0, 1, or -1 for none
     probability: np.ndarray   # float64
     content: np.ndarray       # int64: the content cell's hash (compared between tables, never shown)
-    line: np.ndarray          # int64: the row's line in its file, for sentences
+    line: np.ndarray          # int64: the row's line in its file, for sentences (0 from the fast path: unused there)
 
 
 @dataclass
@@ -196,8 +197,13 @@ class ScoreColumns:
 
 def read_score_columns(path: Path, ids: dict[str, int], max_mb: int = MAX_TABLE_MB) -> ScoreColumns:
     """A score table checked as `read_scores` checks it, kept as arrays per task. `ids` maps case ids to numbers
-    and grows with new ones: two tables read with the same `ids` name their cases alike."""
+    and grows with new ones: two tables read with the same `ids` name their cases alike. A table as `score`
+    writes it is parsed by pandas' C reader (`fast_columns`, 10^6 cases in seconds); anything unusual is read
+    again row by row, which accepts the same tables and says what is wrong in the same sentence."""
     table = ScoreRows(path, max_mb)
+    fast = fast_columns(table, ids)
+    if fast is not None:
+        return fast
     built: dict[str, tuple[array, array, array, array, array]] = {}
     weights: set[str] = set()
     for line, row in table:
@@ -235,5 +241,59 @@ def read_score_columns(path: Path, ids: dict[str, int], max_mb: int = MAX_TABLE_
     if repeated:
         line, earlier, task, index = min(repeated)
         raise table.listed_twice(next(c for c, i in ids.items() if i == index), task, earlier, line)
+    return ScoreColumns(tasks, weights)
+
+
+FAST_ROWS = 200_000     # rows per chunk of the fast path: ~50 MB of strings at a time
+LABEL_CODES = {"": -1, "0": 0, "1": 1}
+
+
+def fast_columns(table: ScoreRows, ids: dict[str, int]) -> ScoreColumns | None:
+    """read_score_columns' fast path: the columns it needs as text from pandas' C parser, a chunk at a time,
+    converted column by column (probabilities by Python's own float(), so bit for bit as the row reader). None, so
+    that the row reader reads it instead, at anything it would look at twice: a line longer than a cell may be (no
+    line `score` writes comes near), a header without our columns, a number or label `score` does not write, a
+    repeated (case, task), a row that is not CSV, text that is not UTF-8."""
+    import pandas as pd  # a dependency of gradio's, here only for `compare`'s large tables
+    try:
+        with table.path.open("rb") as fh:
+            header = next(csv.reader([fh.readline().decode("utf-8-sig")]), [])
+            if max(map(len, fh), default=0) > MAX_FIELD:
+                return None
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+    wanted = [c for c in (*REQUIRED, "content") if c in header]
+    if not set(REQUIRED) <= set(header) or len(header) != len(set(header)):
+        return None
+    built: dict[str, list[tuple[np.ndarray, ...]]] = {}
+    weights: set[str] = set()
+    try:
+        for chunk in pd.read_csv(table.path, dtype=str, na_filter=False, encoding="utf-8-sig", chunksize=FAST_ROWS,
+                                 engine="c", usecols=wanted):
+            cells = {c: chunk[c].to_numpy() for c in wanted}
+            n = len(chunk)
+            probability = cells["probability"].astype(np.float64)
+            label = np.fromiter(map(LABEL_CODES.get, cells["label"], repeat(9)), np.int8, n)
+            if not ((probability >= 0.0) & (probability <= 1.0)).all() or (label == 9).any():
+                return None
+            local, uniques = pd.factorize(cells["case"])  # in C; then each distinct case once in Python
+            case = np.fromiter((ids.setdefault(c, len(ids)) for c in uniques), np.int64, len(uniques))[local]
+            content = (np.fromiter(map(hash, cells["content"]), np.int64, n) if "content" in cells
+                       else np.zeros(n, np.int64))
+            weights.update(pd.unique(cells["weights"]))
+            code, tasks_here = pd.factorize(cells["task"])
+            for k, task in enumerate(tasks_here):
+                rows = code == k
+                built.setdefault(task, []).append((case[rows], label[rows], probability[rows], content[rows]))
+            if len(built) > MAX_TASKS or len(weights) > MAX_TASKS:
+                return None
+    except (ValueError, UnicodeDecodeError, OSError, pd.errors.ParserError, pd.errors.EmptyDataError):
+        return None
+    tasks = {}
+    for task, parts in built.items():
+        case, label, probability, content = (np.concatenate(column) for column in zip(*parts))
+        if len(case) and np.bincount(case).max() > 1:
+            return None  # a repeated case: the row reader names it, with its lines
+        tasks[task] = TaskColumns(case, label, probability, content, np.zeros(len(case), np.int64))
     return ScoreColumns(tasks, weights)
 
