@@ -180,3 +180,16 @@ def test_the_fast_reader_and_the_row_reader_read_the_same_numbers(tmp_path, monk
                 for column in ("case", "label", "probability", "content"):
                     assert np.array_equal(getattr(result.tasks[task], column), getattr(t, column)), (name, column)
     assert {"shipped", "BOM", "CRLF", "columns reordered", "a quoted comma"} <= fast_used
+
+
+def test_a_table_of_many_tasks_or_weights_is_refused_by_compares_reader(tmp_path):
+    """compare's reader keeps arrays per task: a table naming 65 tasks (or 65 weights) is not a score table."""
+    tasks = tmp_path / "tasks.csv"
+    tasks.write_text(HEADER + "".join(row(case=f"{i:04d}", task=f"task{i}") for i in range(65)))
+    weights = tmp_path / "weights.csv"
+    weights.write_text(HEADER + "".join(row(case=f"{i:04d}", weights=f"w{i}") for i in range(65)))
+    with pytest.raises(MRNetError, match="tasks.csv names more than 64 tasks"):
+        read_score_columns(tasks, {})
+    with pytest.raises(MRNetError, match="weights.csv names more than 64 weights"):
+        read_score_columns(weights, {})
+    assert len(read_scores(tasks).rows) == 65  # the Cases view's reader has no such bound: it keeps rows

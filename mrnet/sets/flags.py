@@ -4,8 +4,10 @@ Each flag is one INSERT in its own transaction; the database runs in WAL mode, s
 CLI export) reading and writing at once take turns. The page never waits long on it: a short busy timeout,
 then one sentence ("flags are unavailable"), and only a bounded page of recent flags travels with a page load
 or a save. The schema is versioned (`PRAGMA user_version`) and older databases are migrated in place.
-Messages never show the server's path. Only cases of a labelled set are flagged: they have stable ids that
-links and exports can name (an upload has none, and its file name may identify a patient).
+Messages never show the server's path. Only what has a stable id that links and exports can name is flagged: a
+labelled set's case, a sample (set and split "sample", its key) and a shared exam ("shared", its public id); an
+upload that is not shared has none, and its file name may identify a patient. A flag may carry the reviewer's
+lesion mark (a point or a box on the judged slice) and the pointing game against it.
 """
 from __future__ import annotations
 
