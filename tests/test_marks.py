@@ -36,7 +36,8 @@ def test_a_mark_is_read_inside_its_slice_and_anything_else_is_one_sentence(analy
     assert Mark.parse({"plane": "coronal", "slice": 5, "x": 0, "y": 0, "w": 255, "h": 255}, analysis).w == 255
     hostile = {
         "outside the slice": ({"plane": "sagittal", "slice": 1, "x": 250, "y": 3, "w": 10, "h": 0}, "outside the slice"),
-        "negative box": ({"plane": "sagittal", "slice": 1, "x": 50, "y": 50, "w": -5, "h": 4}, "positive width"),
+        "negative box": ({"plane": "sagittal", "slice": 1, "x": 50, "y": 50, "w": -5, "h": 4}, "negative width"),
+        "no position": ({"plane": "sagittal", "slice": 1}, "not understood"),
         "negative point": ({"plane": "sagittal", "slice": 1, "x": -1, "y": 0}, "outside the slice"),
         "slice past the end": ({"plane": "sagittal", "slice": 6, "x": 1, "y": 1}, "which has 6 slices"),
         "a plane the exam lacks": ({"plane": "axial", "slice": 0, "x": 1, "y": 1}, "not understood"),

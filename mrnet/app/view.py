@@ -33,7 +33,7 @@ class Mark:
         if raw is None:
             return None
         keys = ("plane", "slice", "x", "y", "w", "h")
-        if not isinstance(raw, dict) or raw.get("plane") not in analysis.exam.volumes or not all(
+        if not isinstance(raw, dict) or not {"slice", "x", "y"} <= set(raw) or raw.get("plane") not in analysis.exam.volumes or not all(
                 isinstance(raw.get(k, 0), int) and not isinstance(raw.get(k, 0), bool) for k in keys[1:]):
             raise MRNetError("The lesion mark is not understood: mark it again on the slice.")
         plane, index, x, y, w, h = (raw.get(k, 0) for k in keys)
@@ -41,7 +41,7 @@ class Mark:
         if not 0 <= index < depth:
             raise MRNetError(f"The lesion mark names slice {index} of the {plane} plane, which has {depth} slices.")
         if w < 0 or h < 0:
-            raise MRNetError("A lesion mark's box needs a positive width and height.")
+            raise MRNetError("A lesion mark's box cannot have a negative width or height.")
         if not (0 <= x and 0 <= y and x + w < columns and y + h < rows):
             raise MRNetError(f"The lesion mark lies outside the slice ({columns} x {rows} pixels).")
         return cls(plane, index, x, y, w, h)
