@@ -273,3 +273,25 @@ def test_colliding_ids_a_bom_and_a_float_mask_are_said_or_read(tmp_path):
     assert checked_mask(whole).dtype == np.uint8 and checked_mask(whole)[0, 2, 2] == 3
     with pytest.raises(MRNetError, match="whole numbers"):
         checked_mask(whole + 0.5)
+
+
+def test_the_cases_view_gets_each_tasks_roc_from_the_server():
+    """#36: the Cases view draws the ROC the server computed (browse.rocs over mrnet.sets.metrics) instead of a
+    third copy in JavaScript: each task's points are scikit-learn's curve at every distinct score, and its AUC."""
+    import numpy as np
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    from mrnet.app.browse import table_payload, with_scores
+    from mrnet.core.weights import load_weights
+    from mrnet.sets.phantom_set import SCORES, phantom_cases
+    from mrnet.sets.scores import read_scores
+    payload = table_payload(with_scores(phantom_cases(), SCORES, load_weights(ROOT / "weights"), name="A"))
+    rows = read_scores(SCORES).rows
+    assert set(payload["roc"]) == {r["task"] for r in rows}
+    for task, curve in payload["roc"].items():
+        y = np.array([r["label"] for r in rows if r["task"] == task])
+        p = np.array([r["probability"] for r in rows if r["task"] == task])
+        fpr, tpr, _ = roc_curve(y, p, drop_intermediate=False)
+        np.testing.assert_allclose(curve["points"], np.c_[fpr, tpr], atol=1e-6)
+        assert curve["auc"] == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+        assert (curve["pos"], curve["neg"]) == (int(y.sum()), int((1 - y).sum()))

@@ -27,6 +27,7 @@ from mrnet.core.exam import Exam
 from mrnet.core.text import quoted
 from mrnet.core.weights import Weights
 from mrnet.sets.cases import CaseSet
+from mrnet.sets.metrics import auc, roc_curve
 from mrnet.sets.scores import read_scores, weights_digest
 from mrnet.sets.statistics import brier, expected_calibration_error, reliability_bins, threshold_presets
 
@@ -80,7 +81,8 @@ def table_payload(item: Browsable) -> dict:
                      "p": {t: scored[t]["probability"] for t in tasks if t in scored}})
     payload: dict = {"dataset": cases.name, "title": cases.title, "split": cases.split,
                      "tasks": [[t, TASK_TITLES[t]] for t in tasks], "rows": rows, "scored": item.scores is not None,
-                     "notice": item.notice, "problems": cases.problems, "calibration": calibration(rows, tasks)}
+                     "notice": item.notice, "problems": cases.problems, "calibration": calibration(rows, tasks),
+                     "roc": rocs(rows, tasks)}
     other = item.compare
     if other is not None:  # compare mode: B's probabilities beside A's, for the same cases
         scores_b = other.scores or {}
@@ -89,8 +91,25 @@ def table_payload(item: Browsable) -> dict:
             row["pB"] = {t: scored_b[t]["probability"] for t in tasks if t in scored_b}
         rows_b = [{"labels": r["labels"], "p": r["pB"]} for r in rows]
         payload["compare"] = {"a": item.name, "b": other.name, "scored": other.scores is not None,
-                              "notice": other.notice, "calibration": calibration(rows_b, tasks)}
+                              "notice": other.notice, "calibration": calibration(rows_b, tasks),
+                              "roc": rocs(rows_b, tasks)}
     return payload
+
+
+def rocs(rows: list[dict], tasks: list[str]) -> dict:
+    """Per task with scored, labelled cases: the ROC curve (mrnet.sets.metrics, one point per distinct score) as
+    [false positive rate, true positive rate] points, its AUC (None with one class only) and the class counts. The
+    Cases view draws it and places the threshold's point on it; it computes no ROC of its own."""
+    out = {}
+    for task in tasks:
+        scored = [(r["labels"][task], r["p"][task]) for r in rows if task in r["labels"] and task in r["p"]]
+        if not scored:
+            continue
+        labels, probabilities = [y for y, _ in scored], [p for _, p in scored]
+        fpr, tpr, _ = roc_curve(labels, probabilities)
+        out[task] = {"points": [[round(float(f), 6), round(float(t), 6)] for f, t in zip(fpr, tpr)],
+                     "auc": auc(labels, probabilities), "pos": sum(labels), "neg": len(labels) - sum(labels)}
+    return out
 
 
 def calibration(rows: list[dict], tasks: list[str]) -> dict:

@@ -3,7 +3,7 @@
 // opening a case does (trigger "open" with the case, the task, the next case of the list to prepare
 // ahead, and whether compare mode is on: the viewer then gets both weights' maps). props.data is the table
 // (mrnet.browse.table_payload), with each task's calibration and, where second weights are configured, their
-// probabilities (compare mode: agreement matrix, |p A - p B| sort, both ROCs);
+// probabilities (compare mode: agreement matrix, |p A - p B| sort, both ROCs, as the server computed them);
 // props.value {dataset, case, task, compare} is the case on screen, set here on open and by the server when a
 // link opens one.
 const root = element.querySelector(".mrc");
@@ -30,28 +30,16 @@ function agreement(row, task, threshold) {
 
 function comparing() { return Boolean(state.compare && table.compare); }
 
-// The ROC curve over the labelled, scored rows: one point per distinct score, highest first (as mrnet.scores);
-// key "p" for A's probabilities, "pB" for B's.
-function roc(task, key = "p") {
-  const rows = table.rows.filter((r) => r.labels[task] !== undefined && r[key] && r[key][task] !== undefined)
-    .sort((a, b) => b[key][task] - a[key][task]);
-  const pos = rows.filter((r) => r.labels[task] === 1).length, neg = rows.length - pos;
-  const points = [[0, 0]];
-  let tp = 0, fp = 0;
-  rows.forEach((r, i) => {
-    if (r.labels[task] === 1) tp++; else fp++;
-    if (i === rows.length - 1 || rows[i + 1][key][task] !== r[key][task]) points.push([fp / Math.max(neg, 1), tp / Math.max(pos, 1)]);
-  });
-  let area = 0;
-  for (let i = 1; i < points.length; i++) area += (points[i][0] - points[i - 1][0]) * (points[i][1] + points[i - 1][1]) / 2;
-  return { points, auc: pos && neg ? area : null, pos, neg };
+// The ROC curve of a task, as the server computed it (browse.rocs); none yet: the chance corner alone.
+function roc(task, part = table) {
+  return (part.roc || {})[task] || { points: [[0, 0]], auc: null, pos: 0, neg: 0 };
 }
 
 function drawRoc() {
   const svg = root.querySelector(".mrc-roc"), out = root.querySelector(".mrc-auc");
   svg.style.display = table.scored ? "" : "none";  // no probabilities: no curve, and no empty frame either
   if (!table.scored) { svg.innerHTML = ""; out.textContent = ""; return; }
-  const task = state.task, curve = roc(task), curveB = comparing() && table.compare.scored ? roc(task, "pB") : null;
+  const task = state.task, curve = roc(task), curveB = comparing() && table.compare.scored ? roc(task, table.compare) : null;
   let tp = 0, fp = 0;
   for (const r of table.rows) {
     const o = outcome(r, task, state.threshold);
