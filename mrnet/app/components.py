@@ -8,6 +8,9 @@ from pathlib import Path
 
 import gradio as gr
 
+from mrnet.app.view import MAPS, MODES
+from mrnet.core.config import PALETTES
+
 WEB = Path(__file__).resolve().parent / "web"
 
 
@@ -61,9 +64,11 @@ class SliceViewer(DataProp):
     def api_info(self):
         return {"type": "object", "title": "Viewer view", "properties": {
             "task": {"type": "string"}, "method": {"type": "string"}, "opacity": {"type": "number"},
-            "mode": {"type": "string", "enum": ["overlay", "slice", "swipe"]}, "plane": {"type": "string"},
+            "mode": {"type": "string", "enum": list(MODES)}, "plane": {"type": "string"},
             "slices": {"type": "object", "additionalProperties": {"type": "integer"}},
-            "maps": {"type": "string", "enum": ["a", "b", "ab"]}}}
+            "maps": {"type": "string", "enum": list(MAPS)}, "palette": {"type": "string", "enum": list(PALETTES)},
+            "mark": {"type": ["object", "null"], "properties": {k: {"type": "string" if k == "plane" else "integer"}
+                                                                for k in ("plane", "slice", "x", "y", "w", "h")}}}}
 
 
 class CasesView(DataProp):

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from mrnet.app.pixels import PixelStore
+from mrnet.app.view import MODES
 from mrnet.core.analysis import Analysis
 from mrnet.core.config import DEFAULT_METHOD, DEFAULT_OPACITY, PALETTES, PLANES, TASK_BITS, TASK_TITLES
 from mrnet.core.explain import LEVEL_FRACTION, METHODS, display_levels, palette_table
@@ -72,6 +73,7 @@ def viewer_payload(analysis: Analysis, masks: dict[str, np.ndarray] | None = Non
                        "passes": [shipped(p, k) for k in range(len(passes[p]))]} for p in planes},
         "tasks": [[t, TASK_TITLES.get(t, t)] for t in analysis.tasks],
         "methods": [[name, m.title] for name, m in METHODS.items()],
+        "modes": list(MODES),  # what the viewer shows: written once, in mrnet.app.view
         **explanation(analysis),
         "palettes": {name: b64(palette_table(name)) for name in PALETTES},  # the browser colours with these tables
         "masks": {p: base64.b64encode(zlib_bytes(m)).decode("ascii") for p, m in masks.items()},

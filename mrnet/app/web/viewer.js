@@ -572,7 +572,7 @@ function applyView(next) {
     task: next.task in data.results ? next.task : data.tasks[0][0],
     method: data.methods.some(([m]) => m === next.method) ? next.method : data.methods[0][0],
     opacity: Number.isFinite(next.opacity) ? Math.max(0, Math.min(1, next.opacity)) : data.defaultOpacity,
-    mode: ["overlay", "slice", "swipe"].includes(next.mode) ? next.mode : "overlay",
+    mode: data.modes.includes(next.mode) ? next.mode : data.modes[0],
     maps: explanationOf("b") && MAPS.includes(next.maps) ? next.maps : "a",
     slices: {},
     mark: validMark(next.mark),
@@ -585,7 +585,7 @@ function applyView(next) {
   }
   choices(root.querySelector(".mrv-task"), "mrv-task", data.tasks, view.task);
   choices(root.querySelector(".mrv-method"), "mrv-method", data.methods, view.method);
-  markChecked("mode", view.mode);
+  choices(root.querySelector(".mrv-mode"), "mrv-mode", data.modes.map((m) => [m, m]), view.mode);
   markChecked("palette", view.palette);
   root.dataset.palette = view.palette;
   root.querySelector(".mrv-opacity").value = String(view.opacity);
@@ -669,7 +669,7 @@ async function load(payload, generation, signal) {
   const [h, w] = payload.grid;
   data = {
     planes, cams, grid: payload.grid, tasks: payload.tasks, methods: payload.methods, results: payload.results,
-    top: payload.top, probability: payload.probability || {}, palettes: Object.fromEntries(Object.entries(payload.palettes).map(([name, table]) => [name, bytesOf(table)])), tapsX: linearTaps(w, SIZE),
+    modes: payload.modes, top: payload.top, probability: payload.probability || {}, palettes: Object.fromEntries(Object.entries(payload.palettes).map(([name, table]) => [name, bytesOf(table)])), tapsX: linearTaps(w, SIZE),
     tapsY: linearTaps(h, SIZE), rowScratch: new Float32Array(h * SIZE), camScratch: new Uint8ClampedArray(SIZE * SIZE),
     camScratchB: new Uint8ClampedArray(SIZE * SIZE), id: payload.id, masks, taskBits: payload.taskBits || {},
     link: payload.link || null, defaultOpacity: payload.defaultOpacity, compare: null,
@@ -744,7 +744,6 @@ function showError(text) {
   box.hidden = !text;
 }
 
-root.querySelectorAll("input[name=mrv-mode]").forEach((input) => input.addEventListener("change", () => setChoice("mode", input.value)));
 root.querySelectorAll("input[name=mrv-palette]").forEach((input) => input.addEventListener("change", () => {
   root.dataset.palette = input.value;
   setChoice("palette", input.value);
