@@ -8,7 +8,7 @@ import { deflateSync } from "node:zlib";
 const web = new URL("../../mrnet/app/web/", import.meta.url);
 const source = ["viewer-decode.js", "viewer-render.js"].map((f) => readFileSync(new URL(f, web), "utf8")).join("\n");
 const V = new Function(`${source}; return { SIZE, bytesOf, inflate, unfilterAverage, levelsOf, identityTable,
-  windowTable, ranges, linearTaps, upsampleInto, drawOutline };`)();
+  windowTable, ranges, linearTaps, upsampleInto, drawOutline, placementAt, slicePixelAt };`)();
 
 test("PNG's Average filter is undone exactly, slice by slice", () => {
   const S = V.SIZE, slices = 2, pixels = new Uint8Array(slices * S * S);
@@ -67,4 +67,19 @@ test("the outline marks the border of the task's lesion and nothing inside it", 
 test("ranges of slices read as a sentence", () => {
   assert.equal(V.ranges([3]), "3");
   assert.equal(V.ranges([31, 3, 12, 13, 14, 15]), "3, 12–15 and 31");
+});
+
+test("a click or tap names the slice pixel under it at any zoom and pan, kept inside the slice", () => {
+  const S = V.SIZE;
+  // a 512-pixel canvas drawn 300 CSS pixels wide: at zoom 1 the slice fills it, one slice pixel per 300/256 CSS px
+  assert.deepEqual(V.slicePixelAt([0, 0], 300, 512, 1, [0, 0]), [0, 0]);
+  assert.deepEqual(V.slicePixelAt([150, 150], 300, 512, 1, [0, 0]), [128, 128]);
+  assert.deepEqual(V.slicePixelAt([299.9, 299.9], 300, 512, 1, [0, 0]), [S - 1, S - 1]);
+  // zoom 2 about the centre: the centre still shows (128, 128); 30 CSS px right is 30 * 256 / (2 * 300) = 12.8 px
+  assert.deepEqual(V.slicePixelAt([150 + 30, 150 - 24], 300, 512, 2, [0, 0]), [140, 117]);
+  // a pan of 100 canvas pixels to the right moves the slice under the point 100 / (2 * 2) = 25 slice pixels left
+  assert.deepEqual(V.slicePixelAt([150, 150], 300, 512, 2, [100, 0]), [103, 128]);
+  // outside the slice (zoomed out, a click on the black border): the nearest edge pixel
+  assert.deepEqual(V.slicePixelAt([1, 299], 300, 512, 0.5, [0, 0]), [0, S - 1]);
+  assert.deepEqual(V.placementAt(512, 1), { scale: 2, off: 0 });
 });

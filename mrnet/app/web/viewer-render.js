@@ -62,3 +62,17 @@ function drawOutline(masks, index, bits, px) {
     }
   }
 }
+
+// Where a canvas is drawn at `zoom` (1: the slice fills it) and panned by `pan` (canvas pixels): canvas pixels per
+// slice pixel, and the offset that centres the slice. A canvas point c shows slice pixel (c - off - pan) / scale.
+function placementAt(canvasWidth, zoom) {
+  const scale = zoom * canvasWidth / SIZE;
+  return { scale, off: (canvasWidth - SIZE * scale) / 2 };
+}
+
+// The slice pixel [x, y] under a point in CSS pixels from the canvas's corner (drawn `cssWidth` wide), kept inside
+// the slice: what a click or tap marks, at any zoom and pan.
+function slicePixelAt(point, cssWidth, canvasWidth, zoom, pan) {
+  const { scale, off } = placementAt(canvasWidth, zoom), k = canvasWidth / cssWidth;
+  return point.map((c, i) => Math.max(0, Math.min(SIZE - 1, Math.floor((c * k - off - pan[i]) / scale))));
+}

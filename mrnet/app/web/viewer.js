@@ -94,8 +94,7 @@ function compose(plane, wanted, image, mode, task, method, opacity, maps = "a") 
 // Where the slice sits on the canvas at the pane's zoom: canvas pixels per slice pixel, and the offset that
 // centres it (the pan adds to it). A canvas point c shows slice pixel (c - off - pan) / scale.
 function placement(pane) {
-  const scale = pane.zoom * pane.canvas.width / SIZE;
-  return { scale, off: (pane.canvas.width - SIZE * scale) / 2 };
+  return placementAt(pane.canvas.width, pane.zoom);
 }
 
 function setZoom(pane, zoom) {
@@ -389,11 +388,10 @@ function fit(plane) {
   draw(plane);
 }
 
-// The slice pixel under a pointer (client coordinates), at the pane's zoom and pan, kept inside the slice.
+// The slice pixel under a pointer (client coordinates), at the pane's zoom and pan (viewer-render.js).
 function slicePixel(pane, clientX, clientY) {
-  const rect = pane.canvas.getBoundingClientRect(), k = pane.canvas.width / rect.width, { scale, off } = placement(pane);
-  const at = (client, edge, pan) => Math.max(0, Math.min(SIZE - 1, Math.floor(((client - edge) * k - off - pan) / scale)));
-  return [at(clientX, rect.left, pane.pan[0]), at(clientY, rect.top, pane.pan[1])];
+  const rect = pane.canvas.getBoundingClientRect();
+  return slicePixelAt([clientX - rect.left, clientY - rect.top], rect.width, pane.canvas.width, pane.zoom, pane.pan);
 }
 
 // "Mark lesion": mouse, pen or one finger. A click or tap marks a point, a drag a box, in slice pixels at any zoom.
