@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the tests' helpers (server, factories)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "support"))  # the tests' helpers (server, factories)
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from mrnet.core.config import PLANES, TASKS  # noqa: E402
 from mrnet.core.hub import bundled  # noqa: E402

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the tests' helpers (server)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "support"))  # the tests' helpers (server)
 
 from helpers import event_messages  # noqa: E402
 from server import start_app, stop  # noqa: E402

@@ -11,7 +11,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the tests' helpers (server, factories)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "support"))  # the tests' helpers (server, factories)
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gradio_client import Client, handle_file  # noqa: E402
@@ -29,8 +29,9 @@ def peak_rss_mb(pid: int) -> float:
 
 
 def bad_inputs(folder: Path, count: int) -> list[list[str]]:
-    """`count` hostile inputs (at least the bombs), written as files to upload: every decoder bomb that must be refused (tests/bombs.py:
-    codestreams declaring 20000-65535 pixels a side, Deflated DICOM, far or NaN NIfTI offsets, 1 GB of zeros)
+    """`count` hostile inputs (at least the bombs), written as files to upload: every decoder bomb that must be
+    refused (tests/support/bombs.py: codestreams declaring 20000-65535 pixels a side, Deflated DICOM, far or NaN
+    NIfTI offsets, 1 GB of zeros)
     and the rest from the hostile corpus (the big zip bombs included)."""
     from bombs import bombs
     from hostile_corpus import corpus

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the tests' helpers (server, browser)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "support"))  # the tests' helpers (server, browser)
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from browser import launch  # noqa: E402

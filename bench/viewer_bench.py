@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the tests' helpers (server, factories)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "support"))  # the tests' helpers (server, factories)
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from browser import ARGS, CHROMIUM  # noqa: E402

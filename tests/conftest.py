@@ -1,5 +1,4 @@
 import os
-import sys
 from pathlib import Path
 
 # Under pytest-xdist, three workers share the cores: one thread each (and in the apps and CLIs they start), since
@@ -12,9 +11,6 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "bench"))  # test_load drives bench/load_bench.py's load
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 

@@ -17,7 +17,7 @@ LIMIT_MB = 500
 
 CHILD = r"""
 import gc, json, sys, time
-sys.path[:0] = [sys.argv[1], sys.argv[1] + "/tests"]
+sys.path[:0] = [sys.argv[1], sys.argv[1] + "/tests/support"]
 from bombs import bombs, variants
 from mrnet import MRNetError
 from mrnet.inputs.load import load_items
