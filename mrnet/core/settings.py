@@ -37,7 +37,7 @@ class Settings:
     compare: str = ""               # MRNET_COMPARE: second weights for the Cases view's compare mode (folder or
                                     # owner/name[@revision]); empty: the bundled pair with the bundled weights; none: off
     compare_scores: str = ""        # MRNET_COMPARE_SCORES: MRNET_DATA's score file made with MRNET_COMPARE's weights
-    kept_analyses_mb: int = 256     # MRNET_KEPT_ANALYSES_MB: visitors' analyses kept for their zip and flags, all together
+    kept_analyses_mb: int = 96      # MRNET_KEPT_ANALYSES_MB: visitors' analyses kept for their zip and flags, all together
     max_zips_mb: int = 1024         # MRNET_MAX_ZIPS_MB: the prepared zips on disk, all together (one per session)
     share_days: int = 7             # MRNET_SHARE_DAYS: how long a shared upload is kept; 0: no sharing of uploads
     share_mb: int = 2000            # MRNET_SHARE_MB: the shared uploads' pixels on disk, all together
