@@ -147,10 +147,7 @@ def cmd_score(a) -> int:
 
 
 def cmd_flags(a) -> int:
-    from mrnet.sets.flags import FlagStore
-    if not Path(a.db).is_file():
-        raise MRNetError(f"There is no flag database at {a.db}; give the app's MRNET_FLAGS with --db.")
-    text, count = FlagStore(a.db).csv()
+    text, count = flag_store(a.db).csv()
     if a.out == "-":
         sys.stdout.write(text)
         return 0
@@ -162,15 +159,26 @@ def cmd_flags(a) -> int:
     return 0
 
 
+def flag_store(db: str):
+    """The app's flags database, which must exist: a CLI never makes an empty one by mistake."""
+    from mrnet.sets.flags import FlagStore
+    if not Path(db).is_file():
+        raise MRNetError(f"There is no flag database at {db}; give the app's MRNET_FLAGS with --db.")
+    return FlagStore(db)
+
+
+def flags_db_arg(p) -> None:
+    p.add_argument("--db", default=settings().flags, help="the SQLite database; default: $MRNET_FLAGS, else data/flags.sqlite")
+
+
 def cmd_flags_summary(a) -> int:
-    from mrnet.sets.flags import FlagStore, agreement_sentence, inert, skipped_sentence
-    if not Path(a.db).is_file():
-        raise MRNetError(f"There is no flag database at {a.db}; give the app's MRNET_FLAGS with --db.")
-    rows, skipped = FlagStore(a.db).summary()
+    from mrnet.sets.flags import agreement_sentence, inert, skipped_sentence
+    store = flag_store(a.db)
+    rows, skipped = store.summary()
     if skipped:
         print(f"warning: {skipped_sentence(skipped)}", file=sys.stderr)
     if a.json:  # each row with its reviewers' agreement (counts per reviewer, Cohen's and Fleiss' kappa)
-        agreement = {(r["weights"], r["task"], r["method"]): r for r in FlagStore(a.db).agreement()}
+        agreement = {(r["weights"], r["task"], r["method"]): r for r in store.agreement()}
         for row in rows:
             found = agreement.get((row["weights"], row["task"], row["method"]), {})
             row["between_reviewers"] = {k: found.get(k) for k in ("reviewers", "pairs", "fleiss")}
@@ -184,7 +192,7 @@ def cmd_flags_summary(a) -> int:
         print(f"{inert(r['weights'])[:18]:18} {inert(r['task']):10} {inert(r['method']):10} {r['n']:5d} {r['on']:5d} {r['off']:5d} "
               f"{r['unsure']:6d} {r['share_on']:8.2f}  [{r['share_on_low']:.2f}, {r['share_on_high']:.2f}]"
               f"{'':>12}{agree}")
-    for r in FlagStore(a.db).agreement():
+    for r in store.agreement():
         if len(r["reviewers"]) < 2:
             continue
         print(f"\nagreement, {inert(r['weights'])[:18]} {inert(r['task'])} {inert(r['method'])}:")
@@ -198,7 +206,7 @@ def cmd_flags_summary(a) -> int:
     else:
         print("pointing game: on a set with lesion masks, whether the judged map's maximum lies within 15 px of "
               "the lesion on that slice; it agrees with an 'on' verdict that hits and an 'off' verdict that misses.")
-    print_marks(FlagStore(a.db).marks())
+    print_marks(store.marks())
     return 0
 
 
@@ -216,10 +224,7 @@ def print_marks(marks: list[dict]) -> None:
 
 
 def cmd_flags_marks(a) -> int:
-    from mrnet.sets.flags import FlagStore
-    if not Path(a.db).is_file():
-        raise MRNetError(f"There is no flag database at {a.db}; give the app's MRNET_FLAGS with --db.")
-    marks = FlagStore(a.db).marks()
+    marks = flag_store(a.db).marks()
     if a.json:
         print(json.dumps(marks, indent=2))
     elif marks:
@@ -314,18 +319,18 @@ def build_parser() -> argparse.ArgumentParser:
     flags = p.add_subparsers(dest="action", required=True)
     e = flags.add_parser("export", allow_abbrev=False, help="write every flag as CSV")
     e.add_argument("--out", required=True, help="CSV file, or - for standard output")
-    e.add_argument("--db", default=settings().flags, help="the SQLite database; default: $MRNET_FLAGS, else data/flags.sqlite")
+    flags_db_arg(e)
     e.set_defaults(run=cmd_flags)
     e = flags.add_parser("summary", allow_abbrev=False, help="per weights, task and method: how many flags, the "
                          "share judged on the lesion with its Wilson 95%% interval, and how often the verdicts agree "
                          "with the pointing game (sets with lesion masks)")
-    e.add_argument("--db", default=settings().flags, help="the SQLite database; default: $MRNET_FLAGS, else data/flags.sqlite")
+    flags_db_arg(e)
     e.add_argument("--json", action="store_true")
     e.set_defaults(run=cmd_flags_summary)
     e = flags.add_parser("marks", allow_abbrev=False, help="per weights, method and plane: the pointing game against "
                          "reviewers' lesion marks with its Wilson 95%% interval, and (sets with masks) how many marks "
                          "touch the lesion")
-    e.add_argument("--db", default=settings().flags, help="the SQLite database; default: $MRNET_FLAGS, else data/flags.sqlite")
+    flags_db_arg(e)
     e.add_argument("--json", action="store_true")
     e.set_defaults(run=cmd_flags_marks)
 

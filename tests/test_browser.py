@@ -177,11 +177,8 @@ def test_window_level_zoom_swipe_and_top_slices(page, server_view):
     assert not page.errors, page.errors
 
 
-def test_zip_uses_the_viewer_method_and_opacity(page, tmp_path):
-    shows_sample(page)
-    choose(page, "method", "classic")
-    set_range(page, "#viewer .mrv-opacity", 0.6)
-    page.wait_for_timeout(400)  # the view rests: it is written back for the server to read
+def download_zip(page, tmp_path) -> Path:
+    """Prepare zip, then download it as the visitor would."""
     page.locator("#zip").click()
     link = page.locator("#zip-file a").first
     link.wait_for(timeout=60_000)
@@ -189,7 +186,15 @@ def test_zip_uses_the_viewer_method_and_opacity(page, tmp_path):
         link.click()
     path = tmp_path / "overlays.zip"
     info.value.save_as(path)
-    with zipfile.ZipFile(path) as zf:
+    return path
+
+
+def test_zip_uses_the_viewer_method_and_opacity(page, tmp_path):
+    shows_sample(page)
+    choose(page, "method", "classic")
+    set_range(page, "#viewer .mrv-opacity", 0.6)
+    page.wait_for_timeout(400)  # the view rests: it is written back for the server to read
+    with zipfile.ZipFile(download_zip(page, tmp_path)) as zf:
         names = zf.namelist()
         report = json.loads(zf.read("report.json"))
     assert "acl/sagittal/000.png" in names and len([n for n in names if n.endswith(".png")]) > 60
@@ -286,14 +291,7 @@ def test_the_colour_blind_palette_is_drawn_kept_in_the_link_and_used_in_the_zip(
     assert other.locator("#viewer input[name=mrv-palette][value=viridis]").is_checked()
     np.testing.assert_array_equal(canvas_pixels(other, "sagittal"), shown)
     other.context.close()
-    page.locator("#zip").click()
-    zipped = page.locator("#zip-file a").first
-    zipped.wait_for(timeout=60_000)
-    with page.expect_download() as info:
-        zipped.click()
-    path = tmp_path / "overlays.zip"
-    info.value.save_as(path)
-    with zipfile.ZipFile(path) as zf:
+    with zipfile.ZipFile(download_zip(page, tmp_path)) as zf:
         png = cv2.imdecode(np.frombuffer(zf.read("acl/sagittal/000.png"), np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
     np.testing.assert_array_equal(png, server_view.overlay("acl", "sagittal", 0, "exact", 0.4, "viridis"))
     choose(page, "palette", "jet")

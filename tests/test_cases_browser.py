@@ -12,7 +12,7 @@ from mrnet.sets.metrics import auc
 from mrnet.sets.phantom_set import SCORES
 from mrnet.sets.scores import read_scores
 
-from browser import analysis_id, canvas_pixels, cases_tab, listed_cases, new_page, open_row, viewer_shows
+from browser import analysis_id, canvas_pixels, cases_tab, listed_cases, new_page, new_phone_page, open_row, viewer_shows
 from helpers import write_set
 from server import running_app
 
@@ -402,12 +402,8 @@ def test_a_lesion_mark_tapped_at_2x_zoom_is_stored_at_its_exam_pixel_and_shown_a
     link shows the mark again from a restarted app. With a mouse, a drag marks a box."""
     import sqlite3
     url, flags = app
-    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=3, is_mobile=True,
-                                  has_touch=True)
-    page = context.new_page()
-    page.errors = []
-    page.on("pageerror", lambda e: page.errors.append(str(e)))
-    page.goto(url)
+    page = new_phone_page(browser, url)
+    context = page.context
     cases_tab(page, PHANTOM)
     open_row(page, "0005")
     cdp = context.new_cdp_session(page)

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from browser import new_phone_page
 from server import running_app
 from throttle import ThrottledProxy
 
@@ -38,16 +39,11 @@ def analyze(page, wait_for="complete"):
 
 @pytest.fixture(scope="module")
 def phone(app, browser):
-    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=3, is_mobile=True,
-                                  has_touch=True)
-    page = context.new_page()
-    page.errors = []
-    page.on("pageerror", lambda e: page.errors.append(str(e)))
-    page.goto(app)
+    page = new_phone_page(browser, app)
     analyze(page)
-    page.cdp = context.new_cdp_session(page)
+    page.cdp = page.context.new_cdp_session(page)
     yield page
-    context.close()
+    page.context.close()
 
 
 def stage(page, plane="sagittal"):

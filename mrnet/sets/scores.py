@@ -186,7 +186,6 @@ class TaskColumns:
     label: np.ndarray         # int8: 0, 1, or -1 for none
     probability: np.ndarray   # float64
     content: np.ndarray       # int64: the content cell's hash (compared between tables, never shown)
-    line: np.ndarray          # int64: the row's line in its file, for sentences (0 from the fast path: unused there)
 
 
 @dataclass
@@ -226,22 +225,22 @@ def read_score_columns(path: Path, ids: dict[str, int], max_mb: int = MAX_TABLE_
         weights.add(row[columns["weights"]])
         if len(weights) > MAX_TASKS:
             raise MRNetError(f"{table.name} names more than {MAX_TASKS} weights: not a score table.")
-    tasks = {task: TaskColumns(*(np.frombuffer(a, dtype=d) if len(a) else np.zeros(0, d)
-                                 for a, d in zip(arrays, (np.int64, np.int8, np.float64, np.int64, np.int64))))
-             for task, arrays in built.items()}
+    read = {task: [np.frombuffer(a, dtype=d) if len(a) else np.zeros(0, d)
+                   for a, d in zip(arrays, (np.int64, np.int8, np.float64, np.int64, np.int64))]
+            for task, arrays in built.items()}
     repeated = []  # each (case, task) once: the earliest repeated row in the file is named, as read_scores does
-    for task, t in tasks.items():
-        first = np.unique(t.case, return_index=True)[1]
-        if len(first) < len(t.case):
-            again = np.ones(len(t.case), bool)
+    for task, (case_of_row, *_, line_of_row) in read.items():
+        first = np.unique(case_of_row, return_index=True)[1]
+        if len(first) < len(case_of_row):
+            again = np.ones(len(case_of_row), bool)
             again[first] = False
-            row = int(np.flatnonzero(again)[np.argmin(t.line[again])])
-            earlier = int(t.line[np.flatnonzero(t.case == t.case[row])[0]])
-            repeated.append((int(t.line[row]), earlier, task, int(t.case[row])))
+            row = int(np.flatnonzero(again)[np.argmin(line_of_row[again])])
+            earlier = int(line_of_row[np.flatnonzero(case_of_row == case_of_row[row])[0]])
+            repeated.append((int(line_of_row[row]), earlier, task, int(case_of_row[row])))
     if repeated:
         line, earlier, task, index = min(repeated)
         raise table.listed_twice(next(c for c, i in ids.items() if i == index), task, earlier, line)
-    return ScoreColumns(tasks, weights)
+    return ScoreColumns({task: TaskColumns(*arrays[:4]) for task, arrays in read.items()}, weights)
 
 
 FAST_ROWS = 200_000     # rows per chunk of the fast path: ~50 MB of strings at a time
@@ -294,6 +293,6 @@ def fast_columns(table: ScoreRows, ids: dict[str, int]) -> ScoreColumns | None:
         case, label, probability, content = (np.concatenate(column) for column in zip(*parts))
         if len(case) and np.bincount(case).max() > 1:
             return None  # a repeated case: the row reader names it, with its lines
-        tasks[task] = TaskColumns(case, label, probability, content, np.zeros(len(case), np.int64))
+        tasks[task] = TaskColumns(case, label, probability, content)
     return ScoreColumns(tasks, weights)
 

@@ -22,7 +22,7 @@ def labelled(table: ScoreColumns) -> dict[str, TaskColumns]:
     for task, t in table.tasks.items():
         has = t.label >= 0
         if has.any():
-            kept[task] = TaskColumns(t.case[has], t.label[has], t.probability[has], t.content[has], t.line[has])
+            kept[task] = TaskColumns(t.case[has], t.label[has], t.probability[has], t.content[has])
     return kept
 
 

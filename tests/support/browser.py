@@ -28,6 +28,18 @@ def new_page(browser, url):
     return page
 
 
+def new_phone_page(browser, url):
+    """A 390 x 844 touch phone (device scale 3) in a context of its own, at `url`; `page.errors` collects its
+    script errors."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=3, is_mobile=True,
+                                  has_touch=True)
+    page = context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    page.goto(url)
+    return page
+
+
 def cases_tab(page, dataset_title=None):
     # the page-load event (flags, the table, a link's case) covers the page until done: slow on a busy machine
     page.locator("button[role=tab]:has-text('Cases')").first.click(timeout=120_000)
